@@ -1,0 +1,119 @@
+"""The Streamlit-aware layer: language, translated strings, shared sidebar.
+
+This package is the only part of cnnviz that imports Streamlit. Pages stay thin:
+they read widgets, call the library, and render through these helpers.
+Nothing here imports TensorFlow; model loaders live in :mod:`cnnviz.ui.models`.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from cnnviz import device
+from cnnviz.i18n import LANG_NAMES, LANGS, default_lang, translate
+
+LANG_KEY = "lang"
+
+# Pages, by id: (file, material icon). Titles come from the catalog ("nav.<id>").
+PAGES: dict[str, tuple[str, str]] = {
+    "home": ("pages/home.py", ":material/home:"),
+    "timeline": ("pages/timeline.py", ":material/timeline:"),
+    "explorer": ("pages/explorer.py", ":material/account_tree:"),
+    "classify": ("pages/classify.py", ":material/image_search:"),
+    "visualize": ("pages/visualize.py", ":material/visibility:"),
+}
+
+
+def _browser_lang() -> str | None:
+    try:
+        locale = st.context.locale or ""
+    except Exception:  # no browser (AppTest, bare mode)
+        return None
+    code = locale.split("-")[0].lower()
+    return code if code in LANGS else None
+
+
+def current_lang() -> str:
+    """The session's language: URL ``?lang=`` first, then the browser's, then the default.
+
+    Initialised once per session; the sidebar switch changes it afterwards.
+    """
+    if LANG_KEY not in st.session_state:
+        wanted = str(st.query_params.get(LANG_KEY, "")).lower()
+        st.session_state[LANG_KEY] = wanted if wanted in LANGS else (_browser_lang() or default_lang())
+    lang = st.session_state[LANG_KEY]
+    return lang if lang in LANGS else default_lang()
+
+
+def t(key: str, /, **params: object) -> str:
+    """The catalog message ``key`` in the session's language."""
+    return translate(key, current_lang(), **params)
+
+
+def error_message(exc: Exception) -> str:
+    """A user-facing error's message in the session's language (plain ``str`` otherwise)."""
+    message = getattr(exc, "message", None)
+    return message(current_lang()) if callable(message) else str(exc)
+
+
+def _sync_lang_to_url() -> None:
+    st.query_params[LANG_KEY] = st.session_state[LANG_KEY]
+
+
+def language_switch() -> str:
+    """The Español / English switch; keeps ``?lang=`` in the URL so links can be shared."""
+    lang = current_lang()
+    st.sidebar.radio(
+        t("common.language"),
+        LANGS,
+        format_func=LANG_NAMES.__getitem__,
+        key=LANG_KEY,
+        horizontal=True,
+        on_change=_sync_lang_to_url,
+    )
+    if st.query_params.get(LANG_KEY) != lang:
+        st.query_params[LANG_KEY] = lang
+    return lang
+
+
+def device_badge() -> None:
+    """Compute device line for the sidebar, without importing TensorFlow."""
+    info = device.probe()
+    if info.is_gpu:
+        mem = f" · {info.memory_mb / 1024:.0f} GB" if info.memory_mb else ""
+        st.sidebar.caption(t("common.device_gpu", name=info.name, mem=mem))
+    else:
+        forced = t("common.device_forced") if device.force_cpu() else ""
+        st.sidebar.caption(t("common.device_cpu", forced=forced))
+
+
+def cache_badge() -> None:
+    """How many of the homework models' weights are in the local cache (cheap file check)."""
+    from cnnviz import HOMEWORK_MODELS
+
+    try:
+        from cnnviz import cache
+
+        states = cache.status(HOMEWORK_MODELS, verify=False)
+    except Exception as exc:  # the sidebar must never take a page down
+        st.sidebar.caption(t("common.cache_unknown", error=type(exc).__name__))
+        return
+    cached = sum(1 for s in states if s.state == "cached")
+    st.sidebar.caption(t("common.cache_state", cached=cached, total=len(states)))
+
+
+def sidebar() -> None:
+    """Everything every page shows in the sidebar."""
+    language_switch()
+    with st.sidebar:
+        st.divider()
+    device_badge()
+    cache_badge()
+    st.sidebar.caption(t("common.footer"))
+
+
+def page_link(page_id: str, *, label: str | None = None, icon: str | None = None, **query: str) -> None:
+    """A link to another page of the app, carrying the language (and ``query``) along."""
+    file, page_icon = PAGES[page_id]
+    params = {LANG_KEY: current_lang(), **query}
+    st.page_link(file, label=label or t(f"nav.{page_id}"), icon=icon or page_icon, query_params=params)

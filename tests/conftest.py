@@ -1,0 +1,216 @@
+"""Shared fixtures: paths, artifacts, AppTest helpers, a live `streamlit run` server and a
+real Chromium driven by Playwright.
+
+Browser tests need a Chromium: the system one (Debian's `chromium` package, which
+`.ci/run` installs) or Playwright's own download on an ordinary machine. Without
+one they FAIL with a message saying how to install it: they never silently skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+ARTIFACTS = Path(os.environ.get("CNNVIZ_TEST_ARTIFACTS", ROOT / "test-artifacts"))
+
+# Tests never touch the user's models_cache/ nor the network.
+os.environ.setdefault("CNNVIZ_LANG", "en")
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """`../shared` beside the checkout (present in CI, absent in a user's clone)."""
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is absent (it exists beside the checkout in CI only)")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Every test gets an empty weights cache and offline mode unless it says otherwise."""
+    cache_dir = tmp_path_factory.getbasetemp() / "models_cache"
+    cache_dir.mkdir(exist_ok=True)
+    monkeypatch.setenv("CNNVIZ_CACHE_DIR", str(cache_dir))
+    monkeypatch.setenv("CNNVIZ_OFFLINE", "1")
+    monkeypatch.delenv("CNNVIZ_WEIGHTS_MIRROR", raising=False)
+
+
+# --------------------------------------------------------------------------- AppTest
+
+def app_test(page: str | None = None, *, lang: str = "en", query: dict | None = None, timeout: float = 120):
+    """A finished AppTest run of ``page`` (a file relative to the project root, e.g.
+    "pages/timeline.py"), or of the whole app (app.py: navigation + sidebar) when None.
+
+    AppTest's ``switch_page`` runs a page script on its own, without app.py, so page
+    tests run the page file directly; pages must therefore work standalone.
+
+    Args:
+        lang: UI language, passed as ``?lang=`` like a shared link.
+        query: further query parameters (e.g. {"model": "resnet50"}).
+    """
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / (page or "app.py")), default_timeout=timeout)
+    at.query_params["lang"] = lang
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    at.run()
+    return at
+
+
+def all_text(at) -> str:
+    """Every visible text of an AppTest run, joined (for 'is this string shown' checks)."""
+    parts = []
+    for kind in ("title", "header", "subheader", "markdown", "caption", "text", "info", "warning",
+                 "error", "success", "metric", "button", "expander", "tabs", "code", "radio",
+                 "selectbox", "multiselect", "toggle", "checkbox", "slider", "text_input",
+                 "number_input", "select_slider", "latex", "dataframe", "table"):
+        try:
+            elements = getattr(at, kind)
+        except (AttributeError, KeyError, NotImplementedError):
+            continue
+        for el in elements:
+            for attr in ("value", "label", "body"):
+                v = getattr(el, attr, None)
+                if isinstance(v, str):
+                    parts.append(v)
+    return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------- live server
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class StreamlitServer:
+    def __init__(self, proc: subprocess.Popen, port: int, log: Path):
+        self.proc, self.port, self.log = proc, port, log
+        self.url = f"http://127.0.0.1:{port}"
+
+    def loaded_libraries(self) -> str:
+        """The shared objects mapped into the server process (to check what it imported)."""
+        return Path(f"/proc/{self.proc.pid}/maps").read_text()
+
+    def tensorflow_loaded(self) -> bool:
+        return "_pywrap_tensorflow" in self.loaded_libraries() or "libtensorflow" in self.loaded_libraries()
+
+
+def start_streamlit(artifacts: Path, name: str, env_extra: dict | None = None, timeout: float = 90) -> StreamlitServer:
+    port = free_port()
+    log = artifacts / f"streamlit-{name}.log"
+    env = {**os.environ, "CNNVIZ_OFFLINE": "1", **(env_extra or {})}
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true",
+           "--browser.gatherUsageStats", "false"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited early ({proc.returncode}); see {log}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return StreamlitServer(proc, port, log)
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError(f"streamlit did not become healthy in {timeout}s; see {log}")
+
+
+def stop_streamlit(server: StreamlitServer) -> None:
+    server.proc.terminate()
+    try:
+        server.proc.wait(10)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def streamlit_server(artifacts_dir, tmp_path_factory):
+    """One `streamlit run app.py` for the browser tests: offline, empty weights cache."""
+    cache_dir = tmp_path_factory.mktemp("server_cache")
+    server = start_streamlit(artifacts_dir, "session", {"CNNVIZ_CACHE_DIR": str(cache_dir)})
+    yield server
+    stop_streamlit(server)
+
+
+def find_chromium() -> str | None:
+    """A Chromium executable: CNNVIZ_CHROMIUM, the system one, or Playwright's own."""
+    explicit = os.environ.get("CNNVIZ_CHROMIUM")
+    if explicit:
+        return explicit
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        path = shutil.which(name)
+        if path:
+            return path
+    try:
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as p:
+            path = p.chromium.executable_path
+        if path and Path(path).exists():
+            return path
+    except Exception:
+        pass
+    return None
+
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    exe = find_chromium()
+    if exe is None:
+        pytest.fail(
+            "No Chromium found for the browser tests. Install one: on Debian/Ubuntu "
+            "`sudo apt-get install chromium`, elsewhere `python -m playwright install chromium`, "
+            "or point CNNVIZ_CHROMIUM at a Chromium/Chrome executable.",
+            pytrace=False,
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-US")
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    yield pg
+    context.close()
+
+
+def wait_for_app(pg, timeout: float = 60_000) -> None:
+    """Wait until Streamlit finished running the script (no 'Running...' status widget)."""
+    pg.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
+    pg.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
+        timeout=timeout,
+    )
+    pg.wait_for_timeout(300)
