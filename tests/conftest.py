@@ -214,3 +214,26 @@ def wait_for_app(pg, timeout: float = 60_000) -> None:
         timeout=timeout,
     )
     pg.wait_for_timeout(300)
+
+
+# --------------------------------------------------------------------------- models
+
+class _ModelFactory:
+    """Builds each (name, weights=None, options) zoo model once per test session."""
+
+    def __init__(self):
+        self._models: dict = {}
+
+    def __call__(self, name: str, **options):
+        key = (name, tuple(sorted(options.items())))
+        if key not in self._models:
+            from cnnviz import zoo
+
+            self._models[key] = zoo.create_model(name, weights=None, **options)
+        return self._models[key]
+
+
+@pytest.fixture(scope="session")
+def model_factory():
+    """`model_factory("resnet50")` → the random-weights model, shared by every test of the session."""
+    return _ModelFactory()
