@@ -206,8 +206,9 @@ def page(browser):
 
 
 def wait_for_app(pg, timeout: float = 60_000) -> None:
-    """Wait until Streamlit finished running the script (no 'Running...' status widget)."""
-    pg.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
+    """Wait until the app rendered through app.py (the sidebar's language switch is there)
+    and Streamlit finished running the script (no 'Running...' status widget)."""
+    pg.wait_for_selector('[data-testid="stSidebar"] [data-testid="stRadio"]', timeout=timeout)
     pg.wait_for_function(
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
         " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",

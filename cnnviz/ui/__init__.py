@@ -14,6 +14,30 @@ from cnnviz.i18n import LANG_NAMES, LANGS, default_lang, translate
 
 LANG_KEY = "lang"
 
+
+def _leave_legacy_pages_mode() -> None:
+    """Make a fresh server honour app.py's ``st.navigation`` from its very first request.
+
+    Streamlit switches to its legacy multipage mode when a ``pages/`` folder sits next
+    to the entry script, until some run calls ``st.navigation``. So the first visitor of
+    a fresh server who opens a deep link (``/timeline?lang=es``, shared by a teacher)
+    would get that page alone: no sidebar, no language switch. Every page imports this
+    module, so the first such run turns legacy mode off and reruns through app.py.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+    except ImportError:  # a future Streamlit without this internal: nothing to fix
+        return
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        ctx = get_script_run_ctx(suppress_warning=True)
+        if ctx is not None and ctx.pages_manager.main_script_path.endswith("app.py"):
+            st.rerun()
+
+
+_leave_legacy_pages_mode()
+
 # Pages, by id: (file, material icon). Titles come from the catalog ("nav.<id>").
 PAGES: dict[str, tuple[str, str]] = {
     "home": ("pages/home.py", ":material/home:"),
