@@ -1,0 +1,242 @@
+"""The model registry: one table of :class:`ModelSpec` metadata and one builder per name.
+
+Importing this module never imports TensorFlow/Keras: specs are plain data and the
+builders import Keras inside their bodies, so the Home and Timeline pages (and the
+CLI's ``models`` command) can list the zoo for free.
+
+A builder module registers a variant with::
+
+    @register(ModelSpec(name="lenet5", ...))
+    def lenet5(spec, *, include_top, input_shape, weights, **options):
+        ...
+
+and :func:`cnnviz.zoo.create_model` validates the request against the spec before
+calling the builder, so every builder receives a checked ``input_shape``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Callable
+
+from cnnviz.errors import UserFacingError
+
+#: Preprocessing modes (see :func:`cnnviz.zoo.preprocess_input`).
+PREPROCESSING_MODES = ("caffe", "tf", "torch", "none", "scale01")
+
+#: Ids of the entries of ``cnnviz/data/architectures.json`` a spec may point to.
+TIMELINE_IDS = (
+    "lenet5", "alexnet", "zfnet", "vgg", "googlenet", "inceptionv3", "resnet", "resnetv2", "densenet",
+    "xception", "mobilenetv2", "senet", "mobilenetv3", "efficientnet", "efficientnetv2", "convnext", "vit",
+)
+
+
+# --------------------------------------------------------------------------- errors
+
+class ZooError(UserFacingError):
+    """Base class of the errors :mod:`cnnviz.zoo` raises for bad requests."""
+
+
+class UnknownModelError(ZooError, KeyError):
+    """A name that is not in the registry; the message lists the closest names."""
+
+    def __init__(self, name: object, matches: list[str]) -> None:
+        if matches:
+            super().__init__("zoo.error.unknown_model", name=name, matches=", ".join(matches))
+        else:
+            super().__init__("zoo.error.unknown_model_no_match", name=name)
+        self.name = name
+        self.matches = matches
+
+    # KeyError.__str__ would wrap the message in quotes.
+    def __str__(self) -> str:  # pragma: no cover - trivial
+        return self.message("en")
+
+
+class InvalidModelOptions(ZooError, ValueError):
+    """Options a model cannot take (input too small, unknown option, bad weights value...)."""
+
+
+class NoPretrainedWeightsError(InvalidModelOptions):
+    """``weights="imagenet"`` for an architecture the app only builds from code."""
+
+
+# --------------------------------------------------------------------------- spec
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything the app knows about an architecture without building it.
+
+    Attributes:
+        name: registry key, lowercase (``"resnet50"``).
+        display_name: how pages write it (``"ResNet50"``).
+        family: ``"ResNet"``, ``"VGG"``, ``"Inception"``, ``"Classic"``, ``"Course"``...
+        year: year the architecture was first published.
+        paper: authors and venue (``"He et al., CVPR 2016"``).
+        input_shape: default input (H, W, C).
+        preprocessing: one of :data:`PREPROCESSING_MODES`.
+        has_imagenet_weights: whether ``weights="imagenet"`` exists for it.
+        last_conv_layer: name of the last layer with a 4-D (spatial) output in the
+            ``include_top=True`` model, the default Grad-CAM target; None if none.
+        timeline_id: id of its entry in the timeline, or None.
+        source: ``"keras"`` (keras.applications) or ``"code"`` (built here).
+        homework: one of the course's four homework models.
+        accepts_input_size: whether another input size than ``input_shape`` is possible
+            (with ``include_top=False`` for keras.applications models).
+        min_input_size: smallest height/width the model accepts.
+        classes: outputs of the classifier.
+        params: ``count_params()`` of the default model (include_top=True, default input,
+            default options) — checked against a real build by ``tests/test_zoo*.py``.
+        paper_url: where to read the paper.
+        notes: i18n keys (``zoo.note.*``) of remarks pages show next to the model, e.g.
+            where the course material's figures differ from the paper's.
+        options: extra keyword options the builder takes (beyond include_top/input_shape).
+        description: i18n key of a one-line description.
+    """
+
+    name: str
+    display_name: str
+    family: str
+    year: int
+    paper: str
+    input_shape: tuple[int, int, int]
+    preprocessing: str
+    has_imagenet_weights: bool
+    last_conv_layer: str | None
+    timeline_id: str | None
+    source: str
+    homework: bool = False
+    accepts_input_size: bool = True
+    min_input_size: int = 32
+    classes: int = 1000
+    params: int | None = None
+    paper_url: str | None = None
+    notes: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
+    description: str | None = None
+    # Builder-private constants (e.g. the keras.applications constructor name).
+    extra: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Registry invariants are checked once, at import time, so a typo in a spec
+        # fails every test instead of surfacing as a wrong page later.
+        if self.name != self.name.lower() or not self.name:
+            raise ValueError(f"registry names are lowercase; got name={self.name!r}")
+        if self.preprocessing not in PREPROCESSING_MODES:
+            raise ValueError(f"{self.name}: preprocessing must be one of {PREPROCESSING_MODES}; "
+                             f"got preprocessing={self.preprocessing!r}")
+        if self.source not in ("keras", "code"):
+            raise ValueError(f"{self.name}: source must be 'keras' or 'code'; got source={self.source!r}")
+        if self.timeline_id is not None and self.timeline_id not in TIMELINE_IDS:
+            raise ValueError(f"{self.name}: unknown timeline_id={self.timeline_id!r}")
+        if len(self.input_shape) != 3:
+            raise ValueError(f"{self.name}: input_shape must be (H, W, C); got {self.input_shape!r}")
+        for key in self.notes:
+            if not key.startswith("zoo.note."):
+                raise ValueError(f"{self.name}: notes are zoo.note.* i18n keys; got {key!r}")
+
+    @property
+    def channels(self) -> int:
+        return self.input_shape[2]
+
+    @property
+    def input_size(self) -> int:
+        """Default input height (all zoo models are square)."""
+        return self.input_shape[0]
+
+
+Builder = Callable[..., object]
+
+_SPECS: dict[str, ModelSpec] = {}
+_BUILDERS: dict[str, Builder] = {}
+
+
+def register(spec: ModelSpec) -> Callable[[Builder], Builder]:
+    """Decorator: add ``spec`` to the registry with the decorated function as builder.
+
+    The same function may be decorated several times (one family builder, many
+    variants): each variant's spec carries what differs.
+    """
+
+    def decorator(builder: Builder) -> Builder:
+        if spec.name in _SPECS:
+            raise ValueError(f"model {spec.name!r} is registered twice")
+        _SPECS[spec.name] = spec
+        _BUILDERS[spec.name] = builder
+        return builder
+
+    return decorator
+
+
+def list_models(*, family: str | None = None, source: str | None = None,
+                pretrained: bool | None = None, homework: bool | None = None) -> list[str]:
+    """Registry names, in registration order (keras.applications first, then from code).
+
+    Args:
+        family: keep only this family (case-insensitive), e.g. ``"ResNet"``.
+        source: ``"keras"`` or ``"code"``.
+        pretrained: keep only models with (True) or without (False) ImageNet weights.
+        homework: keep only the homework models (True) or the others (False).
+    """
+    out = []
+    for name, spec in _SPECS.items():
+        if family is not None and spec.family.lower() != family.lower():
+            continue
+        if source is not None and spec.source != source:
+            continue
+        if pretrained is not None and spec.has_imagenet_weights != pretrained:
+            continue
+        if homework is not None and spec.homework != homework:
+            continue
+        out.append(name)
+    return out
+
+
+def list_specs(**filters: object) -> list[ModelSpec]:
+    """Like :func:`list_models` but returns the specs."""
+    return [_SPECS[n] for n in list_models(**filters)]  # type: ignore[arg-type]
+
+
+def families() -> list[str]:
+    """Distinct families, in registration order."""
+    return list(dict.fromkeys(spec.family for spec in _SPECS.values()))
+
+
+def _normalize(name: str) -> str:
+    # "ResNet-50", "resnet_50" and "ResNet50" all mean resnet50; but cifar10_v1 keeps its "_".
+    return name.strip().lower().replace("-", "").replace(" ", "")
+
+
+def close_matches(name: str, n: int = 5) -> list[str]:
+    """Registry names that look like ``name`` (for "did you mean" messages)."""
+    key = _normalize(name)
+    names = list(_SPECS)
+    matches = difflib.get_close_matches(key, names, n=n, cutoff=0.6)
+    # Prefix matches help for families ("resnet" → resnet50, resnet101...).
+    for candidate in names:
+        if len(matches) >= n:
+            break
+        if key and candidate.startswith(key) and candidate not in matches:
+            matches.append(candidate)
+    return matches
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The spec of ``name``.
+
+    Raises:
+        UnknownModelError: ``name`` is not registered; its message lists close matches.
+    """
+    if isinstance(name, ModelSpec):
+        return name
+    if not isinstance(name, str):
+        raise UnknownModelError(repr(name), [])
+    spec = _SPECS.get(name) or _SPECS.get(_normalize(name)) or _SPECS.get(_normalize(name).replace("_", ""))
+    if spec is None:
+        raise UnknownModelError(name, close_matches(name))
+    return spec
+
+
+def get_builder(name: str) -> Builder:
+    return _BUILDERS[get_spec(name).name]
