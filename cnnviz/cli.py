@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("cnnviz.commands.predict", "classify an image with one or more models"),
     "bench": ("cnnviz.commands.bench", "latency, throughput and memory figures on this machine"),
     "models": ("cnnviz.commands.models", "list the model zoo"),
+    "coldstart": ("cnnviz.commands.coldstart", "fresh-server time to the Home page vs a hello-world app"),
 }
 
 
