@@ -1,0 +1,83 @@
+"""``python -m cnnviz predict IMAGE``: classify one image with one or more zoo models.
+
+Examples::
+
+    python -m cnnviz predict cat.jpg
+    python -m cnnviz predict cat.jpg --models resnet50,mobilenetv3small --runs 10
+    python -m cnnviz predict cat.jpg --random-weights --json     # offline: pipeline only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from cnnviz import HOMEWORK_MODELS
+
+
+def parse_models(text: str) -> list[str]:
+    """``"resnet50, MobileNetV3Small"`` → checked registry names (UnknownModelError otherwise)."""
+    from cnnviz import zoo
+
+    names = [part.strip().lower() for part in text.split(",") if part.strip()]
+    if not names:
+        raise zoo.UnknownModelError(text, [])
+    return [zoo.get_spec(n).name for n in names]
+
+
+def register(subparsers, name: str, help_text: str) -> None:
+    from cnnviz.infer import DEFAULT_RUNS, MAX_RUNS
+
+    p = subparsers.add_parser(name, help=help_text, description=__doc__.splitlines()[0],
+                              formatter_class=argparse.RawDescriptionHelpFormatter,
+                              epilog="\n".join(__doc__.splitlines()[2:]))
+    p.add_argument("image", help="image file (JPEG, PNG, WebP, BMP, GIF, TIFF)")
+    p.add_argument("--models", default=",".join(HOMEWORK_MODELS),
+                   help="comma-separated registry names (default: the homework four)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--random-weights", action="store_true",
+                   help="random weights instead of ImageNet ones (works offline; classes are meaningless)")
+    p.add_argument("--runs", type=int, default=DEFAULT_RUNS,
+                   help=f"timed runs per model, median reported (1..{MAX_RUNS}, default {DEFAULT_RUNS})")
+    p.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is present")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from cnnviz import images, infer
+
+    names = parse_models(args.models)
+    runs = infer._check_runs(args.runs)
+    image = images.load_image(args.image)
+    weights = None if args.random_weights else "imagenet"
+    device = infer.select_device(force_cpu=args.cpu or None)
+    results = []
+    for name in names:
+        predictor = infer.load_predictor(name, weights, runs=runs, device=device)
+        prediction = predictor.predict(image)
+        row = prediction.to_dict()
+        row.update(load_ms=round(predictor.load_ms, 1), params=predictor.params,
+                   size_mb=round(predictor.size_mb, 2), resize_policy=infer.resize_policy(predictor.input_size))
+        results.append(row)
+        if not args.json:
+            _print_one(row)
+    if args.json:
+        json.dump({"image": str(args.image), "image_size": list(image.size),
+                   "weights": weights or "random", "results": results}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif args.random_weights:
+        print("note: random weights: the classes above are meaningless; the timings are real.")
+    return 0
+
+
+def _print_one(row: dict) -> None:
+    weights = "ImageNet weights" if row["weights"] == "imagenet" else "RANDOM weights (predictions meaningless)"
+    h, w = row["input_size"]
+    print(f"{row['display_name']}  [{weights}]  input {h}×{w}  {row['params']:,} params")
+    for k, top in enumerate(row["top5"], 1):
+        print(f"  {k}. {top['label']:<30} {top['prob'] * 100:6.2f}%   (class {top['index']})")
+    print(f"  inference {row['inference_ms']:.1f} ms (median of {row['runs']}) on {row['device']} · "
+          f"preprocessing {row['preprocess_ms']:.1f} ms · first call {row['first_call_ms']:.0f} ms · "
+          f"load {row['load_ms']:.0f} ms")
+    print()

@@ -1,0 +1,666 @@
+"""Inference: device choice, one compiled function per model, honest timing.
+
+The public entry point for scripts and notebooks is::
+
+    from cnnviz.infer import load_predictor
+    predictor = load_predictor("resnet50")            # weights="imagenet" through the cache
+    result = predictor.predict(pil_image)             # or runs=N for a steadier median
+    result.top5          # [(label, probability, class index), ...]
+    result.inference_ms  # median of ``runs`` timed calls after warm-up
+
+How a prediction is made (the page shows this policy to the user):
+
+1. **Resize + crop** (:func:`fit_and_crop`): the image is scaled so that it *covers* the
+   model's input (for a square input: the shorter side becomes the input size), with
+   Pillow's antialiased bilinear filter, then center-cropped to exactly H×W. Nothing is
+   stretched; the borders of the longer side are cut off.
+2. **Preprocessing**: the model family's own ``preprocess_input``
+   (:func:`cnnviz.zoo.preprocess_input`, identical to Keras').
+3. **Inference**: ONE ``tf.function`` per model with a fixed input signature
+   (1×H×W×3 float32), traced and compiled once when the predictor is built (the
+   "first call" time is reported separately), then called N times; the reported
+   inference time is the median of those N calls, including the copy of the result
+   back to NumPy.
+
+Thread safety: Streamlit shares a predictor between sessions; each predictor serialises
+its calls with a lock. A caller that cannot get the lock within ``busy_timeout`` seconds
+gets :class:`BusyError` instead of waiting forever.
+
+Device: the first GPU TensorFlow sees (name, memory, compute capability), unless
+``CNNVIZ_FORCE_CPU=1`` or ``force_cpu=True``. Mixed precision (float16 compute, float32
+variables) is used only on a GPU with compute capability ≥ 7.0 (tensor cores), and the
+outputs are cast back to float32. If the GPU path fails, or TensorFlow silently places
+the computation on the CPU, the predictor falls back to the CPU and says why.
+
+TensorFlow is imported when a predictor is built, not when this module is imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import statistics
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+import numpy as np
+
+from cnnviz import device as _device
+from cnnviz.errors import UserFacingError
+from cnnviz.i18n import translate
+
+#: Timed runs per prediction when the caller does not say.
+DEFAULT_RUNS = 5
+#: The most timed runs one prediction may ask for (a typo like 5000 must not hang a page).
+MAX_RUNS = 100
+#: Seconds a caller waits for a busy predictor before :class:`BusyError`.
+DEFAULT_BUSY_TIMEOUT = 5.0
+#: Top-k shown everywhere.
+TOP_K = 5
+#: How far the output of a softmax may be from summing to 1 (float32 rounding over
+#: 1000 classes stays far below this; float16 outputs under mixed precision need more).
+PROB_SUM_TOLERANCE = {"float32": 1e-3, "float16": 1e-2}
+#: Minimum compute capability for mixed precision to pay off (tensor cores: Volta, 7.0).
+MIXED_PRECISION_MIN_CC = (7, 0)
+
+# --------------------------------------------------------------------------- published figures
+
+#: Published ImageNet top-1 accuracy (%) and the i18n key of its source, for the models
+#: where ``shared/facts.md`` has a checked figure. Everything else shows "n/a".
+PUBLISHED_TOP1: dict[str, tuple[float, str]] = {
+    "resnet50": (74.9, "infer.source.keras_table"),
+    "efficientnetb0": (77.1, "infer.source.keras_table"),
+    "convnexttiny": (81.3, "infer.source.keras_table"),
+    "vgg16": (71.3, "infer.source.keras_table"),
+    "inceptionv3": (77.9, "infer.source.keras_table"),
+    "xception": (79.0, "infer.source.keras_table"),
+    "densenet121": (75.0, "infer.source.keras_table"),
+    "mobilenetv2": (71.3, "infer.source.keras_table"),
+    # Not in the Keras table: the Keras MobileNetV3 docstring gives 68.1% for small_1.0_224;
+    # the paper (Howard et al., ICCV 2019, Table 3) gives 67.4%.
+    "mobilenetv3small": (68.1, "infer.source.mobilenetv3small"),
+    "mobilenetv3large": (75.2, "infer.source.mobilenetv3_paper"),
+}
+
+
+def published_top1(name: str, lang: str = "en") -> tuple[float, str] | None:
+    """(top-1 %, source in ``lang``) for ``name``, or None when no checked figure exists."""
+    entry = PUBLISHED_TOP1.get(name)
+    if entry is None:
+        return None
+    return entry[0], translate(entry[1], lang)
+
+
+# --------------------------------------------------------------------------- errors
+
+class InferenceError(UserFacingError):
+    """Base class of the errors :mod:`cnnviz.infer` raises."""
+
+
+class BusyError(InferenceError):
+    """The model is serving another request and did not become free in time."""
+
+    def __init__(self, model: str, seconds: float) -> None:
+        super().__init__("infer.error.busy", model=model, seconds=f"{seconds:g}")
+
+
+class InvalidRunsError(InferenceError, ValueError):
+    """A number of timed runs outside 1..MAX_RUNS."""
+
+    def __init__(self, runs: object) -> None:
+        super().__init__("infer.error.runs", runs=repr(runs), max=MAX_RUNS)
+
+
+class NotAnImageError(InferenceError, TypeError):
+    """``predict`` got something that is not a PIL image."""
+
+    def __init__(self, got: object) -> None:
+        super().__init__("infer.error.not_image", got=type(got).__name__)
+
+
+class NotAClassifierError(InferenceError, ValueError):
+    """The model's output is not one probability vector per image."""
+
+    def __init__(self, model: str, shape: object) -> None:
+        super().__init__("infer.error.not_classifier", model=model, shape=shape)
+
+
+class BadProbabilitiesError(InferenceError):
+    """The softmax output does not sum to 1 (a broken model or numeric overflow)."""
+
+    def __init__(self, model: str, total: float) -> None:
+        super().__init__("infer.error.prob_sum", model=model, total=f"{total:.6f}")
+
+
+class InvalidWeightsError(InferenceError, ValueError):
+    """A ``weights`` value other than "imagenet" or None."""
+
+    def __init__(self, model: str, weights: object) -> None:
+        super().__init__("infer.error.weights", model=model, weights=repr(weights))
+
+
+def _check_runs(runs: object) -> int:
+    if isinstance(runs, bool) or not isinstance(runs, (int, np.integer)) or not 1 <= int(runs) <= MAX_RUNS:
+        raise InvalidRunsError(runs)
+    return int(runs)
+
+
+# --------------------------------------------------------------------------- device
+
+@dataclass(frozen=True)
+class Device:
+    """Where a predictor runs.
+
+    Attributes:
+        kind: "GPU" or "CPU".
+        name: the GPU's name (``"NVIDIA A100-SXM4-40GB"``) or "CPU".
+        tf_name: TensorFlow device string (``"/GPU:0"``, ``"/CPU:0"``).
+        memory_mb: total GPU memory if known.
+        compute_capability: (major, minor) of the GPU if known.
+        mixed_precision: float16 compute with float32 variables and outputs.
+        forced_cpu: the CPU was chosen by ``CNNVIZ_FORCE_CPU`` or a toggle although a GPU
+            might exist.
+        fallback: why a GPU was not used after all (English, for logs), or "".
+    """
+
+    kind: str
+    name: str
+    tf_name: str
+    memory_mb: int | None = None
+    compute_capability: tuple[int, int] | None = None
+    mixed_precision: bool = False
+    forced_cpu: bool = False
+    fallback: str = ""
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.kind == "GPU"
+
+    def label(self, lang: str = "en") -> str:
+        """Short human description: ``GPU NVIDIA T4 (15 GB, mixed precision)`` or ``CPU``."""
+        if self.is_gpu:
+            extras = []
+            if self.memory_mb:
+                extras.append(f"{self.memory_mb / 1024:.0f} GB")
+            if self.mixed_precision:
+                extras.append(translate("infer.device.mixed", lang))
+            detail = f" ({', '.join(extras)})" if extras else ""
+            return translate("infer.device.gpu", lang, name=self.name, detail=detail)
+        if self.forced_cpu:
+            return translate("infer.device.cpu_forced", lang)
+        if self.fallback:
+            return translate("infer.device.cpu_fallback", lang)
+        return translate("infer.device.cpu", lang)
+
+
+CPU_DEVICE = Device("CPU", "CPU", "/CPU:0")
+
+
+def _tf():
+    import tensorflow as tf
+
+    return tf
+
+
+def select_device(force_cpu: bool | None = None) -> Device:
+    """The device new predictors use.
+
+    Args:
+        force_cpu: True forces the CPU; None reads ``CNNVIZ_FORCE_CPU``.
+
+    Never raises: a broken CUDA setup means the CPU.
+    """
+    if force_cpu is None:
+        force_cpu = _device.force_cpu()
+    if force_cpu:
+        return Device("CPU", "CPU", "/CPU:0", forced_cpu=True)
+    tf = _tf()
+    try:
+        gpus = tf.config.list_physical_devices("GPU")
+    except Exception as exc:  # a broken driver must not take the app down
+        return Device("CPU", "CPU", "/CPU:0", fallback=f"listing GPUs failed: {type(exc).__name__}: {exc}")
+    if not gpus:
+        return CPU_DEVICE
+    try:
+        details = tf.config.experimental.get_device_details(gpus[0]) or {}
+    except Exception:
+        details = {}
+    name = str(details.get("device_name") or gpus[0].name)
+    cc = details.get("compute_capability")
+    cc = tuple(int(v) for v in cc) if cc else None
+    memory = None
+    smi = getattr(_device, "_nvidia_smi", None)  # total memory: TensorFlow only reports usage
+    if smi is not None:
+        try:
+            info = smi()
+            memory = info.memory_mb if info else None
+        except Exception:
+            memory = None
+    mixed = bool(cc and cc >= MIXED_PRECISION_MIN_CC) and os.environ.get("CNNVIZ_MIXED_PRECISION", "1") != "0"
+    return Device("GPU", name, "/GPU:0", memory_mb=memory, compute_capability=cc, mixed_precision=mixed)
+
+
+_POLICY_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _dtype_policy(policy: str | None):
+    """Build models under a Keras dtype policy, restoring the previous one afterwards.
+
+    Keras' policy is process-global, hence the lock: two predictors built at once must
+    not see each other's policy.
+    """
+    if policy is None:
+        yield
+        return
+    import keras
+
+    with _POLICY_LOCK:
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(policy)
+        try:
+            yield
+        finally:
+            keras.config.set_dtype_policy(previous)
+
+
+# --------------------------------------------------------------------------- image → input
+
+def fit_and_crop(image, size: tuple[int, int]):
+    """The image as the model sees it: scaled to cover ``size`` (H, W), then center-cropped.
+
+    For a square input this is "shorter side → input size, then center crop". The
+    aspect ratio is kept; nothing is padded or stretched.
+
+    Args:
+        image: an RGB ``PIL.Image``.
+        size: (height, width) of the model input.
+
+    Returns:
+        A new RGB ``PIL.Image`` of exactly width×height.
+    """
+    from PIL import Image
+
+    target_h, target_w = int(size[0]), int(size[1])
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    w, h = image.size
+    scale = max(target_w / w, target_h / h)
+    new_w, new_h = max(target_w, round(w * scale)), max(target_h, round(h * scale))
+    # reducing_gap: Pillow first shrinks by an integer factor (box filter), then resamples;
+    # a 12 MP photo costs a few ms instead of ~100 with the same visual quality.
+    resized = image.resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    left, top = (new_w - target_w) // 2, (new_h - target_h) // 2
+    return resized.crop((left, top, left + target_w, top + target_h))
+
+
+def preprocess_image(name: str, image, size: tuple[int, int]) -> np.ndarray:
+    """PIL image → the 1×H×W×3 float32 batch model ``name`` takes: :func:`fit_and_crop`, then
+    the family's ``preprocess_input`` (:func:`cnnviz.zoo.preprocess_input`)."""
+    from cnnviz import zoo
+
+    batch = np.asarray(fit_and_crop(image, size), dtype=np.float32)[None]
+    return np.ascontiguousarray(zoo.preprocess_input(name, batch), dtype=np.float32)
+
+
+def resize_policy(size: tuple[int, int], lang: str = "en") -> str:
+    """The resize/crop policy as one sentence for the user."""
+    h, w = size
+    if h == w:
+        return translate("infer.policy.square", lang, size=h)
+    return translate("infer.policy.rect", lang, h=h, w=w)
+
+
+# --------------------------------------------------------------------------- results
+
+@dataclass
+class Prediction:
+    """One model's answer for one image, with its timings.
+
+    Attributes:
+        model: registry name.
+        display_name: name for people.
+        weights: "imagenet" or None (random weights: the classes are meaningless).
+        top5: ``[(label, probability, class index)]``, most probable first.
+        probs: the full probability vector (float32, sums to 1).
+        preprocess_ms: resize + crop + preprocess_input, in milliseconds.
+        inference_ms: median of the ``runs`` timed calls of the compiled function.
+        times_ms: every timed call, in order.
+        runs: number of timed calls.
+        first_call_ms: the first call when the predictor was built (tracing + compile).
+        device: device label ("CPU", "GPU NVIDIA ... (16 GB)"), English.
+        device_kind: "CPU" or "GPU".
+        input_size: (H, W) the model saw.
+        labels_available: whether the ImageNet class names were in the cache (otherwise
+            labels read "class N").
+        prob_sum: the sum of ``probs`` before any rounding, as a check.
+    """
+
+    model: str
+    display_name: str
+    weights: str | None
+    top5: list[tuple[str, float, int]]
+    probs: np.ndarray
+    preprocess_ms: float
+    inference_ms: float
+    times_ms: list[float]
+    runs: int
+    first_call_ms: float
+    device: str
+    device_kind: str
+    input_size: tuple[int, int]
+    labels_available: bool
+    prob_sum: float
+
+    @property
+    def top1(self) -> tuple[str, float, int]:
+        return self.top5[0]
+
+    @property
+    def random_weights(self) -> bool:
+        return self.weights is None
+
+    def to_dict(self, *, include_probs: bool = False) -> dict[str, Any]:
+        """JSON-ready dict (the full probability vector only when asked)."""
+        out = {
+            "model": self.model,
+            "display_name": self.display_name,
+            "weights": self.weights or "random",
+            "top5": [{"label": lbl, "prob": round(float(p), 6), "index": int(i)} for lbl, p, i in self.top5],
+            "preprocess_ms": round(self.preprocess_ms, 3),
+            "inference_ms": round(self.inference_ms, 3),
+            "times_ms": [round(v, 3) for v in self.times_ms],
+            "runs": self.runs,
+            "first_call_ms": round(self.first_call_ms, 3),
+            "device": self.device,
+            "device_kind": self.device_kind,
+            "input_size": list(self.input_size),
+            "labels_available": self.labels_available,
+            "prob_sum": round(self.prob_sum, 6),
+        }
+        if include_probs:
+            out["probs"] = [float(v) for v in self.probs]
+        return out
+
+
+def label_for(index: int, labels: list[str] | None) -> str:
+    """A class name for people ("tabby", "Egyptian cat"), or "class N" without labels."""
+    if labels is not None and 0 <= index < len(labels):
+        return str(labels[index]).replace("_", " ")
+    return f"class {index}"
+
+
+def _labels(classes: int) -> list[str] | None:
+    """ImageNet class names from the cache, if present and matching the classifier."""
+    if classes != 1000:
+        return None
+    try:
+        from cnnviz import cache
+
+        labels = cache.load_labels()
+    except Exception:  # a corrupt index means "no labels", never a failed prediction
+        return None
+    if not labels or len(labels) != classes:
+        return None
+    return list(labels)
+
+
+def top_k(probs: np.ndarray, labels: list[str] | None, k: int = TOP_K) -> list[tuple[str, float, int]]:
+    """The ``k`` most probable classes, most probable first (ties: lower index first)."""
+    k = min(k, probs.shape[0])
+    order = np.argsort(-probs, kind="stable")[:k]
+    return [(label_for(int(i), labels), float(probs[i]), int(i)) for i in order]
+
+
+# --------------------------------------------------------------------------- predictor
+
+class Predictor:
+    """One model ready to classify images: built, compiled and warmed up once.
+
+    Args:
+        name: registry name (``"resnet50"``).
+        weights: "imagenet" (through the weights cache) or None (random weights).
+        model: a prebuilt ``keras.Model`` to use instead of building one (shared with
+            other pages or tests). It must be the ``include_top=True`` classifier.
+        runs: default number of timed runs per :meth:`predict`.
+        device: where to run; default :func:`select_device`.
+        busy_timeout: seconds to wait for the lock before :class:`BusyError`.
+
+    Raises:
+        cnnviz.zoo.UnknownModelError: unknown name.
+        cnnviz.cache.CacheError: pretrained weights requested but not obtainable.
+        NotAClassifierError: the model does not output one vector per image.
+    """
+
+    def __init__(self, name: str, weights: str | None = "imagenet", *, model=None, runs: int = DEFAULT_RUNS,
+                 device: Device | None = None, busy_timeout: float | None = None) -> None:
+        from cnnviz import zoo
+
+        self.spec = zoo.get_spec(name)
+        self.name = self.spec.name
+        self.display_name = self.spec.display_name
+        if weights not in (None, "imagenet"):
+            raise InvalidWeightsError(self.display_name, weights)
+        self.weights = weights
+        self.runs = _check_runs(runs)
+        if busy_timeout is None:
+            busy_timeout = float(os.environ.get("CNNVIZ_BUSY_TIMEOUT", DEFAULT_BUSY_TIMEOUT))
+        self.busy_timeout = float(busy_timeout)
+        self._lock = threading.Lock()
+        self._prebuilt = model is not None
+        self.applied_softmax = False
+
+        requested = device or select_device()
+        t0 = time.perf_counter()
+        try:
+            self._build(requested, model)
+        except (NotAClassifierError, UserFacingError):
+            raise
+        except Exception as exc:
+            if not requested.is_gpu:
+                raise
+            # The GPU path failed (driver, out of memory...): the CPU always works.
+            fallback = Device("CPU", "CPU", "/CPU:0", fallback=f"GPU failed: {type(exc).__name__}: {exc}")
+            self._build(fallback, model)
+        self.load_ms = (time.perf_counter() - t0) * 1000.0
+
+    # ----------------------------------------------------------------- building
+
+    def _build(self, device: Device, model) -> None:
+        tf = _tf()
+        mixed = device.mixed_precision and model is None
+        if device.mixed_precision and not mixed:
+            # A prebuilt model keeps its own dtypes.
+            device = replace(device, mixed_precision=False)
+        with tf.device(device.tf_name):
+            if model is None:
+                from cnnviz import zoo
+
+                with _dtype_policy("mixed_float16" if mixed else None):
+                    model = zoo.create_model(self.name, weights=self.weights)
+            self.model = model
+            shape = tuple(model.input_shape)
+            if len(shape) != 4 or shape[1] is None or shape[2] is None or shape[3] != 3:
+                raise NotAClassifierError(self.display_name, shape)
+            self.input_size = (int(shape[1]), int(shape[2]))
+            out_shape = tuple(model.output_shape)
+            if len(out_shape) != 2:
+                raise NotAClassifierError(self.display_name, out_shape)
+            self.classes = int(out_shape[1])
+            self._fn = self._compile(model, softmax=False)
+            first_call_ms, probe = self._warm_up()
+            if not self._is_distribution(probe):
+                # Logits (e.g. classifier_activation=None): add the softmax once and recompile.
+                self.applied_softmax = True
+                self._fn = self._compile(model, softmax=True)
+                first_call_ms, probe = self._warm_up()
+        if device.is_gpu and "GPU" not in probe.device.upper():
+            # Soft device placement ran everything on the CPU: say so instead of claiming a GPU.
+            raise RuntimeError(f"TensorFlow placed the model on {probe.device}")
+        self.device = device
+        self.first_call_ms = first_call_ms
+        self.output_dtype = "float16" if mixed else "float32"
+
+    def _compile(self, model, *, softmax: bool) -> Callable:
+        tf = _tf()
+        h, w = self.input_size
+
+        # One signature, one trace: a new image never retraces, so memory stays flat.
+        @tf.function(input_signature=[tf.TensorSpec([1, h, w, 3], tf.float32, name="image")])
+        def serve(x):
+            y = model(x, training=False)
+            y = tf.cast(y, tf.float32)  # mixed precision computes in float16; people read float32
+            return tf.nn.softmax(y, axis=-1) if softmax else y
+
+        return serve
+
+    def _warm_up(self):
+        """First call: traces and compiles the function. Returns (ms, output tensor)."""
+        h, w = self.input_size
+        x = np.zeros((1, h, w, 3), np.float32)
+        t0 = time.perf_counter()
+        y = self._fn(x)
+        y.numpy()
+        return (time.perf_counter() - t0) * 1000.0, y
+
+    def _is_distribution(self, y) -> bool:
+        p = np.asarray(y.numpy(), dtype=np.float64)
+        return bool(p.min() >= 0 and abs(p.sum() - 1.0) <= 1e-2)
+
+    # ----------------------------------------------------------------- public
+
+    @property
+    def params(self) -> int:
+        """Parameters as Keras counts them (``count_params()``)."""
+        return int(self.model.count_params())
+
+    @property
+    def size_mb(self) -> float:
+        """Weights in memory as float32, in MB (2^20 bytes: the unit of the Keras table)."""
+        return self.params * 4 / 2**20
+
+    def model_view(self, image):
+        """The image exactly as this model sees it (after resize and center crop)."""
+        return fit_and_crop(image, self.input_size)
+
+    def preprocess(self, image) -> np.ndarray:
+        """PIL image → the 1×H×W×3 float32 batch the compiled function takes."""
+        return preprocess_image(self.name, image, self.input_size)
+
+    def predict(self, image, runs: int | None = None) -> Prediction:
+        """Classify one image.
+
+        Args:
+            image: an RGB ``PIL.Image`` (from :func:`cnnviz.images.load_image`).
+            runs: timed calls whose median is reported; default the predictor's ``runs``.
+
+        Raises:
+            NotAnImageError: ``image`` is not a PIL image.
+            InvalidRunsError: ``runs`` outside 1..MAX_RUNS.
+            BusyError: the model stayed busy for ``busy_timeout`` seconds.
+        """
+        from PIL import Image
+
+        if not isinstance(image, Image.Image):
+            raise NotAnImageError(image)
+        runs = self.runs if runs is None else _check_runs(runs)
+        t0 = time.perf_counter()
+        x = self.preprocess(image)
+        preprocess_ms = (time.perf_counter() - t0) * 1000.0
+        probs, times = self._run(x, runs)
+        return self._result(probs, times, preprocess_ms)
+
+    def run_compiled(self, x: np.ndarray, runs: int = 1) -> tuple[np.ndarray, list[float]]:
+        """Call the compiled function ``runs`` times on a preprocessed batch (the bench uses it).
+
+        Returns:
+            (probability vector, milliseconds of each call).
+        """
+        return self._run(x, _check_runs(runs))
+
+    def _run(self, x: np.ndarray, runs: int) -> tuple[np.ndarray, list[float]]:
+        tf = _tf()
+        if not self._lock.acquire(timeout=self.busy_timeout):
+            raise BusyError(self.display_name, self.busy_timeout)
+        try:
+            with tf.device(self.device.tf_name):
+                xt = tf.constant(x)
+                times = []
+                probs = None
+                for _ in range(runs):
+                    t0 = time.perf_counter()
+                    out = self._fn(xt).numpy()  # .numpy() waits for the result: honest timing
+                    times.append((time.perf_counter() - t0) * 1000.0)
+                    if probs is None:
+                        probs = out[0]
+        finally:
+            self._lock.release()
+        return probs, times
+
+    def _result(self, probs: np.ndarray, times: list[float], preprocess_ms: float) -> Prediction:
+        probs = np.asarray(probs, dtype=np.float32)
+        total = float(np.sum(probs, dtype=np.float64))
+        if not np.isfinite(total) or abs(total - 1.0) > PROB_SUM_TOLERANCE[self.output_dtype] or probs.min() < 0:
+            raise BadProbabilitiesError(self.display_name, total)
+        labels = _labels(self.classes)
+        return Prediction(
+            model=self.name,
+            display_name=self.display_name,
+            weights=self.weights,
+            top5=top_k(probs, labels),
+            probs=probs,
+            preprocess_ms=preprocess_ms,
+            inference_ms=float(statistics.median(times)),
+            times_ms=[float(v) for v in times],
+            runs=len(times),
+            first_call_ms=self.first_call_ms,
+            device=self.device.label("en"),
+            device_kind=self.device.kind,
+            input_size=self.input_size,
+            labels_available=labels is not None,
+            prob_sum=total,
+        )
+
+    def __repr__(self) -> str:
+        return (f"Predictor({self.name!r}, weights={self.weights!r}, device={self.device.label()!r}, "
+                f"input={self.input_size[0]}×{self.input_size[1]})")
+
+
+def load_predictor(name: str, weights: str | None = "imagenet", *, runs: int = DEFAULT_RUNS, model=None,
+                   device: Device | None = None, force_cpu: bool | None = None,
+                   busy_timeout: float | None = None) -> Predictor:
+    """Build a :class:`Predictor` for zoo model ``name`` (stable public API).
+
+    Args:
+        name: registry name, e.g. ``"resnet50"``.
+        weights: "imagenet" (pretrained, from the weights cache: downloaded once unless
+            offline) or None (random weights: the pipeline runs, the classes mean nothing).
+        runs: default timed runs per prediction (the median is reported).
+        model: optional prebuilt ``include_top=True`` model to reuse.
+        device: explicit :class:`Device`; default :func:`select_device` (honouring
+            ``force_cpu`` / ``CNNVIZ_FORCE_CPU``).
+        busy_timeout: seconds to wait for a busy predictor (default 5, or ``CNNVIZ_BUSY_TIMEOUT``).
+    """
+    if device is None:
+        device = select_device(force_cpu)
+    return Predictor(name, weights, model=model, runs=runs, device=device, busy_timeout=busy_timeout)
+
+
+def image_digest(image) -> str:
+    """A short content hash of a PIL image (size, mode and pixels), for result caches."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{image.mode}:{image.size}".encode())
+    h.update(image.tobytes())
+    return h.hexdigest()
+
+
+__all__ = [
+    "BadProbabilitiesError", "BusyError", "CPU_DEVICE", "DEFAULT_RUNS", "Device", "InferenceError",
+    "InvalidRunsError", "InvalidWeightsError", "MAX_RUNS", "NotAClassifierError", "NotAnImageError", "PUBLISHED_TOP1", "Prediction",
+    "Predictor", "fit_and_crop", "preprocess_image", "image_digest", "label_for", "load_predictor", "published_top1",
+    "resize_policy", "select_device", "top_k",
+]

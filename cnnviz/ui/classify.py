@@ -1,0 +1,371 @@
+"""The Classify page's building blocks: model pickers, loading progress, result columns,
+the comparison summary and its CSV export.
+
+Model logic lives in :mod:`cnnviz.infer`; this module only draws. Predictions are cached
+by (image content, model, weights, device, runs), so a rerun that changes neither the image
+nor the models (a language switch, a click elsewhere) shows the same results instantly
+instead of running inference again. TensorFlow is imported only when a predictor is built.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Sequence
+
+import streamlit as st
+
+from cnnviz import HOMEWORK_MODELS
+from cnnviz.errors import UserFacingError
+from cnnviz.ui import current_lang, error_message, t
+from cnnviz.ui.weights import get_predictor, predictor_loaded
+
+COLUMNS = len(HOMEWORK_MODELS)
+#: Families the homework expects to win each criterion (seed 000, "Criterio de aceptación").
+HOMEWORK_ACCURACY_FAMILIES = ("ConvNeXt", "EfficientNet")
+HOMEWORK_SPEED_FAMILIES = ("MobileNet",)
+
+
+@dataclass
+class Column:
+    """One column of the comparison: the model, its weights mode, and its result or error."""
+
+    name: str
+    display_name: str
+    family: str
+    weights: str | None
+    prediction: object | None = None  # cnnviz.infer.Prediction
+    params: int | None = None
+    size_mb: float | None = None
+    load_ms: float | None = None
+    device_label: str = ""
+    error: UserFacingError | None = None
+
+
+# --------------------------------------------------------------------------- pickers
+
+def pretrained_models() -> list[str]:
+    """Zoo models with ImageNet weights (any of them can replace a homework model)."""
+    from cnnviz import zoo
+
+    return [n for n in zoo.list_models() if zoo.get_spec(n).has_imagenet_weights]
+
+
+def model_pickers(key: str = "classify") -> list[str]:
+    """One selectbox per column, defaulting to the homework four. Returns the chosen names."""
+    from cnnviz import zoo
+
+    options = pretrained_models()
+    chosen = []
+    for i, col in enumerate(st.columns(COLUMNS)):
+        default = HOMEWORK_MODELS[i] if HOMEWORK_MODELS[i] in options else options[i % len(options)]
+        with col:
+            chosen.append(st.selectbox(
+                t("classify.model_n", n=i + 1), options, index=options.index(default), key=f"{key}_model_{i}",
+                format_func=lambda n: zoo.get_spec(n).display_name,
+            ))
+    return chosen
+
+
+# --------------------------------------------------------------------------- loading + inference
+
+def load_predictors(names: Sequence[str], modes: dict[str, str | None], *, force_cpu: bool) -> dict:
+    """Build (or fetch from the cache) every predictor, with progress while models load.
+
+    Returns:
+        ``{name: Predictor | UserFacingError}``: one failing model (a corrupt weights
+        file...) does not take the other columns down.
+    """
+    unique = list(dict.fromkeys(names))
+    cold = [n for n in unique if not predictor_loaded(n, modes[n], force_cpu=force_cpu)]
+    out: dict = {}
+    if not cold:
+        for n in unique:
+            out[n] = _load_one(n, modes[n], force_cpu)
+        return out
+    from cnnviz import zoo
+
+    with st.status(t("classify.loading", n=len(cold)), expanded=True) as status:
+        bar = st.progress(0.0)
+        for i, n in enumerate(cold):
+            bar.progress(i / len(cold), text=t("classify.loading_model", model=zoo.get_spec(n).display_name,
+                                               i=i + 1, n=len(cold)))
+            out[n] = _load_one(n, modes[n], force_cpu)
+        bar.progress(1.0, text=t("classify.loaded"))
+        failed = [n for n in cold if isinstance(out[n], Exception)]
+        status.update(label=t("classify.loaded") if not failed else t("classify.load_failed", n=len(failed)),
+                      state="error" if failed else "complete", expanded=False)
+    for n in unique:
+        if n not in out:
+            out[n] = _load_one(n, modes[n], force_cpu)
+    return out
+
+
+def _load_one(name: str, weights: str | None, force_cpu: bool):
+    try:
+        return get_predictor(name, weights, force_cpu=force_cpu)
+    except UserFacingError as exc:
+        return exc
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _cached_prediction(digest: str, name: str, weights: str | None, force_cpu: bool, runs: int, _image):
+    # Keyed by the image's content hash: reruns that change nothing do not run inference.
+    return get_predictor(name, weights, force_cpu=force_cpu).predict(_image, runs=runs)
+
+
+def classify(image, names: Sequence[str], modes: dict[str, str | None], predictors: dict, *, runs: int,
+             force_cpu: bool) -> list[Column]:
+    """Every column's prediction for ``image`` (cached by content)."""
+    from cnnviz import infer, zoo
+
+    digest = infer.image_digest(image)
+    columns = []
+    for n in names:
+        spec = zoo.get_spec(n)
+        col = Column(n, spec.display_name, spec.family, modes[n])
+        pred = predictors[n]
+        if isinstance(pred, Exception):
+            col.error = pred
+        else:
+            col.params, col.size_mb, col.load_ms = pred.params, pred.size_mb, pred.load_ms
+            col.device_label = pred.device.label(current_lang())
+            try:
+                col.prediction = _cached_prediction(digest, n, modes[n], force_cpu, runs, image)
+            except UserFacingError as exc:
+                col.error = exc
+        columns.append(col)
+    return columns
+
+
+# --------------------------------------------------------------------------- drawing
+
+def _label(label: str, index: int, labels_available: bool) -> str:
+    return label if labels_available else t("infer.class_n", index=index)
+
+
+def top5_figure(prediction, *, random_weights: bool):
+    """Plotly horizontal bars of the top-5, most probable on top."""
+    import plotly.graph_objects as go
+
+    rows = list(reversed(prediction.top5))
+    labels = [_label(lbl, i, prediction.labels_available) for lbl, _, i in rows]
+    probs = [p * 100 for _, p, _ in rows]
+    color = "#E8A33D" if random_weights else "#3B7DD8"
+    fig = go.Figure(go.Bar(
+        x=probs, y=labels, orientation="h", marker_color=color,
+        text=[f"{p:.1f}%" for p in probs], textposition="auto",
+        hovertemplate="%{y}: %{x:.2f}%<extra></extra>",
+    ))
+    fig.update_layout(
+        height=240, margin=dict(l=0, r=8, t=8, b=8), showlegend=False,
+        xaxis=dict(range=[0, 100], title=t("classify.prob_axis"), ticksuffix="%"),
+        yaxis=dict(automargin=True),
+        font=dict(size=13),
+    )
+    return fig
+
+
+def show_model_views(image, predictors: dict, names: Sequence[str]) -> None:
+    """The image as each model sees it, after its resize and center crop."""
+    from cnnviz import infer
+
+    sizes = {p.input_size for p in predictors.values() if not isinstance(p, Exception)}
+    st.subheader(t("classify.views_title"))
+    for size in sorted(sizes):
+        st.caption(infer.resize_policy(size, current_lang()))
+    for n, col in zip(names, st.columns(COLUMNS)):
+        pred = predictors.get(n)
+        if pred is None or isinstance(pred, Exception):
+            continue
+        h, w = pred.input_size
+        with col:
+            st.image(pred.model_view(image), caption=t("classify.view_caption", model=pred.display_name, h=h, w=w),
+                     use_container_width=True)
+
+
+def show_column(col: Column, index: int) -> None:
+    """One model's result: header, random-weights badge, top-5 chart, latency and size."""
+    from cnnviz import infer
+
+    st.subheader(col.display_name)
+    if col.weights is None:
+        st.badge(t("classify.random_badge"), icon=":material/casino:", color="orange")
+    else:
+        st.badge(t("classify.imagenet_badge"), icon=":material/verified:", color="blue")
+    if col.error is not None:
+        st.error(error_message(col.error))
+        return
+    p = col.prediction
+    st.plotly_chart(top5_figure(p, random_weights=col.weights is None), use_container_width=True,
+                    config={"displayModeBar": False}, key=f"classify_chart_{index}")
+    top_label = _label(p.top1[0], p.top1[2], p.labels_available)
+    st.markdown(t("classify.top1", label=top_label, prob=f"{p.top1[1] * 100:.1f}"))
+    device_label = col.device_label
+    st.metric(t("classify.latency"), t("classify.ms", ms=f"{p.inference_ms:.1f}"),
+              help=t("classify.latency_help", runs=p.runs))
+    st.caption(t("classify.latency_detail", device=device_label, runs=p.runs, pre=f"{p.preprocess_ms:.1f}",
+                 first=f"{p.first_call_ms:.0f}"))
+    st.caption(t("classify.size_line", params=f"{col.params / 1e6:.1f}", mb=f"{col.size_mb:.1f}"))
+    pub = infer.published_top1(col.name, current_lang())
+    if pub:
+        st.caption(t("classify.published", top1=f"{pub[0]:.1f}", source=pub[1]))
+    else:
+        st.caption(t("classify.published_na"))
+    if not p.labels_available:
+        st.caption(t("classify.labels_missing"))
+
+
+def show_columns(columns: list[Column]) -> None:
+    for i, (col, box) in enumerate(zip(columns, st.columns(COLUMNS))):
+        with box:
+            show_column(col, i)
+
+
+# --------------------------------------------------------------------------- summary
+
+def _done(columns: list[Column]) -> list[Column]:
+    return [c for c in columns if c.prediction is not None]
+
+
+def summary_lines(columns: list[Column]) -> list[str]:
+    """The comparison in sentences: confidence, agreement, fastest vs most accurate."""
+    from cnnviz import infer
+
+    done = _done(columns)
+    if not done:
+        return []
+    lines = []
+    if any(c.weights is None for c in done):
+        lines.append(t("classify.summary.random_note"))
+    best = max(done, key=lambda c: c.prediction.top1[1])
+    p = best.prediction
+    lines.append(t("classify.summary.confident", model=best.display_name,
+                   label=_label(p.top1[0], p.top1[2], p.labels_available), prob=f"{p.top1[1] * 100:.1f}"))
+
+    groups: dict[int, list[Column]] = {}
+    for c in done:
+        groups.setdefault(c.prediction.top1[2], []).append(c)
+    distinct = {c.name for c in done}
+    if len(done) > 1 and len(groups) == 1 and len(distinct) > 1:
+        c0 = done[0].prediction
+        lines.append(t("classify.summary.all_agree", label=_label(c0.top1[0], c0.top1[2], c0.labels_available)))
+    else:
+        agreeing = [g for g in groups.values() if len({c.name for c in g}) > 1]
+        for g in agreeing:
+            q = g[0].prediction
+            lines.append(t("classify.summary.agree", models=", ".join(dict.fromkeys(c.display_name for c in g)),
+                           label=_label(q.top1[0], q.top1[2], q.labels_available)))
+        if not agreeing:
+            lines.append(t("classify.summary.no_agreement"))
+
+    fastest = min(done, key=lambda c: c.prediction.inference_ms)
+    lines.append(t("classify.summary.fastest", model=fastest.display_name, ms=f"{fastest.prediction.inference_ms:.1f}",
+                   device=fastest.device_label))
+    rated = [(c, infer.published_top1(c.name, current_lang())) for c in done]
+    rated = [(c, pub) for c, pub in rated if pub]
+    accurate = None
+    if rated:
+        accurate, pub = max(rated, key=lambda cp: cp[1][0])
+        lines.append(t("classify.summary.accurate", model=accurate.display_name, top1=f"{pub[0]:.1f}",
+                       source=pub[1]))
+
+    # The homework's acceptance criterion (seed 000), checked against what this page measured.
+    lines.append(t("classify.summary.criterion"))
+    speed_ok = fastest.family in HOMEWORK_SPEED_FAMILIES
+    lines.append(t("classify.summary.speed_ok" if speed_ok else "classify.summary.speed_other",
+                   model=fastest.display_name))
+    if accurate is not None:
+        acc_ok = accurate.family in HOMEWORK_ACCURACY_FAMILIES
+        lines.append(t("classify.summary.accuracy_ok" if acc_ok else "classify.summary.accuracy_other",
+                       model=accurate.display_name))
+    return lines
+
+
+def comparison_rows(columns: list[Column]) -> list[dict]:
+    """One row per column for the table and the CSV (headers in the page's language)."""
+    from cnnviz import infer
+
+    rows = []
+    for c in columns:
+        pub = infer.published_top1(c.name, current_lang())
+        row = {
+            t("classify.csv.model"): c.display_name,
+            t("classify.csv.weights"): t("classify.csv.imagenet") if c.weights else t("classify.csv.random"),
+        }
+        p = c.prediction
+        for k in range(5):
+            if p is not None and k < len(p.top5):
+                lbl, prob, idx = p.top5[k]
+                row[t("classify.csv.class_k", k=k + 1)] = _label(lbl, idx, p.labels_available)
+                row[t("classify.csv.prob_k", k=k + 1)] = round(prob * 100, 2)
+            else:
+                row[t("classify.csv.class_k", k=k + 1)] = None
+                row[t("classify.csv.prob_k", k=k + 1)] = None
+        row[t("classify.csv.latency")] = round(p.inference_ms, 2) if p else None
+        row[t("classify.csv.runs")] = p.runs if p else None
+        row[t("classify.csv.preprocess")] = round(p.preprocess_ms, 2) if p else None
+        row[t("classify.csv.first_call")] = round(p.first_call_ms, 1) if p else None
+        row[t("classify.csv.device")] = c.device_label if p else None
+        row[t("classify.csv.params")] = c.params
+        row[t("classify.csv.size")] = round(c.size_mb, 1) if c.size_mb is not None else None
+        row[t("classify.csv.published")] = pub[0] if pub else None
+        row[t("classify.csv.source")] = pub[1] if pub else None
+        row[t("classify.csv.error")] = error_message(c.error) if c.error else None
+        rows.append(row)
+    return rows
+
+
+def comparison_csv(columns: list[Column]) -> bytes:
+    import csv
+
+    rows = comparison_rows(columns)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue().encode("utf-8-sig")  # BOM: Excel opens accents correctly
+
+
+def show_summary(columns: list[Column], image_name: str) -> None:
+    import pandas as pd
+
+    st.subheader(t("classify.summary.title"))
+    for line in summary_lines(columns):
+        st.markdown(f"- {line}")
+    rows = comparison_rows(columns)
+    st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+    stem = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in (image_name or "image"))[:60]
+    st.download_button(t("classify.csv.download"), comparison_csv(columns), file_name=f"cnnviz-{stem}.csv",
+                       mime="text/csv", icon=":material/download:", key="classify_csv")
+
+
+# --------------------------------------------------------------------------- the whole comparison
+
+def render(image, image_name: str, names: Sequence[str], modes: dict[str, str | None], *, runs: int,
+           force_cpu: bool) -> list[Column]:
+    """Load the models, then show what each sees, their answers, and the comparison."""
+    predictors = load_predictors(names, modes, force_cpu=force_cpu)
+    show_model_views(image, predictors, names)
+    columns = classify(image, names, modes, predictors, runs=runs, force_cpu=force_cpu)
+    st.subheader(t("classify.results_title"))
+    show_columns(columns)
+    show_summary(columns, image_name)
+    return columns
+
+
+def gradcam_section(image, columns: list[Column]) -> None:
+    """"Where does each model look?": the Grad-CAM widget of the Filters page, when present."""
+    from cnnviz.ui import page_link
+
+    try:
+        from cnnviz.ui import gradcam
+    except ImportError:
+        gradcam = None
+    show = getattr(gradcam, "gradcam_section", None) if gradcam is not None else None
+    done = [c for c in columns if c.prediction is not None]
+    if show is None or not done:
+        st.caption(t("classify.gradcam_elsewhere"))
+        page_link("visualize")
+        return
+    show(image, [(c.name, c.weights, c.prediction.top1[2]) for c in done], key="classify_gradcam")
