@@ -30,7 +30,7 @@ from cnnviz.zoo.factory import create_model, gradcam_layer_output  # noqa: F401
 from cnnviz.zoo.preprocessing import preprocess_input  # noqa: F401
 
 # Registration order = listing order: keras.applications first, then models from code.
-from cnnviz.zoo import keras_apps  # noqa: F401,E402
+from cnnviz.zoo import keras_apps, classics, googlenet, resnet, course  # noqa: F401,E402
 
 __all__ = [
     "ModelSpec", "UnknownModelError", "InvalidModelOptions", "NoPretrainedWeightsError", "ZooError",

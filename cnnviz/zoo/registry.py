@@ -72,7 +72,7 @@ class ModelSpec:
         name: registry key, lowercase (``"resnet50"``).
         display_name: how pages write it (``"ResNet50"``).
         family: ``"ResNet"``, ``"VGG"``, ``"Inception"``, ``"Classic"``, ``"Course"``...
-        year: year the architecture was first published.
+        year: year the architecture was first published (None for the course's own exercises).
         paper: authors and venue (``"He et al., CVPR 2016"``).
         input_shape: default input (H, W, C).
         preprocessing: one of :data:`PREPROCESSING_MODES`.
@@ -98,7 +98,7 @@ class ModelSpec:
     name: str
     display_name: str
     family: str
-    year: int
+    year: int | None
     paper: str
     input_shape: tuple[int, int, int]
     preprocessing: str
@@ -240,3 +240,26 @@ def get_spec(name: str) -> ModelSpec:
 
 def get_builder(name: str) -> Builder:
     return _BUILDERS[get_spec(name).name]
+
+
+# --------------------------------------------------------------------------- option checks (for builders)
+
+def check_bool(spec: ModelSpec, option: str, value: object) -> bool:
+    """``value`` if it is a bool, else :class:`InvalidModelOptions` echoing it."""
+    if not isinstance(value, bool):
+        raise InvalidModelOptions("zoo.error.bad_option_value", model=spec.display_name, option=option,
+                                  value=repr(value))
+    return value
+
+
+def check_int(spec: ModelSpec, option: str, value: object, lo: int, hi: int) -> int:
+    """``value`` if it is an int in [lo, hi], else :class:`InvalidModelOptions` echoing it."""
+    if isinstance(value, bool) or not isinstance(value, (int,)) and not (
+            isinstance(value, float) and value.is_integer()):
+        raise InvalidModelOptions("zoo.error.bad_option_value", model=spec.display_name, option=option,
+                                  value=repr(value))
+    value = int(value)  # type: ignore[arg-type]
+    if not lo <= value <= hi:
+        raise InvalidModelOptions("zoo.error.option_range", model=spec.display_name, option=option,
+                                  min=lo, max=hi, value=value)
+    return value
