@@ -22,7 +22,7 @@ def _classes(spec: ModelSpec, options: dict) -> int:
     name="miniresnet", display_name="Mini-ResNet", family="Course", year=None,
     paper="Course exercise 2 (class 130), after He et al., CVPR 2016",
     input_shape=(32, 32, 3), preprocessing="scale01", has_imagenet_weights=False,
-    last_conv_layer="block4_add", timeline_id="resnet", source="code", classes=10, params=297_866,
+    last_conv_layer="block4_add", timeline_id=None, source="code", classes=10, params=297_866,
     options=("blocks", "classes"), description="zoo.desc.miniresnet",
 ))
 def miniresnet(spec: ModelSpec, *, weights=None, include_top: bool = True, input_shape=(32, 32, 3), **options):
@@ -102,7 +102,7 @@ def _cifar_resnet(spec: ModelSpec, *, include_top: bool, input_shape, residual: 
 
 _EX3 = dict(family="Course", year=2015, paper="He, Zhang, Ren & Sun, CVPR 2016 (§4.2, CIFAR-10); course exercise 3",
             paper_url="https://arxiv.org/abs/1512.03385", input_shape=(32, 32, 3), preprocessing="scale01",
-            has_imagenet_weights=False, last_conv_layer="conv4_block8_out", timeline_id="resnet", source="code",
+            has_imagenet_weights=False, last_conv_layer="conv4_block8_out", timeline_id=None, source="code",
             classes=10, params=759_418, options=("depth", "classes"),
             extra={"gradcam_input_of": "<global_pool>", "trainable_params": 755_802})
 
