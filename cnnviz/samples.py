@@ -20,7 +20,7 @@ from importlib import resources
 from PIL import Image
 
 from cnnviz.errors import UserFacingError
-from cnnviz.images import ImageError, load_image
+from cnnviz.images import DecodedImage, ImageError, decode_image
 
 
 @dataclass(frozen=True)
@@ -91,19 +91,23 @@ def load_sample(name: str, *, max_side: int | None = None) -> Image.Image:
         SampleError: unknown name (``images.error.sample_unknown``) or the file is missing
             or unreadable in this install (``images.error.sample_unavailable``).
     """
+    return decode_sample(name, max_side=max_side).image
+
+
+def decode_sample(name: str, *, max_side: int | None = None) -> DecodedImage:
+    """Like :func:`load_sample`, with the file's format, size and mode (as :func:`cnnviz.images.decode_image`)."""
     sample = get_sample(name)
     try:
-        ref = resources.files("skimage.data").joinpath(sample.filename)
-        data = ref.read_bytes()
+        data = resources.files("skimage.data").joinpath(sample.filename).read_bytes()
     except (ModuleNotFoundError, FileNotFoundError, OSError):
         return _load_via_skimage(sample, max_side)
     try:
-        return load_image(data, max_side=max_side)
+        return decode_image(data, max_side=max_side)
     except ImageError as exc:
         raise SampleError("images.error.sample_unavailable", name=name, reason=exc.key) from None
 
 
-def _load_via_skimage(sample: Sample, max_side: int | None) -> Image.Image:
+def _load_via_skimage(sample: Sample, max_side: int | None) -> DecodedImage:
     """Through scikit-image's own loader (another scikit-image layout; may need its data cache)."""
     try:
         import skimage.data
@@ -111,4 +115,4 @@ def _load_via_skimage(sample: Sample, max_side: int | None) -> Image.Image:
         array = getattr(skimage.data, sample.loader)()
     except Exception as exc:  # not installed, or the file would have to be downloaded
         raise SampleError("images.error.sample_unavailable", name=sample.name, reason=type(exc).__name__) from None
-    return load_image(Image.fromarray(array), max_side=max_side)
+    return decode_image(Image.fromarray(array), max_side=max_side)
