@@ -45,7 +45,7 @@ def register(subparsers, name: str, help_text: str) -> None:
 
 
 def run(args) -> int:
-    from cnnviz import images, infer
+    from cnnviz import cache, images, infer
 
     names = parse_models(args.models)
     runs = infer._check_runs(args.runs)
@@ -54,7 +54,13 @@ def run(args) -> int:
     device = infer.select_device(force_cpu=args.cpu or None)
     results = []
     for name in names:
-        predictor = infer.load_predictor(name, weights, runs=runs, device=device)
+        try:
+            predictor = infer.load_predictor(name, weights, runs=runs, device=device)
+        except cache.CacheError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            print("hint: add --random-weights to run the pipeline without pretrained weights, or download them "
+                  "first with `python -m cnnviz cache prefetch`.", file=sys.stderr)
+            return 1
         prediction = predictor.predict(image)
         row = prediction.to_dict()
         row.update(load_ms=round(predictor.load_ms, 1), params=predictor.params,
