@@ -200,9 +200,10 @@ def decode_image(data: ImageSource, *, max_side: int | None = None) -> DecodedIm
     """Like :func:`load_image`, but also report the original size, mode, format and EXIF rotation."""
     max_side = _check_max_side(max_side)
     if isinstance(data, Image.Image):
-        return _finish(data, fmt=getattr(data, "format", None) or "", max_side=max_side, byte_size=0)
+        fmt = getattr(data, "format", None) or ""
+        return _guarded(lambda: _finish(data, fmt=_ALLOWED.get(fmt, fmt), max_side=max_side, byte_size=0), b"")
     raw = read_bytes(data)
-    return _decode_bytes(raw, max_side)
+    return _guarded(lambda: _decode_locked(raw, max_side), raw)
 
 
 def read_bytes(data: bytes | bytearray | memoryview | str | os.PathLike | BinaryIO) -> bytes:
@@ -312,18 +313,23 @@ def _too_many_pixels(width: int, height: int) -> ImageError:
     return err
 
 
-def _decode_bytes(raw: bytes, max_side: int) -> DecodedImage:
+def _guarded(decode, raw: bytes) -> DecodedImage:
+    """Run ``decode()`` with decompression-bomb warnings as errors, mapping every failure to an ImageError."""
+    if ImageFile.LOAD_TRUNCATED_IMAGES:  # process-global: a truncated file would "load" half grey
+        raise RuntimeError("cnnviz.images needs PIL.ImageFile.LOAD_TRUNCATED_IMAGES = False "
+                           "(something in this process set it to True)")
     with _DECODE_LOCK, warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Pillow's notes on odd files are no use to a student
+        # Pillow's notes on odd files ("Corrupt EXIF data"...) are no use to a student.
+        warnings.filterwarnings("ignore", module=r"PIL\.")
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            return _decode_locked(raw, max_side)
+            return decode()
         except ImageError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            # Pillow's own check (in open, or on a frame inside an ICO/GIF): size unknown here.
-            raise ImageError("images.error.too_many_pixels", width="?", height="?", megapixels=_pixels_from(exc),
-                             limit=f"{MAX_PIXELS / 1e6:.0f}") from None
+            # Pillow's own check (in open, or on a frame inside an ICO/GIF/TIFF): only the count is known.
+            raise ImageError("images.error.too_many_pixels", width=None, height=None,
+                             megapixels=_pixels_from(exc), limit=f"{MAX_PIXELS / 1e6:.0f}") from None
         except Exception as exc:  # any decoder failure on damaged, truncated or crafted input
             raise _decoder_failure(exc, raw) from None
 
@@ -381,9 +387,7 @@ def _pixels_from(exc: Exception) -> str:
 
 
 def _decode_locked(raw: bytes, max_side: int) -> DecodedImage:
-    # ImageFile.LOAD_TRUNCATED_IMAGES is process-global; a truncated file must fail here.
-    if ImageFile.LOAD_TRUNCATED_IMAGES:
-        raise RuntimeError("cnnviz.images requires PIL.ImageFile.LOAD_TRUNCATED_IMAGES = False")
+    """Open with the allowed decoders only, check the header, decode (JPEG: at reduced scale)."""
     try:
         im = Image.open(io.BytesIO(raw), formats=list(ALLOWED_FORMATS))
     except Image.UnidentifiedImageError:
