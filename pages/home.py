@@ -1,7 +1,72 @@
-"""Page under construction (being written in this session)."""
+"""Home: what cnnviz offers, where to go, and which architecture to use.
+
+Needs no model: this page must never import TensorFlow (numbers come from the
+timeline's data file).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
 
 import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
 
+from cnnviz import HOMEWORK_MODELS, timeline, ui
 from cnnviz.ui import t
 
-st.title(t("nav.home"))
+# The three uses of the app: (catalog id, material icon, pages it leads to).
+USES = (
+    ("demo", ":material/co_present:", ("timeline", "explorer")),
+    ("classify", ":material/image_search:", ("classify",)),
+    ("layers", ":material/layers:", ("explorer", "visualize")),
+)
+
+
+def link(page_id: str, label: str | None = None, **query: str) -> None:
+    """``ui.page_link``; when this page runs on its own (no ``st.navigation``, e.g. in
+    AppTest) Streamlit cannot resolve other pages, so fall back to a plain link."""
+    try:
+        ui.page_link(page_id, label=label, **query)
+    except StreamlitPageNotFoundError:
+        text = label or t(f"nav.{page_id}")
+        st.markdown(f"[{text}](/{page_id}?{urlencode({'lang': ui.current_lang(), **query})})")
+
+
+lang = ui.current_lang()
+
+st.title(t("home.title"))
+st.markdown(f"##### {t('home.tagline')}")
+
+st.subheader(t("home.uses.header"))
+for col, (use, icon, pages) in zip(st.columns(3), USES):
+    with col.container(border=True):
+        st.markdown(f"### {icon} {t(f'home.use.{use}.title')}")
+        st.markdown(t(f"home.use.{use}.text"))
+        for page_id in pages:
+            link(page_id)
+
+st.subheader(t("home.guide.header"))
+st.markdown(t("home.guide.intro"))
+st.markdown("\n".join(f"- {t(f'home.guide.{k}')}" for k in ("default", "mobile", "baseline", "vit")))
+
+st.subheader(t("home.homework.header"))
+st.markdown(t("home.homework.text"))
+try:
+    tl = timeline.load()
+except timeline.TimelineDataError as exc:
+    st.error(ui.error_message(exc))
+else:
+    cols = ("model", "role", "params", "top1", "macs", "sources")
+    lines = ["| " + " | ".join(t(f"home.table.{c}") for c in cols) + " |", "|" + "---|" * len(cols)]
+    for name in HOMEWORK_MODELS:
+        row = timeline.model_summary(tl, name, lang)
+        cells = [f"**{row['model']}**", t(f"home.role.{name}"), row["params"], row["top1"], row["macs"], row["sources"]]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    st.markdown("\n".join(lines))
+    st.caption(t("home.table.caption"))
+link("timeline", t("home.timeline_link"))
+
+st.subheader(t("home.links.header"))
+for col, page_id in zip(st.columns(len(ui.PAGES) - 1), [p for p in ui.PAGES if p != "home"]):
+    with col:
+        link(page_id)

@@ -1,7 +1,155 @@
-"""Page under construction (being written in this session)."""
+"""Timeline: LeNet-5 to ConvNeXt (and ViT), every number with its source.
+
+Reads ``?arch=<id>`` to open a card directly (shareable) and keeps it in the URL.
+Needs no model: this page must never import TensorFlow.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
 
 import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
 
+from cnnviz import timeline, ui
 from cnnviz.ui import t
 
-st.title(t("nav.timeline"))
+DEFAULT_ARCH = "resnet"
+ARCH_KEY = "timeline_arch"          # selectbox state
+CHART_KEY = "timeline_chart"        # Plotly selection state
+LAST_PICK_KEY = "timeline_last_pick"
+
+
+def link(page_id: str, label: str, **query: str) -> None:
+    """``ui.page_link``; when this page runs on its own (no ``st.navigation``, e.g. in
+    AppTest) Streamlit cannot resolve other pages, so fall back to a plain link."""
+    try:
+        ui.page_link(page_id, label=label, **query)
+    except StreamlitPageNotFoundError:
+        st.markdown(f"[{label}](/{page_id}?{urlencode({'lang': ui.current_lang(), **query})})")
+
+
+def picked_from_chart(state) -> str | None:
+    """The entry id of the point clicked on the timeline chart, if any."""
+    try:
+        points = state["selection"]["points"]
+    except (KeyError, TypeError):
+        return None
+    for point in points or []:
+        data = point.get("customdata")
+        arch_id = data[0] if isinstance(data, (list, tuple)) else data
+        if isinstance(arch_id, str):
+            return arch_id
+    return None
+
+
+def sync_url() -> None:
+    st.query_params["arch"] = st.session_state[ARCH_KEY]
+
+
+def md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+lang = ui.current_lang()
+try:
+    tl = timeline.load()
+except timeline.TimelineDataError as exc:  # a broken data file must not show a traceback
+    st.error(ui.error_message(exc))
+    st.stop()
+
+# ---- which card is open: URL first (a shared link), then a click on the chart
+if ARCH_KEY not in st.session_state:
+    wanted = str(st.query_params.get("arch", "") or "").strip().lower()
+    st.session_state[ARCH_KEY] = DEFAULT_ARCH
+    if wanted:
+        try:
+            st.session_state[ARCH_KEY] = tl.get(wanted).id
+        except timeline.UnknownArchitectureError as exc:
+            st.warning(ui.error_message(exc))
+picked = picked_from_chart(st.session_state.get(CHART_KEY))
+if picked and picked != st.session_state.get(LAST_PICK_KEY) and picked in tl.ids:
+    st.session_state[LAST_PICK_KEY] = picked
+    st.session_state[ARCH_KEY] = picked
+sync_url()
+arch = tl.get(st.session_state[ARCH_KEY])
+
+st.title(t("timeline.title"))
+st.markdown(t("timeline.intro"))
+
+# ---- the three patterns of the course
+st.subheader(t("timeline.patterns.header"))
+for col, pattern in zip(st.columns(3), ("depth", "multipath", "efficiency")):
+    with col:
+        st.markdown(f"**{t(f'timeline.pattern.{pattern}.title')}**")
+        st.markdown(t(f"timeline.pattern.{pattern}.text"))
+
+# ---- the timeline itself
+st.subheader(t("timeline.chart.header"))
+st.caption(t("timeline.chart.caption"))
+st.plotly_chart(timeline.timeline_figure(tl, lang, selected=arch.id), key=CHART_KEY, on_select="rerun",
+                selection_mode="points", config={"displayModeBar": False})
+
+# ---- the card
+st.selectbox(t("timeline.pick.label"), tl.ids, key=ARCH_KEY, on_change=sync_url,
+             format_func=lambda i: f"{tl.get(i).year} · {tl.get(i).name}")
+paper = tl.sources[arch.paper]
+with st.container(border=True):
+    st.header(arch.name)
+    st.caption(" · ".join([
+        t("timeline.card.year_paper", year=arch.year, venue=paper.venue, paper_year=paper.year),
+        t("timeline.card.theme", theme=t(f"timeline.theme.{arch.theme}")),
+    ]))
+    st.markdown(f"#### {t(f'arch.{arch.id}.innovation')}")
+    st.markdown(t(f"arch.{arch.id}.description"))
+    st.markdown(t("timeline.card.paper", title=paper.title, url=paper.url, authors=paper.authors))
+
+    for note in tl.notes_for(arch.id):
+        values = {k: (f"{v:,}" if isinstance(v, int) else v) for k, v in note.values.items()}
+        st.info(f"**{t('timeline.course_note.title')}** · {t(f'timeline.course_note.{note.id}', **values)}",
+                icon=":material/school:")
+
+    st.markdown(f"**{t('timeline.card.numbers')}**")
+    cols = ("variant", "quantity", "value", "measures", "source")
+    header = "| " + " | ".join(t(f"timeline.card.col.{c}") for c in cols) + " |"
+    lines = [header, "|" + "---|" * len(cols)]
+    for row in timeline.card_rows(tl, arch, lang):
+        source = f"[{md_cell(row['source'])}]({row['url']})" if row["url"] else md_cell(row["source"])
+        lines.append("| " + " | ".join([*(md_cell(row[c]) for c in cols[:-1]), source]) + " |")
+    st.markdown("\n".join(lines))
+    st.caption(t("timeline.card.numbers_caption"))
+
+    st.markdown(f"**{t('timeline.card.explore_header')}**")
+    models = [*arch.zoo_models, *arch.course_models]
+    if not models:
+        st.caption(t("timeline.card.not_in_zoo"))
+    for row_start in range(0, len(models), 4):
+        for col, name in zip(st.columns(4), models[row_start:row_start + 4]):
+            with col:
+                label = (t("timeline.card.open_explorer", model=arch.display_name(name)) if name in arch.zoo_models
+                         else t("timeline.card.course_model", model=name))
+                link("explorer", label, model=name)
+
+# ---- charts and sources
+bubble_tab, contest_tab, sources_tab = st.tabs(
+    [t("timeline.tab.bubble"), t("timeline.tab.competition"), t("timeline.tab.sources")])
+with bubble_tab:
+    extra = st.checkbox(t("timeline.bubble.extra_data"), value=False, help=t("timeline.bubble.extra_help"),
+                        key="timeline_extra_data")
+    st.plotly_chart(timeline.bubble_figure(tl, lang, include_extra_data=extra), key="timeline_bubble",
+                    config={"displayModeBar": False})
+    st.caption(t("timeline.bubble.caption"))
+with contest_tab:
+    st.plotly_chart(timeline.competition_figure(tl, lang), key="timeline_competition",
+                    config={"displayModeBar": False})
+    st.caption(t("timeline.competition.caption"))
+    note = tl.note("ilsvrc_top5_table")
+    st.info(f"**{t('timeline.course_note.title')}** · {t(f'timeline.course_note.{note.id}', **note.values)}",
+            icon=":material/school:")
+with sources_tab:
+    st.caption(t("timeline.sources.caption"))
+    entries = []
+    for src in tl.used_sources():
+        link_md = f" [{src.url}]({src.url})" if src.url else ""
+        entries.append(f"- **{src.short}**: {src.citation(lang)}{link_md}")
+    st.markdown("\n".join(entries))
