@@ -18,8 +18,14 @@ Safety rules, in order:
    refusal ("EPS files are not accepted") by looking at their magic bytes only.
 3. Pixels: the size in the header is checked against :data:`MAX_PIXELS` *before*
    decoding, and Pillow's ``DecompressionBombWarning`` is an error while we decode.
-4. Anything a decoder throws on a damaged file becomes ``images.error.damaged``;
+4. Anything a decoder throws on a damaged file becomes ``images.error.damaged`` (or
+   ``images.error.unsupported_variant`` when Pillow says the variant is unsupported);
    no other exception type leaves :func:`load_image` for any input bytes.
+
+Colour: EXIF orientation is applied; palette, grey, 1-bit, CMYK, LAB, 16/32-bit and
+float images become 8-bit RGB (high-bit data stretched from its actual range, alpha
+composited on white), and an embedded ICC profile (Adobe RGB, Display P3, print CMYK)
+is converted to sRGB, so the model sees the colours a browser shows.
 
 No TensorFlow and no Streamlit here (numpy only for 16-bit/float images).
 """
@@ -62,7 +68,7 @@ projector, and far more than any model input (224–299 px) needs."""
 # SGI, SPIDER, IM, XPM, ...). People get a clear "save it as JPEG or PNG".
 _ALLOWED: dict[str, str] = {
     "JPEG": "JPEG",
-    "MPO": "JPEG (MPO)",  # multi-picture JPEG from phones/3D cameras: first (main) picture
+    "MPO": "JPEG (MPO)",  # multi-picture JPEG (phones, 3D cameras): comes through the JPEG entry
     "PNG": "PNG",  # includes APNG: the default image
     "WEBP": "WebP",
     "GIF": "GIF",  # first frame
@@ -78,10 +84,12 @@ Image.init()
 ALLOWED_FORMATS: tuple[str, ...] = tuple(f for f in _ALLOWED if f in Image.OPEN)
 """Pillow format ids :func:`load_image` decodes (AVIF only where the plugin exists)."""
 
-ACCEPTED_EXTENSIONS: tuple[str, ...] = tuple(
-    sorted({ext.lstrip(".") for ext, fmt in Image.registered_extensions().items() if fmt in ALLOWED_FORMATS}
-           | {"jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"})
-)
+# Extension → format, for the uploader's list (Streamlit prints it under the drop zone, so
+# common spellings only; ".jfif" is what Chrome on Windows names saved JPEGs).
+_EXTENSIONS = {"jpg": "JPEG", "jpeg": "JPEG", "jfif": "JPEG", "mpo": "JPEG", "png": "PNG", "apng": "PNG",
+               "webp": "WEBP", "gif": "GIF", "bmp": "BMP", "tif": "TIFF", "tiff": "TIFF", "avif": "AVIF",
+               "ppm": "PPM", "pgm": "PPM", "pbm": "PPM", "pnm": "PPM", "ico": "ICO", "pcx": "PCX"}
+ACCEPTED_EXTENSIONS: tuple[str, ...] = tuple(ext for ext, fmt in _EXTENSIONS.items() if fmt in ALLOWED_FORMATS)
 """File extensions (lowercase, no dot) for the uploader's ``type=`` list."""
 
 # Names of refused formats recognised by their magic bytes (never by opening them).
@@ -183,8 +191,9 @@ def load_image(data: ImageSource, *, max_side: int | None = None) -> Image.Image
         data: the file's bytes, a path (``str``/``os.PathLike``), a binary file-like
             object (e.g. Streamlit's ``UploadedFile``) or an already open ``PIL.Image``.
         max_side: longest side of the result; larger images are downscaled with a
-            Lanczos filter (JPEGs are first decoded at a reduced DCT scale, which makes
-            a 12 MP photo several times faster). Default :data:`DEFAULT_MAX_SIDE`.
+            Lanczos filter. A JPEG is decoded directly at 1/2, 1/4 or 1/8 scale when that
+            still covers ``max_side`` (a 12 MP photo for a 512 px view decodes ~5× faster).
+            Default :data:`DEFAULT_MAX_SIDE`.
 
     Returns:
         An RGB image (mode ``"RGB"``, both sides ≥ 1).
@@ -263,6 +272,8 @@ def identify_refused_format(head: bytes) -> str | None:
         compatible = {head[i:i + 4] for i in range(16, min(len(head), 64), 4)}
         if brand in _HEIF_BRANDS or (brand in {b"mif1", b"msf1"} and compatible & _HEIF_BRANDS):
             return "HEIC"
+        if brand in (b"avif", b"avis"):  # only reached when Pillow lacks its AVIF plugin
+            return "AVIF"
         if brand in _VIDEO_BRANDS:
             return "MP4/MOV" if brand != b"crx " else "Canon RAW (CR3)"
     text_head = head[:1024].lstrip().lower()

@@ -201,6 +201,8 @@ def image_input(key: str, *, max_side: int | None = None, preview: bool = True) 
 
     caption = _caption(decoded, label)
     if preview:
-        st.image(decoded.image, width=PREVIEW_WIDTH)
+        # Fit a PREVIEW_WIDTH square, so a portrait phone photo does not fill the screen.
+        w, h = decoded.image.size
+        st.image(decoded.image, width=max(1, min(PREVIEW_WIDTH, w, round(PREVIEW_WIDTH * w / h))))
     st.caption(caption)
     return decoded.image, label
