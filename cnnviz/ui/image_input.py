@@ -100,7 +100,9 @@ def _on_sample(key: str) -> None:
         choice.clear()
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+# A decoded 2048 px image is ~9 MB in the cache: 24 of them (a class's worth of recent
+# uploads) stay under ~250 MB; older ones are simply decoded again.
+@st.cache_data(max_entries=24, ttl=3600, show_spinner=False)
 def _decode_bytes(digest: str, _data: bytes, max_side: int | None) -> tuple:
     """Decode once per distinct file (keyed by ``digest``; ``_data`` is not hashed).
 
