@@ -151,3 +151,38 @@ def test_home_and_timeline_never_load_tensorflow(browser, artifacts_dir, tmp_pat
         assert not server.tensorflow_loaded(), "TensorFlow was loaded by a page that needs no model"
     finally:
         stop_streamlit(server)
+
+
+def test_busy_default_port_picks_another(artifacts_dir, tmp_path):
+    """`streamlit run app.py` with Streamlit's default port taken serves on the next free one."""
+    import re
+    import socket
+    import time
+    import urllib.request
+
+    blocker = socket.socket()
+    try:
+        blocker.bind(("127.0.0.1", 8501))
+        blocker.listen(1)
+    except OSError:
+        pass  # already busy: just as good for this test
+    log = artifacts_dir / "streamlit-busy-port.log"
+    env = {**os.environ, "CNNVIZ_CACHE_DIR": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.address", "127.0.0.1",
+         "--server.headless", "true"], cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    try:
+        port = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and port is None:
+            assert proc.poll() is None, log.read_text()
+            m = re.search(r"URL: http://127\.0\.0\.1:(\d+)", log.read_text())
+            port = int(m.group(1)) if m else None
+            time.sleep(0.2)
+        assert port is not None and port != 8501, log.read_text()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=5) as r:
+            assert r.status == 200
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        blocker.close()
