@@ -1,7 +1,10 @@
-"""Page under construction (being written in this session)."""
+"""Architecture explorer: live model.summary, parameter and compute charts, compare mode,
+Netron layer graph. The logic lives in cnnviz.ui.explorer and the cnnviz library."""
 
 import streamlit as st
 
-from cnnviz.ui import t
+from cnnviz.ui import explorer, t
 
-st.title(t("nav.explorer"))
+st.title(t("explorer.title"))
+st.caption(t("explorer.intro"))
+explorer.render()
