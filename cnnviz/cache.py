@@ -775,7 +775,11 @@ def _fetch(entry: WeightFile, progress: Progress | None) -> Path:
     """``entry``'s path in the cache, downloading it first when missing or corrupt."""
     folder = cache_dir()
     current = _assess(entry, verify=False, records=_read_records(folder))
-    if current.state == "cached" and current.verified:
+    if current.state == "cached" and not current.verified:
+        # Present but never hash-checked (copied in by hand, or the sidecar is gone): check it
+        # now, without the lock, so a read-only cache prepared by a teacher works as it is.
+        current = _assess(entry, verify=True, records=_read_records(folder))
+    if current.state == "cached":
         return current.path
     with _file_lock(entry.file_name):
         # Whoever held the lock before us may have just downloaded it.

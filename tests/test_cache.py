@@ -651,6 +651,32 @@ def test_status_of_verified_big_file_does_not_hash(server, monkeypatch, cache_ro
     assert (state.state, state.verified, state.size) == ("cached", True, len(data))
 
 
+def test_hand_copied_file_is_hash_checked_once_then_trusted(server, monkeypatch, cache_root, tmp_path):
+    data = h5_bytes(tmp_path, size=5_000_000)
+    entry = pin(monkeypatch, "resnet50", data)
+    cache_root.mkdir(parents=True)
+    entry.path.write_bytes(data)  # e.g. copied from ~/.keras/models by hand: no sidecar record
+    assert cache.status(["resnet50"])[0].verified is False
+    assert cache.fetch_weights("resnet50") == entry.path
+    assert server.requests == []
+    assert cache.status(["resnet50"])[0].verified is True
+
+
+def test_read_only_cache_still_serves_its_files(server, monkeypatch, cache_root, tmp_path):
+    """A cache folder prepared by a teacher and mounted read-only: no lock, no sidecar, still usable."""
+    data = h5_bytes(tmp_path, size=5_000_000)
+    entry = pin(monkeypatch, "resnet50", data)
+    cache_root.mkdir(parents=True)
+    entry.path.write_bytes(data)
+
+    def no_lock(name):
+        raise cache.CacheError("cache.error.write", path=str(cache_root), reason="Read-only file system")
+
+    monkeypatch.setattr(cache, "_file_lock", no_lock)
+    assert cache.fetch_weights("resnet50") == entry.path
+    assert server.requests == []
+
+
 @pytest.mark.parametrize("libver", ["earliest", "latest"])
 def test_hdf5_structure_check(tmp_path, libver):
     data = h5_bytes(tmp_path, size=100_000, libver=libver)
