@@ -781,6 +781,9 @@ def _fetch(entry: WeightFile, progress: Progress | None) -> Path:
         current = _assess(entry, verify=True, records=_read_records(folder))
     if current.state == "cached":
         return current.path
+    if offline():  # before the lock: offline mode creates nothing in the cache folder
+        key = "cache.error.offline" if current.state == "missing" else "cache.error.offline_corrupt"
+        raise OfflineError(key, **_hint_params(entry))
     with _file_lock(entry.file_name):
         # Whoever held the lock before us may have just downloaded it.
         current = _assess(entry, verify=False, records=_read_records(folder))
@@ -788,9 +791,6 @@ def _fetch(entry: WeightFile, progress: Progress | None) -> Path:
             current = _assess(entry, verify=True, records=_read_records(folder))
         if current.state == "cached":
             return current.path
-        if offline():
-            key = "cache.error.offline" if current.state == "missing" else "cache.error.offline_corrupt"
-            raise OfflineError(key, **_hint_params(entry))
         _download(entry, progress)
     return entry.path
 

@@ -481,6 +481,22 @@ def test_unpinned_file_cut_short_without_length_is_refused(server, monkeypatch, 
     assert (state.state, state.problem) == ("corrupt", "hash")
 
 
+def test_file_url_mirror_from_a_usb_stick(monkeypatch, cache_root, tmp_path):
+    """CNNVIZ_WEIGHTS_MIRROR=file:///media/usb/keras/ : a copy of the storage.googleapis.com tree on disk."""
+    data = os.urandom(30_000)
+    entry = pin(monkeypatch, "densenet121", data)
+    stick = tmp_path / "usb" / "keras"
+    (stick / entry.rel_url).parent.mkdir(parents=True)
+    (stick / entry.rel_url).write_bytes(data)
+    monkeypatch.delenv("CNNVIZ_OFFLINE")
+    monkeypatch.setenv("CNNVIZ_WEIGHTS_MIRROR", stick.as_uri())
+    seen = []
+    assert cache.fetch_weights("densenet121", progress=lambda d, t: seen.append(t)).read_bytes() == data
+    assert seen[-1] == len(data)
+    with pytest.raises(cache.DownloadError):
+        cache.fetch_weights("densenet121", include_top=False)  # not on the stick
+
+
 def test_http_error_is_a_download_error(server, monkeypatch, cache_root):
     pin(monkeypatch, "vgg16", b"never served")
     with pytest.raises(cache.DownloadError) as err:
@@ -527,6 +543,7 @@ def test_offline_mode_never_touches_the_network(server, monkeypatch, cache_root)
     with pytest.raises(cache.OfflineError) as err:
         cache.fetch_weights("resnet50")
     assert server.requests == []
+    assert not cache_root.exists()  # nothing created either
     assert "CNNVIZ_OFFLINE=1" in str(err.value) and str(entry.path) in str(err.value)
     es = err.value.message("es")
     assert "sin conexión" in es and str(entry.path) in es and "cache import cache.zip" in es
