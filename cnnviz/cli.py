@@ -42,12 +42,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0 if not argv else 2
     from cnnviz.errors import UserFacingError
+    from cnnviz.i18n import default_lang
 
     try:
         return int(args.func(args) or 0)
-    except UserFacingError as exc:  # one actionable line, no traceback
-        print(f"error: {exc}", file=sys.stderr)
+    except UserFacingError as exc:  # one actionable line, no traceback, in CNNVIZ_LANG
+        print(f"error: {exc.message(default_lang())}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `python -m cnnviz cache status | head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
