@@ -114,6 +114,7 @@ class Node:
     shape: tuple         # output shape, batch first (None, H, W, C)
     layer_name: str      # the layer it belongs to (itself, or the layer feeding an aliased op)
     is_layer: bool
+    op_name: str = ""    # Keras' own name of the operation (differs from ``name`` for aliased ops)
 
     @property
     def spatial(self) -> bool:
@@ -171,7 +172,7 @@ class _Graph:
                 while name in self.tensors:  # never shadow a real layer
                     name += "_"
             shape = tuple(out.shape)
-            self.nodes.append(Node(name, type(op).__name__, shape, owner, is_layer))
+            self.nodes.append(Node(name, type(op).__name__, shape, owner, is_layer, op.name))
             self.tensors[name] = out
             producer_of[id(out)] = name
         self.by_name = {n.name: n for n in self.nodes}
