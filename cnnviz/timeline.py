@@ -540,12 +540,13 @@ def _name_list(raw: Any, where: str, problems: list[str]) -> list[str]:
 # --------------------------------------------------------------------------- formatting
 
 def format_number(value: float, unit_quantity: str) -> str:
-    """``25636712`` → ``"25.6 M"``, ``3.8e9`` → ``"3.8 G"``, ``60000`` → ``"60,000"``, ``74.9`` → ``"74.9%"``.
+    """``25636712`` → ``"25.6 M"``, ``3.8e9`` → ``"3.8 G"``, ``60000`` → ``"60,000"``, ``72`` → ``"72.0%"``.
 
     Keeps the precision the source gave (``3.8 G`` stays ``3.8``, not ``3.80``).
     """
     if unit_quantity in PERCENT_QUANTITIES:
-        return f"{value:g}%"
+        text = f"{value:g}"
+        return f"{text if '.' in text else text + '.0'}%"  # 72.0%, as the sources print it
     for unit, suffix in ((1e9, "G"), (1e6, "M")):
         if value >= unit:
             mantissa = value / unit
@@ -636,6 +637,39 @@ def card_rows(tl: Timeline, arch: Architecture, lang: str) -> list[dict[str, str
             "source": source_label(tl, comp, lang),
             "url": tl.sources[comp.source].url or "",
         })
+    return rows
+
+
+def summary_rows(tl: Timeline, arch: Architecture, lang: str) -> list[dict[str, str]]:
+    """One row per variant with its headline ImageNet numbers (params, top-1, top-5, MACs)
+    and the short labels of their sources: the card's at-a-glance table. Where only an
+    error rate is published it is shown as an error ("error 40.7%"), never turned into
+    an accuracy; missing numbers are ``common.na``."""
+    na = translate("common.na", lang)
+    rows = []
+    for variant in arch.variants:
+        cells: dict[str, str] = {"model": variant.name}
+        used: list[Figure] = []
+        for key, acc, err in (("params", "params", None), ("top1", "top1", "top1_err"),
+                              ("top5", "top5", "top5_err"), ("macs", "macs", None)):
+            fig = preferred_top1(variant) if acc == "top1" else variant.get(acc)
+            if fig is not None:
+                cells[key] = format_figure(fig)
+            elif err and (fig := variant.get(err)) is not None:
+                cells[key] = translate("timeline.card.error_cell", lang, value=format_figure(fig))
+            else:
+                cells[key] = na
+            if fig is not None:
+                used.append(fig)
+        if not used:
+            continue  # e.g. ResNet-1001: only a CIFAR-10 figure, listed in the full table
+        labels: list[str] = []
+        for fig in used:
+            label = source_label(tl, fig, lang)
+            if label not in labels:
+                labels.append(label)
+        cells["sources"] = "; ".join(labels)
+        rows.append(cells)
     return rows
 
 
@@ -744,16 +778,23 @@ def timeline_figure(tl: Timeline, lang: str, selected: str | None = None):
     early_x = _x_positions(archs, first_modern)
     lane = {theme: len(THEMES) - 1 - i for i, theme in enumerate(THEMES)}  # foundations on top
 
-    # Spread entries sharing a lane and a year vertically, and alternate label sides.
-    slot: dict[tuple[str, int], int] = {}
+    # Entries sharing a lane and a year are spread vertically, labels pointing away from each
+    # other; lone entries alternate their label above/below along the lane so that neighbours
+    # one year apart (AlexNet, ZFNet) do not collide.
     pos: dict[str, tuple[float, float, str]] = {}
+    lane_count: dict[str, int] = {}
     for arch in archs:
-        k = slot.get((arch.theme, arch.year), 0)
-        slot[(arch.theme, arch.year)] = k + 1
+        group = [a for a in archs if a.theme == arch.theme and a.year == arch.year]
         x = early_x.get(arch.id, arch.year)
-        y = lane[arch.theme] + (0.28 * k if k % 2 else -0.28 * k)
-        same_lane_before = sum(1 for a in archs if a.theme == arch.theme and archs.index(a) < archs.index(arch))
-        pos[arch.id] = (x, y, "top center" if same_lane_before % 2 == 0 else "bottom center")
+        if len(group) > 1:
+            k = group.index(arch)
+            y = lane[arch.theme] + 0.2 - 0.4 * k / (len(group) - 1)
+            side = "top center" if k == 0 else "bottom center" if k == len(group) - 1 else "middle right"
+        else:
+            y = lane[arch.theme]
+            side = "top center" if lane_count.get(arch.theme, 0) % 2 == 0 else "bottom center"
+        lane_count[arch.theme] = lane_count.get(arch.theme, 0) + 1
+        pos[arch.id] = (x, y, side)
 
     fig = go.Figure()
     params_label = translate("timeline.quantity.params", lang)
@@ -777,9 +818,15 @@ def timeline_figure(tl: Timeline, lang: str, selected: str | None = None):
             mode="markers+text", name=translate(f"timeline.theme.{theme}", lang),
             text=[a.name.split(" (")[0] for a in members], textposition=[pos[a.id][2] for a in members],
             customdata=[a.id for a in members], hovertext=hover, hoverinfo="text",
-            marker=dict(size=[30 if a.id == selected else 18 for a in members], color=THEME_COLORS[theme],
-                        line=dict(width=[4 if a.id == selected else 1 for a in members], color="#111111")),
+            marker=dict(size=18, color=THEME_COLORS[theme], line=dict(width=1, color="#111111")),
             textfont=dict(size=15),
+        ))
+    chosen = next((a for a in archs if a.id == selected), None)
+    if chosen is not None:  # a ring around the entry whose card is open
+        fig.add_trace(go.Scatter(
+            x=[pos[chosen.id][0]], y=[pos[chosen.id][1]], mode="markers", showlegend=False, hoverinfo="skip",
+            customdata=[chosen.id], name=chosen.name,
+            marker=dict(size=34, color="rgba(0,0,0,0)", line=dict(width=4, color="#111111")),
         ))
 
     modern_years = sorted({a.year for a in archs if a.year >= first_modern})
@@ -788,8 +835,9 @@ def timeline_figure(tl: Timeline, lang: str, selected: str | None = None):
     if early_x:
         gap_years = first_modern - max(a.year for a in archs if a.id in early_x)
         fig.add_vline(x=first_modern - 1.3, line=dict(dash="dot", color="#888888"))
-        fig.add_annotation(x=first_modern - 1.3, y=len(THEMES) - 0.35, showarrow=False, yanchor="bottom",
-                           text=translate("timeline.chart.gap", lang, years=gap_years), font=dict(size=13, color="#555555"))
+        fig.add_annotation(x=first_modern - 1.3, y=(len(THEMES) - 1) / 2, showarrow=False, textangle=-90,
+                           xshift=-12, text=translate("timeline.chart.gap", lang, years=gap_years),
+                           font=dict(size=13, color="#555555"))
     vit = next((a for a in archs if a.id == "vit"), None)
     if vit is not None:
         fig.add_vrect(x0=vit.year - 0.45, x1=(modern_years[-1] if modern_years else vit.year) + 0.6,
@@ -811,46 +859,59 @@ def timeline_figure(tl: Timeline, lang: str, selected: str | None = None):
 def bubble_figure(tl: Timeline, lang: str, *, include_extra_data: bool = False):
     """Top-1 accuracy vs parameters (log x); marker area ∝ MACs, hollow when MACs are unknown.
 
-    One trace per theme (colour); only headline variants carry a text label to keep
-    the projector view readable, the others show everything on hover.
+    One colour per theme; only headline variants carry a text label (alternating above and
+    below so close neighbours stay readable on a projector), the rest shows on hover.
     """
     import plotly.graph_objects as go
 
     points = bubble_points(tl, include_extra_data=include_extra_data)
     max_macs = max((p.macs.value for p in points if p.macs), default=1.0)
-    fig = go.Figure()
+    # Labels of close neighbours (ResNet50 / ResNet50V2, Xception / InceptionV3): the higher one's
+    # goes above it, the lower one's beside it, on the side away from its neighbour.
+    labelled = [p for p in points if p.headline]
+    label_side: dict[int, str] = {}
+    for p in labelled:
+        for other in labelled:
+            if other is not p and abs(math.log10(other.params.value / p.params.value)) < 0.15 \
+                    and abs(other.top1.value - p.top1.value) < 2.0:
+                if p.top1.value >= other.top1.value:
+                    label_side[id(p)] = "top center"
+                else:
+                    label_side[id(p)] = "middle right" if p.params.value > other.params.value else "middle left"
     q = {k: translate(f"timeline.quantity.{k}", lang) for k in ("params", "top1", "macs")}
     na = translate("common.na", lang)
-    for theme in THEMES:
-        members = [p for p in points if p.arch.theme == theme]
-        if not members:
-            continue
-        sizes, symbols, hover = [], [], []
-        for p in members:
-            if p.macs:
-                sizes.append(12 + 48 * math.sqrt(p.macs.value / max_macs))  # area ∝ MACs
-                symbols.append("circle")
-                macs_text = f"{format_figure(p.macs)} ({source_label(tl, p.macs, lang)})"
-            else:
-                sizes.append(12)
-                symbols.append("circle-open")
-                macs_text = na
-            hover.append(
-                f"<b>{p.variant.name}</b> ({p.arch.name}, {p.arch.year})<br>"
-                f"{q['top1']}: {format_figure(p.top1)} — {_wrap(metric_label(p.top1, lang), 70)} "
-                f"({source_label(tl, p.top1, lang)})<br>"
+
+    def hover(p: BubblePoint) -> str:
+        macs = f"{format_figure(p.macs)} ({source_label(tl, p.macs, lang)})" if p.macs else na
+        return (f"<b>{p.variant.name}</b> ({p.arch.name}, {p.arch.year})<br>"
+                f"{q['top1']}: {format_figure(p.top1)} ({source_label(tl, p.top1, lang)})<br>"
+                f"<i>{_wrap(metric_label(p.top1, lang), 70)}</i><br>"
                 f"{q['params']}: {format_figure(p.params)} ({source_label(tl, p.params, lang)})<br>"
-                f"{q['macs']}: {macs_text}"
-            )
-        fig.add_trace(go.Scatter(
-            x=[p.params.value for p in members], y=[p.top1.value for p in members],
-            mode="markers+text", name=translate(f"timeline.theme.{theme}", lang),
-            text=[p.variant.name if p.headline else "" for p in members], textposition="top center",
-            customdata=[p.arch.id for p in members], hovertext=hover, hoverinfo="text",
-            marker=dict(size=sizes, symbol=symbols, color=THEME_COLORS[theme], opacity=0.75,
-                        line=dict(width=2, color=THEME_COLORS[theme])),
-            textfont=dict(size=13),
-        ))
+                f"{q['macs']}: {macs}")
+
+    fig = go.Figure()
+    for theme in THEMES:
+        for with_macs in (True, False):
+            members = [p for p in points if p.arch.theme == theme and (p.macs is not None) == with_macs]
+            if not members:
+                continue
+            fig.add_trace(go.Scatter(
+                x=[p.params.value for p in members], y=[p.top1.value for p in members],
+                mode="markers+text", name=translate(f"timeline.theme.{theme}", lang), legendgroup=theme,
+                showlegend=with_macs or not any(p.arch.theme == theme and p.macs for p in points),
+                text=[p.variant.name if p.headline else "" for p in members],
+                textposition=[label_side.get(id(p), "top center") for p in members],
+                customdata=[p.arch.id for p in members], hovertext=[hover(p) for p in members], hoverinfo="text",
+                marker=dict(
+                    size=[12 + 48 * math.sqrt(p.macs.value / max_macs) if p.macs else 12 for p in members],
+                    symbol="circle" if with_macs else "circle-open", color=THEME_COLORS[theme],
+                    opacity=0.75 if with_macs else 1.0, line=dict(width=2, color=THEME_COLORS[theme])),
+                textfont=dict(size=13),
+            ))
+    if any(p.macs is None for p in points):  # legend entry explaining the hollow markers
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=translate("timeline.bubble.no_macs", lang),
+                                 marker=dict(size=12, symbol="circle-open", color="#555555", line=dict(width=2)),
+                                 hoverinfo="skip"))
     fig.update_layout(
         font=_FONT, height=560, margin=dict(l=10, r=10, t=40, b=10), plot_bgcolor="white",
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0, title_text=""),
@@ -858,6 +919,9 @@ def bubble_figure(tl: Timeline, lang: str, *, include_extra_data: bool = False):
     fig.update_xaxes(type="log", title_text=translate("timeline.bubble.x", lang), gridcolor="#eeeeee")
     fig.update_yaxes(title_text=translate("timeline.bubble.y", lang), gridcolor="#eeeeee", ticksuffix="%")
     return fig
+
+
+OTHERS_DX = 0.18  # "other results" sit just right of their year so they do not hide the winner
 
 
 def competition_figure(tl: Timeline, lang: str):
@@ -882,11 +946,11 @@ def competition_figure(tl: Timeline, lang: str):
         marker=dict(size=16, color=THEME_COLORS["depth"]), line=dict(width=3, color=THEME_COLORS["depth"]),
     ))
     fig.add_trace(go.Scatter(
-        x=[c.year for _, c in others], y=[c.top5_err for _, c in others], mode="markers+text",
+        x=[c.year + OTHERS_DX for _, c in others], y=[c.top5_err for _, c in others], mode="markers+text",
         name=translate("timeline.competition.others", lang), customdata=[a.id for a, _ in others],
         text=[f"{a.name.split(' (')[0]} {format_number(c.top5_err, 'top5_err')}" for a, c in others],
         textposition="bottom right", hovertext=[hover(a, c) for a, c in others], hoverinfo="text",
-        marker=dict(size=13, color=THEME_COLORS["multipath"], symbol="diamond"),
+        marker=dict(size=13, color="#555555", symbol="diamond"),
     ))
     runner = [(a, c) for a, c in pts if c.runner_up_err]
     if runner:
@@ -897,7 +961,7 @@ def competition_figure(tl: Timeline, lang: str):
             hovertext=[translate("timeline.competition.non_cnn_hover", lang, year=c.year,
                                  err=format_number(c.runner_up_err, "top5_err"), source=source_label(tl, c, lang))
                        for _, c in runner],
-            hoverinfo="text", marker=dict(size=13, color=THEME_COLORS["foundations"], symbol="x"),
+            hoverinfo="text", marker=dict(size=13, color="#999999", symbol="x"),
         ))
     years = [c.year for _, c in pts]
     fig.update_layout(
@@ -906,6 +970,7 @@ def competition_figure(tl: Timeline, lang: str):
     )
     fig.update_xaxes(dtick=1, range=[min(years) - 0.5, max(years) + 1.2], gridcolor="#eeeeee",
                      title_text=translate("timeline.competition.x", lang))
-    fig.update_yaxes(rangemode="tozero", ticksuffix="%", gridcolor="#eeeeee",
+    top = max([c.top5_err for _, c in pts] + [c.runner_up_err for _, c in runner])
+    fig.update_yaxes(range=[0, top * 1.15], ticksuffix="%", gridcolor="#eeeeee",
                      title_text=translate("timeline.competition.y", lang))
     return fig

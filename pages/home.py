@@ -66,7 +66,3 @@ else:
     st.caption(t("home.table.caption"))
 link("timeline", t("home.timeline_link"))
 
-st.subheader(t("home.links.header"))
-for col, page_id in zip(st.columns(len(ui.PAGES) - 1), [p for p in ui.PAGES if p != "home"]):
-    with col:
-        link(page_id)

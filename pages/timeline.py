@@ -47,8 +47,21 @@ def sync_url() -> None:
     st.query_params["arch"] = st.session_state[ARCH_KEY]
 
 
+SUMMARY_COLS = ("model", "params", "top1", "top5", "macs", "sources")
+FULL_COLS = ("variant", "quantity", "value", "measures", "source")
+
+
 def md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def md_table(header: list[str], rows: list[list[str]], *, escape_last: bool = True) -> str:
+    """A Markdown table (projector-friendly, and links work in cells)."""
+    lines = ["| " + " | ".join(md_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = [md_cell(c) for c in row[:-1]] + [md_cell(row[-1]) if escape_last else row[-1]]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 lang = ui.current_lang()
@@ -109,15 +122,21 @@ with st.container(border=True):
         st.info(f"**{t('timeline.course_note.title')}** · {t(f'timeline.course_note.{note.id}', **values)}",
                 icon=":material/school:")
 
-    st.markdown(f"**{t('timeline.card.numbers')}**")
-    cols = ("variant", "quantity", "value", "measures", "source")
-    header = "| " + " | ".join(t(f"timeline.card.col.{c}") for c in cols) + " |"
-    lines = [header, "|" + "---|" * len(cols)]
-    for row in timeline.card_rows(tl, arch, lang):
-        source = f"[{md_cell(row['source'])}]({row['url']})" if row["url"] else md_cell(row["source"])
-        lines.append("| " + " | ".join([*(md_cell(row[c]) for c in cols[:-1]), source]) + " |")
-    st.markdown("\n".join(lines))
-    st.caption(t("timeline.card.numbers_caption"))
+    st.markdown(f"**{t('timeline.card.at_a_glance')}**")
+    summary = timeline.summary_rows(tl, arch, lang)
+    if summary:
+        st.markdown(md_table([t(f"timeline.card.col.{c}") for c in SUMMARY_COLS],
+                             [[row[c] for c in SUMMARY_COLS] for row in summary]))
+    if arch.competition:
+        comp = arch.competition
+        st.markdown(t("timeline.card.competition", err=timeline.format_number(comp.top5_err, "top5_err"),
+                      label=timeline.competition_label(comp, lang), source=timeline.source_label(tl, comp, lang)))
+    with st.expander(t("timeline.card.all_numbers")):
+        rows = [[*(row[c] for c in FULL_COLS[:-1]),
+                 f"[{md_cell(row['source'])}]({row['url']})" if row["url"] else row["source"]]
+                for row in timeline.card_rows(tl, arch, lang)]
+        st.markdown(md_table([t(f"timeline.card.col.{c}") for c in FULL_COLS], rows, escape_last=False))
+        st.caption(t("timeline.card.numbers_caption"))
 
     st.markdown(f"**{t('timeline.card.explore_header')}**")
     models = [*arch.zoo_models, *arch.course_models]
