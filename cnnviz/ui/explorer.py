@@ -34,6 +34,8 @@ MAX_INPUT_SIZE = 1024
 CODE_HEIGHT = 560
 NETRON_HEIGHT = 760
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+TAB_KEY = "explorer_tab"
+TABS = ("summary", "layers", "charts", "compare", "netron", "downloads")  # catalog: explorer.tab_<id>
 GROUP_LEVELS = ("stage", "block")  # option values; labels come from the catalog
 TREEMAP_VALUES = ("params", "macs")
 
@@ -372,8 +374,9 @@ def compare_tab(current: str) -> None:
 
     zoo = _zoo()
     names = model_names()
-    if COMPARE_KEY not in st.session_state:
-        st.session_state[COMPARE_KEY] = [current]
+    if COMPARE_KEY not in st.session_state:  # the picked model next to a reference one
+        other = "resnet50" if current != "resnet50" else "convnexttiny"
+        st.session_state[COMPARE_KEY] = [current] + ([other] if other in names else [])
     st.caption(t("explorer.compare_intro"))
     chosen = st.multiselect(t("explorer.compare_models"), names, format_func=label, key=COMPARE_KEY,
                             max_selections=MAX_COMPARE)
@@ -508,17 +511,32 @@ def render() -> None:
     summary = summary_for(choice.key, model)
     st.caption(t("explorer.random_weights"), help=t("explorer.random_weights_help"))
     metrics(summary, choice.name)
-    tabs = st.tabs([t("explorer.tab_summary"), t("explorer.tab_layers"), t("explorer.tab_charts"),
-                    t("explorer.tab_compare"), t("explorer.tab_netron"), t("explorer.tab_downloads")])
-    with tabs[0]:
-        summary_tab(choice, model, summary)
-    with tabs[1]:
-        layers_tab(choice, summary)
-    with tabs[2]:
-        charts_tab(choice, summary)
-    with tabs[3]:
-        compare_tab(choice.name)
-    with tabs[4]:
-        netron_tab(choice, model)
-    with tabs[5]:
-        downloads_tab(choice, model, summary)
+    labels = [t(f"explorer.tab_{tab}") for tab in TABS]
+    if st.session_state.get(TAB_KEY) not in labels:  # first visit, or the language changed
+        st.session_state.pop(TAB_KEY, None)
+    # Lazy tabs: only the open tab runs, so the summary text, the charts, a comparison
+    # (which builds other models) and Netron (which exports a file) cost nothing unseen.
+    tabs = dict(zip(TABS, st.tabs(labels, key=TAB_KEY, on_change="rerun")))
+    if _open(tabs["summary"]):
+        with tabs["summary"]:
+            summary_tab(choice, model, summary)
+    if _open(tabs["layers"]):
+        with tabs["layers"]:
+            layers_tab(choice, summary)
+    if _open(tabs["charts"]):
+        with tabs["charts"]:
+            charts_tab(choice, summary)
+    if _open(tabs["compare"]):
+        with tabs["compare"]:
+            compare_tab(choice.name)
+    if _open(tabs["netron"]):
+        with tabs["netron"]:
+            netron_tab(choice, model)
+    if _open(tabs["downloads"]):
+        with tabs["downloads"]:
+            downloads_tab(choice, model, summary)
+
+
+def _open(tab) -> bool:
+    # ``.open`` is None when the tabs do not track state (then every tab runs).
+    return getattr(tab, "open", None) is not False
