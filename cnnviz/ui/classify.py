@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from cnnviz import HOMEWORK_MODELS
 from cnnviz.errors import UserFacingError
@@ -181,7 +182,7 @@ def show_model_views(image, predictors: dict, names: Sequence[str]) -> None:
         h, w = pred.input_size
         with col:
             st.image(pred.model_view(image), caption=t("classify.view_caption", model=pred.display_name, h=h, w=w),
-                     use_container_width=True)
+                     width="stretch")
 
 
 def show_column(col: Column, index: int) -> None:
@@ -197,7 +198,7 @@ def show_column(col: Column, index: int) -> None:
         st.error(error_message(col.error))
         return
     p = col.prediction
-    st.plotly_chart(top5_figure(p, random_weights=col.weights is None), use_container_width=True,
+    st.plotly_chart(top5_figure(p, random_weights=col.weights is None), width="stretch",
                     config={"displayModeBar": False}, key=f"classify_chart_{index}")
     top_label = _label(p.top1[0], p.top1[2], p.labels_available)
     st.markdown(t("classify.top1", label=top_label, prob=f"{p.top1[1] * 100:.1f}"))
@@ -243,18 +244,19 @@ def summary_lines(columns: list[Column]) -> list[str]:
     lines.append(t("classify.summary.confident", model=best.display_name,
                    label=_label(p.top1[0], p.top1[2], p.labels_available), prob=f"{p.top1[1] * 100:.1f}"))
 
+    # Agreement between distinct models (the same model in two columns trivially agrees).
+    unique = list({c.name: c for c in done}.values())
     groups: dict[int, list[Column]] = {}
-    for c in done:
+    for c in unique:
         groups.setdefault(c.prediction.top1[2], []).append(c)
-    distinct = {c.name for c in done}
-    if len(done) > 1 and len(groups) == 1 and len(distinct) > 1:
-        c0 = done[0].prediction
+    if len(unique) > 1 and len(groups) == 1:
+        c0 = unique[0].prediction
         lines.append(t("classify.summary.all_agree", label=_label(c0.top1[0], c0.top1[2], c0.labels_available)))
-    else:
-        agreeing = [g for g in groups.values() if len({c.name for c in g}) > 1]
+    elif len(unique) > 1:
+        agreeing = [g for g in groups.values() if len(g) > 1]
         for g in agreeing:
             q = g[0].prediction
-            lines.append(t("classify.summary.agree", models=", ".join(dict.fromkeys(c.display_name for c in g)),
+            lines.append(t("classify.summary.agree", models=", ".join(c.display_name for c in g),
                            label=_label(q.top1[0], q.top1[2], q.labels_available)))
         if not agreeing:
             lines.append(t("classify.summary.no_agreement"))
@@ -334,7 +336,7 @@ def show_summary(columns: list[Column], image_name: str) -> None:
     for line in summary_lines(columns):
         st.markdown(f"- {line}")
     rows = comparison_rows(columns)
-    st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     stem = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in (image_name or "image"))[:60]
     st.download_button(t("classify.csv.download"), comparison_csv(columns), file_name=f"cnnviz-{stem}.csv",
                        mime="text/csv", icon=":material/download:", key="classify_csv")
@@ -355,7 +357,11 @@ def render(image, image_name: str, names: Sequence[str], modes: dict[str, str | 
 
 
 def gradcam_section(image, columns: list[Column]) -> None:
-    """"Where does each model look?": the Grad-CAM widget of the Filters page, when present."""
+    """"Where does each model look?": the Filters page's Grad-CAM widget, behind a switch.
+
+    Off by default: four gradient computations per new photo would delay everyone's
+    results on a shared CPU server, and the answers come first. The teacher turns it on.
+    """
     from cnnviz.ui import page_link
 
     try:
@@ -366,6 +372,14 @@ def gradcam_section(image, columns: list[Column]) -> None:
     done = [c for c in columns if c.prediction is not None]
     if show is None or not done:
         st.caption(t("classify.gradcam_elsewhere"))
-        page_link("visualize")
+        try:
+            page_link("visualize")
+        except StreamlitAPIException:  # the page runs on its own (no st.navigation): no link to offer
+            pass
         return
-    show(image, [(c.name, c.weights, c.prediction.top1[2]) for c in done], key="classify_gradcam")
+    if not st.toggle(t("classify.gradcam_toggle"), key="classify_gradcam_on", help=t("classify.gradcam_help")):
+        return
+    try:
+        show(image, [(c.name, c.weights, c.prediction.top1[2]) for c in done], key="classify_gradcam")
+    except UserFacingError as exc:
+        st.error(error_message(exc))

@@ -1,0 +1,106 @@
+"""The Classify page in a real Chromium against `streamlit run app.py` (offline, empty cache):
+upload a phone-like photo through the page's file input, see four result columns with a
+top-5 chart and a latency each; upload a corrupt file, see the message; then a good photo works.
+Screenshots go to the test artifacts folder."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from conftest import wait_for_app
+from PIL import Image
+
+from cnnviz.i18n import translate
+
+pytestmark = pytest.mark.browser
+
+# The first visit builds and compiles four models on a shared 2-core machine.
+LOAD_TIMEOUT = 240_000
+
+
+def phone_photo(rotate: bool = True) -> bytes:
+    """A JPEG like a phone's: a sample photo, 1600×1200, stored sideways with an EXIF rotation."""
+    from cnnviz import samples
+
+    img = samples.load_sample(samples.list_samples()[0]).convert("RGB").resize((1600, 1200))
+    exif = Image.Exif()
+    if rotate:
+        img = img.transpose(Image.Transpose.ROTATE_90)  # stored sideways...
+        exif[0x0112] = 8  # ...and EXIF says "rotate 90° clockwise to view"
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=88, exif=exif)
+    return buf.getvalue()
+
+
+def wait_for_results(page, count: int = 4) -> None:
+    page.wait_for_function(
+        f"() => document.querySelectorAll('[data-testid=\"stPlotlyChart\"]').length >= {count}"
+        " && document.querySelectorAll('[data-testid=\"stMetric\"]').length >= " + str(count),
+        timeout=LOAD_TIMEOUT,
+    )
+    wait_for_app(page, timeout=LOAD_TIMEOUT)
+
+
+def upload(page, name: str, data: bytes, mime: str) -> None:
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(
+        {"name": name, "mimeType": mime, "buffer": data})
+
+
+def test_upload_photo_then_corrupt_then_good(streamlit_server, page, artifacts_dir):
+    page.goto(f"{streamlit_server.url}/classify?lang=en")
+    wait_for_app(page)
+    page.get_by_text(translate("classify.no_image", "en")).wait_for()
+    page.screenshot(path=str(artifacts_dir / "classify-empty-en.png"), full_page=True)
+
+    upload(page, "IMG_2041.jpg", phone_photo(), "image/jpeg")
+    wait_for_results(page)
+    assert page.locator('[data-testid="stPlotlyChart"]').count() == 4
+    metrics = page.locator('[data-testid="stMetric"]')
+    assert metrics.count() == 4
+    for i in range(4):
+        text = metrics.nth(i).inner_text()
+        assert "Inference" in text and " ms" in text
+    body = page.locator("body").inner_text()
+    for name in ("ResNet50", "EfficientNetB0", "MobileNetV3Small", "ConvNeXtTiny"):
+        assert name in body
+    assert body.count(translate("classify.random_badge", "en")) >= 4  # offline: labelled on every result
+    assert "CPU · median of 1" in body
+    # The EXIF rotation was applied: the photo is upright (landscape) again.
+    assert "IMG_2041.jpg · JPEG · 1600 × 1200 px" in body and "EXIF orientation 8" in body
+    page.screenshot(path=str(artifacts_dir / "classify-results-en.png"), full_page=True)
+
+    upload(page, "broken.jpg", b"\xff\xd8\xff\xe0 definitely not the rest of a JPEG", "image/jpeg")
+    page.locator('[data-testid="stAlert"]').filter(has_text="damaged").or_(
+        page.locator('[data-testid="stAlert"]').filter(has_text="not an image")).first.wait_for(timeout=60_000)
+    wait_for_app(page)
+    assert page.locator('[data-testid="stPlotlyChart"]').count() == 0
+    page.screenshot(path=str(artifacts_dir / "classify-corrupt-en.png"), full_page=True)
+
+    upload(page, "good.png", _png(), "image/png")
+    wait_for_results(page)
+    assert page.locator('[data-testid="stPlotlyChart"]').count() == 4
+    assert "damaged" not in page.locator("body").inner_text()
+
+
+def test_spanish_with_a_sample(streamlit_server, page, artifacts_dir):
+    page.goto(f"{streamlit_server.url}/classify?lang=es")
+    wait_for_app(page)
+    page.get_by_role("tab", name=translate("images.input.tab_samples", "es")).click()
+    page.get_by_role("button", name=translate("images.sample.astronaut", "es")).click()
+    wait_for_results(page)
+    body = page.locator("body").inner_text()
+    assert translate("classify.results_title", "es") in body
+    assert body.count(translate("classify.random_badge", "es")) >= 4
+    assert "Criterio de la tarea" in body
+    page.screenshot(path=str(artifacts_dir / "classify-sample-es.png"), full_page=True)
+
+
+def _png() -> bytes:
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:300, 0:400]
+    arr = np.stack([xx % 256, yy % 256, rng.integers(0, 256, size=xx.shape)], axis=-1).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()

@@ -1,0 +1,199 @@
+"""The Classify page under AppTest: both languages, offline random-weights mode with the four
+homework models, a corrupt upload then a good one, swapping a model, and the weights
+download button against a loopback mirror."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import pytest
+from conftest import all_text, app_test
+from PIL import Image
+from test_infer_weights import weights_mirror  # noqa: F401 - fixture
+
+from cnnviz import HOMEWORK_MODELS
+from cnnviz.i18n import translate
+
+PAGE = "pages/classify.py"
+DISPLAY = ["ResNet50", "EfficientNetB0", "MobileNetV3Small", "ConvNeXtTiny"]
+
+
+def png_bytes(width: int = 320, height: int = 240) -> bytes:
+    rng = np.random.default_rng(7)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8), "RGB").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def no_exception(at) -> None:
+    assert [e.value for e in at.exception] == []
+
+
+def charts(at) -> list:
+    return list(at.get("plotly_chart"))
+
+
+def pick_sample(at, index: int = 0):
+    pills = [p for p in at.pills if p.key == "classify.sample"]
+    assert pills, "the sample-photo picker is missing"
+    pills[0].set_value(pills[0].options[index]).run()
+    return at
+
+
+def markdown_text(at) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_renders_without_an_image(lang):
+    at = app_test(PAGE, lang=lang)
+    no_exception(at)
+    assert at.title[0].value == translate("classify.title", lang)
+    text = all_text(at)
+    assert translate("classify.no_image", lang) in text
+    # One banner naming every model without cached weights (the cache is empty here).
+    banner = translate("infer.weights.missing", lang, models=", ".join(DISPLAY))
+    assert [w.value for w in at.warning] == [banner]
+    toggle = [tg for tg in at.toggle if tg.label == translate("infer.weights.random_toggle", lang)]
+    assert toggle and toggle[0].value is True and toggle[0].disabled  # locked on: nothing to load
+    assert [sb.value for sb in at.selectbox] == list(HOMEWORK_MODELS)
+    assert charts(at) == []
+
+
+def test_sample_photo_four_columns_random_weights():
+    at = pick_sample(app_test(PAGE, lang="en"))
+    no_exception(at)
+    assert len(charts(at)) == 4
+    subheaders = [s.value for s in at.subheader]
+    for name in DISPLAY:
+        assert name in subheaders
+    # Random weights are labelled on every result.
+    badge = translate("classify.random_badge", "en")
+    assert markdown_text(at).count(badge) == 4
+    # Latency for each model, in ms, with the device.
+    latencies = [m for m in at.metric if m.label == translate("classify.latency", "en")]
+    assert len(latencies) == 4 and all(m.value.endswith(" ms") and float(m.value[:-3]) > 0 for m in latencies)
+    captions = "\n".join(c.value for c in at.caption)
+    assert captions.count("CPU · median of 1") == 4
+    assert "25.6 M parameters" in captions and "2.6 M parameters" in captions
+    assert "Published ImageNet top-1: 81.3%" in captions and "67.4%" in captions
+    # The image as each model sees it: four 224×224 views and the stated policy.
+    assert len(at.image) >= 4
+    assert translate("infer.policy.square", "en", size=224) in captions
+    # Summary: confidence, agreement, fastest vs most accurate, the homework criterion.
+    text = markdown_text(at)
+    assert "Most confident:" in text and "Fastest here:" in text and "**ConvNeXtTiny**, 81.3%" in text
+    assert translate("classify.summary.criterion", "en") in text
+    assert translate("classify.summary.random_note", "en") in text
+    assert at.get("download_button")
+
+
+def test_reruns_reuse_results():
+    at = pick_sample(app_test(PAGE, lang="en"))
+    first = [m.value for m in at.metric]
+    at.run()  # nothing changed: the cached predictions, same timings
+    no_exception(at)
+    assert [m.value for m in at.metric] == first
+
+
+def test_spanish_results():
+    at = pick_sample(app_test(PAGE, lang="es"), index=1)
+    no_exception(at)
+    assert len(charts(at)) == 4
+    text = markdown_text(at)
+    assert text.count(translate("classify.random_badge", "es")) == 4
+    assert "El más rápido aquí" in text and "Criterio de la tarea" in text
+    assert "mediana de 1" in "\n".join(c.value for c in at.caption)
+
+
+def test_corrupt_upload_then_a_good_one():
+    at = app_test(PAGE, lang="en")
+    at.file_uploader[0].upload("holiday.jpg", b"this is a text file, not a photo", "image/jpeg").run()
+    no_exception(at)
+    assert at.error, "a corrupt file must show a message"
+    assert charts(at) == []
+    at.file_uploader[0].upload("good.png", png_bytes(), "image/png").run()
+    no_exception(at)
+    assert not at.error
+    assert len(charts(at)) == 4
+
+
+def test_any_pretrained_model_can_replace_a_column():
+    at = app_test(PAGE, lang="en")
+    options = at.selectbox[1].options
+    assert "DenseNet121" in options or "densenet121" in options
+    assert not any(o.lower().startswith("lenet") for o in options)  # only models with ImageNet weights
+    at.selectbox[1].set_value("mobilenetv2").run()
+    pick_sample(at, index=2)
+    no_exception(at)
+    subheaders = [s.value for s in at.subheader]
+    assert "MobileNetV2" in subheaders and "EfficientNetB0" not in subheaders
+    assert "Published ImageNet top-1: 71.3%" in "\n".join(c.value for c in at.caption)
+
+
+def test_comparison_csv_and_summary(monkeypatch):
+    from cnnviz.infer import Prediction
+    from cnnviz.ui import classify as view
+
+    monkeypatch.setattr(view, "t", lambda key, **params: translate(key, "en", **params))
+    monkeypatch.setattr(view, "current_lang", lambda: "en")
+
+    def column(name, display, family, ms, top):
+        probs = np.full(1000, 1 / 1000, np.float32)
+        pred = Prediction(name, display, "imagenet", [(f"thing {top}", 0.5, top)] + [(f"class {i}", 0.001, i)
+                          for i in range(4)], probs, 1.0, ms, [ms], 1, 900.0, "CPU", "CPU", (224, 224), True, 1.0)
+        return view.Column(name, display, family, "imagenet", prediction=pred, params=1000, size_mb=1.0,
+                           device_label="CPU")
+
+    columns = [column("resnet50", "ResNet50", "ResNet", 90.0, 281),
+               column("mobilenetv3small", "MobileNetV3Small", "MobileNet", 10.0, 281),
+               column("convnexttiny", "ConvNeXtTiny", "ConvNeXt", 400.0, 285)]
+    rows = list(csv.DictReader(io.StringIO(view.comparison_csv(columns).decode("utf-8-sig"))))
+    assert [r["model"] for r in rows] == ["ResNet50", "MobileNetV3Small", "ConvNeXtTiny"]
+    assert rows[1]["inference ms (median)"] == "10.0" and rows[0]["published top-1 %"] == "74.9"
+    assert rows[0]["weights"] == "ImageNet" and rows[0]["top1 class"] == "thing 281"
+    lines = view.summary_lines(columns)
+    assert "Fastest here: **MobileNetV3Small**, 10.0 ms per image on CPU." in lines
+    assert "ResNet50, MobileNetV3Small agree on “thing 281”." in lines
+    assert any(line.startswith("Speed: ✅") for line in lines)
+    assert any(line.startswith("Accuracy: ✅") and "ConvNeXtTiny" in line for line in lines)
+    assert not any("random weights" in line for line in lines)
+
+
+def test_download_button_fetches_missing_weights(weights_mirror, monkeypatch, tmp_path):
+    """Offline banner → download through the cache (loopback mirror) → real weights and labels."""
+    weights_mirror.activate(monkeypatch, tmp_path / "cache")
+    at = app_test(PAGE, lang="en")
+    for sb in at.selectbox:
+        sb.set_value("mobilenetv3small")
+    at.run()
+    assert [w.value for w in at.warning] == [translate("infer.weights.missing", "en", models="MobileNetV3Small")]
+    download = [b for b in at.button if b.label == translate("infer.weights.download", "en", n=1)]
+    download[0].click().run()
+    no_exception(at)
+    assert not at.warning and not at.error  # nothing missing any more: no banner
+    pick_sample(at)
+    no_exception(at)
+    text = markdown_text(at)
+    assert text.count(translate("classify.imagenet_badge", "en")) == 4
+    assert translate("classify.random_badge", "en") not in text
+    assert "thing " in text  # class names from the served index
+    assert "agree" not in text  # one model in four columns: no agreement claims
+
+
+def test_gradcam_section_behind_a_switch():
+    at = app_test(PAGE, lang="en")
+    for sb in at.selectbox:
+        sb.set_value("mobilenetv3small")  # one model, four columns: one cheap heat map
+    pick_sample(at)
+    no_exception(at)
+    switch = [tg for tg in at.toggle if tg.label == translate("classify.gradcam_toggle", "en")]
+    assert switch and switch[0].value is False
+    images_before = len(at.image)
+    switch[0].set_value(True).run()
+    no_exception(at)
+    assert not at.error
+    assert translate("visualize.gradcam.section_title", "en") in [s.value for s in at.subheader]
+    assert len(at.image) > images_before  # the overlay
