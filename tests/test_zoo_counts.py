@@ -379,3 +379,15 @@ def test_imagenet_weights_come_from_the_cache(tmp_path, monkeypatch, model_facto
     assert calls == [("mobilenetv3small", True)]
     for a, b in zip(model.weights, source.weights):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_a_damaged_weights_file_is_a_typed_error(tmp_path, monkeypatch):
+    from cnnviz import cache
+
+    bad = tmp_path / "mobilenet_v3_small_224_1.0_float.h5"
+    bad.write_bytes(b"not an HDF5 file" * 64)
+    monkeypatch.setattr(cache, "fetch_weights", lambda name, include_top=True, progress=None: bad)
+    with pytest.raises(zoo.WeightsLoadError) as info:
+        zoo.create_model("mobilenetv3small", weights="imagenet", include_top=False)
+    assert str(bad) in str(info.value) and "cache verify" in str(info.value)
+    assert "cache verify" in info.value.message("es")

@@ -18,6 +18,7 @@ from cnnviz.zoo.registry import (  # noqa: F401  (public API)
     ModelSpec,
     NoPretrainedWeightsError,
     UnknownModelError,
+    WeightsLoadError,
     ZooError,
     close_matches,
     families,
@@ -33,7 +34,8 @@ from cnnviz.zoo.preprocessing import preprocess_input  # noqa: F401
 from cnnviz.zoo import keras_apps, classics, googlenet, resnet, course  # noqa: F401,E402
 
 __all__ = [
-    "ModelSpec", "UnknownModelError", "InvalidModelOptions", "NoPretrainedWeightsError", "ZooError",
+    "ModelSpec", "UnknownModelError", "InvalidModelOptions", "NoPretrainedWeightsError", "WeightsLoadError",
+    "ZooError",
     "list_models", "list_specs", "get_spec", "families", "close_matches", "create_model", "preprocess_input",
     "gradcam_layer_output", "register", "PREPROCESSING_MODES", "TIMELINE_IDS",
 ]

@@ -11,6 +11,7 @@ from typing import Any
 
 from cnnviz.zoo.registry import (
     InvalidModelOptions,
+    WeightsLoadError,
     ModelSpec,
     NoPretrainedWeightsError,
     get_builder,
@@ -45,12 +46,12 @@ def resolve_input_shape(spec: ModelSpec, input_shape: Any, include_top: bool) ->
         raise InvalidModelOptions("zoo.error.channels", model=spec.display_name, expected=spec.channels, got=c)
     if shape == tuple(spec.input_shape):
         return shape
-    if min(h, w) < spec.min_input_size:
-        raise InvalidModelOptions("zoo.error.input_too_small", model=spec.display_name,
-                                  min=spec.min_input_size, got=_fmt_size(shape))
     if not spec.accepts_input_size:
         raise InvalidModelOptions("zoo.error.fixed_input", model=spec.display_name,
                                   size=_fmt_size(spec.input_shape), got=_fmt_size(shape))
+    if min(h, w) < spec.min_input_size:
+        raise InvalidModelOptions("zoo.error.input_too_small", model=spec.display_name,
+                                  min=spec.min_input_size, got=_fmt_size(shape))
     if include_top and spec.extra.get("top_needs_default_size", False):
         raise InvalidModelOptions("zoo.error.top_needs_size", model=spec.display_name,
                                   size=_fmt_size(spec.input_shape), got=_fmt_size(shape))
@@ -109,13 +110,26 @@ def create_model(name: str, weights: str | None = None, *, include_top: bool = T
 
     builder = get_builder(spec.name)
     try:
-        return builder(spec, weights=weights_path, include_top=include_top, input_shape=shape, **options)
+        model = builder(spec, weights=None, include_top=include_top, input_shape=shape, **options)
     except InvalidModelOptions:
         raise
     except ValueError as exc:
         # Keras' own shape/option checks: keep its explanation, typed for the UI.
-        raise InvalidModelOptions("zoo.error.keras_rejected", model=spec.display_name,
-                                  reason=str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__) from exc
+        raise InvalidModelOptions("zoo.error.keras_rejected", model=spec.display_name, reason=_first_line(exc)) from exc
+    if weights_path is not None:
+        # Loading separately (what the keras.applications constructors do with a path) tells
+        # a bad file apart from bad options.
+        try:
+            model.load_weights(weights_path)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise WeightsLoadError("zoo.error.weights_load_failed", model=spec.display_name, path=weights_path,
+                                   reason=_first_line(exc)) from exc
+    return model
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 def gradcam_layer_output(model, name: str):

@@ -76,7 +76,11 @@ KERAS_OPTIONS = ("classes", "classifier_activation", "pooling")
 
 def build_keras_app(spec: ModelSpec, *, weights: str | None, include_top: bool,
                     input_shape: tuple[int, int, int], **options):
-    """Build ``spec``'s keras.applications model (``weights``: None or a local file path)."""
+    """Build ``spec``'s keras.applications model.
+
+    ``weights`` is None when called from :func:`cnnviz.zoo.create_model`, which loads a
+    pretrained file itself afterwards; a local file path also works (Keras loads it).
+    """
     import keras
 
     constructor = getattr(keras.applications, spec.extra["constructor"])

@@ -62,6 +62,10 @@ class NoPretrainedWeightsError(InvalidModelOptions):
     """``weights="imagenet"`` for an architecture the app only builds from code."""
 
 
+class WeightsLoadError(ZooError, ValueError):
+    """The pretrained weights file exists but does not load into the model (corrupt, wrong file)."""
+
+
 # --------------------------------------------------------------------------- spec
 
 @dataclass(frozen=True)
