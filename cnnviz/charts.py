@@ -204,7 +204,9 @@ def cumulative_params(summaries: Summaries, *, lang: str = "en", relative: bool 
 
 
 def _spatial_points(s: ModelSummary, relative: bool) -> tuple[list, list, list, list]:
-    rows = [r for r in s.layers if r.spatial is not None and r.spatial[0] is not None and r.type not in ("InputLayer",)]
+    # Paddings are an implementation detail (112 → 114 → 56 would read as "resolution up").
+    rows = [r for r in s.layers if r.spatial is not None and r.spatial[0] is not None
+            and not r.type.startswith("ZeroPadding")]
     xs, hs, cs, names = [], [], [], []
     n = max(1, len(s.layers) - 1)
     for r in rows:
