@@ -361,13 +361,26 @@ def test_custom_layers_survive_save_and_load(tmp_path, model_factory):
         np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(model(x)), rtol=1e-5, atol=1e-6)
 
 
-def test_imagenet_weights_come_from_the_cache(tmp_path, monkeypatch, model_factory):
-    """weights="imagenet" loads exactly the file cache.fetch_weights returns (here: a file we wrote)."""
+@pytest.mark.parametrize("legacy", [True, False], ids=["keras-published-h5", "keras3-weights-h5"])
+def test_imagenet_weights_come_from_the_cache(tmp_path, monkeypatch, model_factory, legacy):
+    """weights="imagenet" loads exactly the file cache.fetch_weights returns (here: a file we wrote).
+
+    Keras' published ImageNet files are legacy HDF5 (``*.h5``); the test writes one in that
+    format, and one in Keras 3's own ``.weights.h5`` format.
+    """
     from cnnviz import cache
 
     source = model_factory("mobilenetv3small")
-    path = tmp_path / "mobilenetv3small.weights.h5"
-    source.save_weights(path)
+    if legacy:
+        import h5py
+        from keras.src.legacy.saving import legacy_h5_format
+
+        path = tmp_path / "weights_mobilenet_v3_small_224_1.0_float.h5"
+        with h5py.File(path, "w") as f:
+            legacy_h5_format.save_weights_to_hdf5_group(f, source)
+    else:
+        path = tmp_path / "mobilenetv3small.weights.h5"
+        source.save_weights(path)
     calls = []
 
     def fake_fetch(name, include_top=True, progress=None):
@@ -377,6 +390,7 @@ def test_imagenet_weights_come_from_the_cache(tmp_path, monkeypatch, model_facto
     monkeypatch.setattr(cache, "fetch_weights", fake_fetch)
     model = zoo.create_model("MobileNetV3Small", weights="imagenet")
     assert calls == [("mobilenetv3small", True)]
+    assert len(model.weights) == len(source.weights)
     for a, b in zip(model.weights, source.weights):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 

@@ -71,6 +71,9 @@ KERAS_APPS: dict[str, tuple[str, str, str, int, str, int]] = {
 # Families whose last feature map has no stable layer name (see factory.gradcam_layer_output).
 _GRADCAM_INPUT_OF = {"mobilenetv3": "<global_pool>", "convnext": "<global_pool>"}
 
+# Remarks the pages show next to a model (zoo.note.* i18n keys), e.g. corrections to the seeds.
+_NOTES = {"mobilenetv2": ("zoo.note.mobilenetv2_no_se",)}
+
 KERAS_OPTIONS = ("classes", "classifier_activation", "pooling")
 
 
@@ -106,6 +109,7 @@ for _name, (_fam, _ctor, _module, _size, _last, _params) in KERAS_APPS.items():
         min_input_size=_min,
         params=_params or None,
         options=KERAS_OPTIONS,
+        notes=_NOTES.get(_name, ()),
         extra={"constructor": _ctor, "keras_module": _module, "top_needs_default_size": True,
                **({"gradcam_input_of": _GRADCAM_INPUT_OF[_fam]} if _fam in _GRADCAM_INPUT_OF else {})},
     ))(build_keras_app)
