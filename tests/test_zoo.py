@@ -8,6 +8,7 @@ model are in ``tests/test_zoo_counts.py``.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -131,8 +132,6 @@ def test_every_zoo_message_key_exists_in_both_languages():
     keys = set()
     for path in (ROOT / "cnnviz" / "zoo").glob("*.py"):
         text = path.read_text(encoding="utf-8")
-        import re
-
         keys |= set(re.findall(r'"(zoo\.[a-z_]+\.[a-z0-9_]+)"', text))
     keys |= {f"zoo.cli.{k}" for k in ("name", "display_name", "family", "year", "params", "pretrained", "source",
                                        "homework", "yes", "no", "source_keras", "source_code", "footer")}
@@ -241,9 +240,6 @@ def test_pretrained_weights_offline_raise_the_caches_typed_error():
 
 
 # --------------------------------------------------------------------------- preprocessing
-
-KERAS_PREPROCESS_MODULES = sorted({zoo.get_spec(n).extra["keras_module"] for n in KERAS_NAMES})
-
 
 def _pixels(shape=(2, 8, 8, 3), seed=0):
     return np.random.default_rng(seed).uniform(0, 255, size=shape).astype("float32")
