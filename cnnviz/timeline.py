@@ -87,6 +87,7 @@ _SOURCE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 _ZOO_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _LOC = re.compile(r"^(?:(table|section|figure):([A-Za-z0-9.]+)|(abstract))$")
 _YEARS = range(1980, 2031)
+NBSP = "\u00a0"
 
 
 # --------------------------------------------------------------------------- errors
@@ -551,7 +552,7 @@ def format_number(value: float, unit_quantity: str) -> str:
         if value >= unit:
             mantissa = value / unit
             text = f"{mantissa:.1f}" if mantissa >= 10 else f"{mantissa:.2f}"
-            return f"{text.rstrip('0').rstrip('.')} {suffix}"
+            return f"{text.rstrip('0').rstrip('.')}{NBSP}{suffix}"  # never "3.8" on one line, "G" on the next
     return f"{int(round(value)):,}"
 
 
@@ -560,7 +561,7 @@ def format_figure(fig: Figure, *, exact: bool = False) -> str:
     full counts are added in parentheses (``25.6 M (25,636,712)``)."""
     text = format_number(fig.value, fig.quantity)
     if fig.approx:
-        text = "≈ " + text
+        text = f"≈{NBSP}{text}"
     if exact and fig.quantity in ("params", "macs") and not fig.approx and fig.value >= 1e6 \
             and float(fig.value).is_integer() and fig.value % 10_000:
         text += f" ({int(fig.value):,})"

@@ -420,9 +420,9 @@ def test_unknown_architecture_lists_the_choices(tl):
 # --------------------------------------------------------------------------- formatting and rows
 
 @pytest.mark.parametrize("value, quantity, text", [
-    (60_000, "params", "60,000"), (25_636_712, "params", "25.6 M"), (138_357_544, "params", "138.4 M"),
-    (5_330_571, "params", "5.33 M"), (5e6, "params", "5 M"), (3.8e9, "macs", "3.8 G"), (3.86e9, "macs", "3.86 G"),
-    (0.39e9, "macs", "390 M"), (15.47e9, "macs", "15.5 G"), (56e6, "macs", "56 M"),
+    (60_000, "params", "60,000"), (25_636_712, "params", "25.6\u00a0M"), (138_357_544, "params", "138.4\u00a0M"),
+    (5_330_571, "params", "5.33\u00a0M"), (5e6, "params", "5\u00a0M"), (3.8e9, "macs", "3.8\u00a0G"), (3.86e9, "macs", "3.86\u00a0G"),
+    (0.39e9, "macs", "390\u00a0M"), (15.47e9, "macs", "15.5\u00a0G"), (56e6, "macs", "56\u00a0M"),
     (74.9, "top1", "74.9%"), (72.0, "top1", "72.0%"), (2.251, "top5_err", "2.251%"), (90, "top5", "90.0%"),
 ])
 def test_format_number(value, quantity, text):
@@ -430,9 +430,9 @@ def test_format_number(value, quantity, text):
 
 
 def test_format_figure_marks_rounded_sources_and_gives_exact_counts(tl):
-    assert timeline.format_figure(tl.get("googlenet").headline_variant.get("params")) == "≈ 5 M"
+    assert timeline.format_figure(tl.get("googlenet").headline_variant.get("params")) == "≈\u00a05\u00a0M"
     resnet50 = tl.get("resnet").headline_variant.get("params")
-    assert timeline.format_figure(resnet50, exact=True) == "25.6 M (25,636,712)"
+    assert timeline.format_figure(resnet50, exact=True) == "25.6\u00a0M (25,636,712)"
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -456,10 +456,10 @@ def test_card_rows_cite_every_number(tl, lang):
 
 def test_summary_rows_show_errors_as_errors(tl):
     rows = timeline.summary_rows(tl, tl.get("alexnet"), "en")
-    assert rows == [{"model": "AlexNet", "params": "≈ 60 M", "top1": "error 40.7%", "top5": "error 18.2%",
+    assert rows == [{"model": "AlexNet", "params": "≈\u00a060\u00a0M", "top1": "error 40.7%", "top5": "error 18.2%",
                      "macs": "n/a", "sources": "Krizhevsky et al. 2012, abstract; Krizhevsky et al. 2012, Table 2"}]
     resnet = {r["model"]: r for r in timeline.summary_rows(tl, tl.get("resnet"), "es")}
-    assert resnet["ResNet50"]["top1"] == "74.9%" and resnet["ResNet50"]["macs"] == "3.8 G"
+    assert resnet["ResNet50"]["top1"] == "74.9%" and resnet["ResNet50"]["macs"] == "3.8\u00a0G"
     assert resnet["ResNet18"]["params"] == "n/d"
     assert [r["model"] for r in timeline.summary_rows(tl, tl.get("resnetv2"), "en")] == \
         ["ResNet50V2", "ResNet101V2", "ResNet152V2"]  # ResNet-1001 (CIFAR-10 only) is in the full table
@@ -467,10 +467,10 @@ def test_summary_rows_show_errors_as_errors(tl):
 
 def test_homework_summaries(tl):
     rows = {m: timeline.model_summary(tl, m, "en") for m in HOMEWORK_MODELS}
-    assert (rows["resnet50"]["params"], rows["resnet50"]["top1"]) == ("25.6 M", "74.9%")
-    assert (rows["efficientnetb0"]["params"], rows["efficientnetb0"]["top1"]) == ("5.33 M", "77.1%")
-    assert (rows["mobilenetv3small"]["params"], rows["mobilenetv3small"]["top1"]) == ("2.55 M", "67.4%")
-    assert (rows["convnexttiny"]["params"], rows["convnexttiny"]["top1"]) == ("28.6 M", "81.3%")
+    assert (rows["resnet50"]["params"], rows["resnet50"]["top1"]) == ("25.6\u00a0M", "74.9%")
+    assert (rows["efficientnetb0"]["params"], rows["efficientnetb0"]["top1"]) == ("5.33\u00a0M", "77.1%")
+    assert (rows["mobilenetv3small"]["params"], rows["mobilenetv3small"]["top1"]) == ("2.55\u00a0M", "67.4%")
+    assert (rows["convnexttiny"]["params"], rows["convnexttiny"]["top1"]) == ("28.6\u00a0M", "81.3%")
     assert "Howard et al. 2019, Table 3" in rows["mobilenetv3small"]["sources"]
     assert timeline.model_summary(tl, "cifar10_v1", "en")["params"] == "n/a"
 
@@ -492,7 +492,7 @@ def test_timeline_figure(tl, lang):
     assert len(ring) == 1 and list(ring[0].customdata) == ["resnet"]
     hover = " ".join(h for tr in named for h in tr.hovertext)
     assert translate("arch.resnet.innovation", lang) in hover.replace("<br>", " ")
-    assert "25.6 M" in hover
+    assert "25.6\u00a0M" in hover
     ticks = list(fig.layout.xaxis.ticktext)
     assert "1998" in ticks and "2022" in ticks
     assert any(translate("timeline.chart.transformers", lang) == a.text for a in fig.layout.annotations)
