@@ -260,14 +260,14 @@ def serve_file(path: str | os.PathLike, *, key: str | None = None, host: str | N
             stop(existing)
         last_error: Exception | None = None
         for attempt in range(PORT_ATTEMPTS):
-            candidate = port if (attempt == 0 and port and _port_free(host, port)) else _free_port(host)
             try:
+                candidate = port if (attempt == 0 and port and _port_free(host, port)) else _free_port(host)
                 bound_host, bound_port = _quiet_serve(netron, path, host, candidate)
-            except OSError as exc:  # taken between the check and the bind: try another port
+            except OSError as exc:
                 last_error = exc
-                if exc.errno not in (errno.EADDRINUSE, errno.EACCES, None):
-                    break
-                continue
+                if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                    continue  # taken between the check and the bind: try another port
+                break  # e.g. EADDRNOTAVAIL: the host is not an address of this computer
             except Exception as exc:
                 last_error = exc
                 break
