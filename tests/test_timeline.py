@@ -172,12 +172,16 @@ def test_timeline_and_zoo_agree():
     registered = set(zoo.list_models())
     for spec in zoo.list_specs():
         if spec.timeline_id:
-            assert spec.name in tl.get(spec.timeline_id).zoo_models, \
+            entry = tl.get(spec.timeline_id)
+            assert spec.name in (*entry.zoo_models, *entry.course_models), \
                 f"zoo maps {spec.name} to {spec.timeline_id!r}; add it to that entry's zoo_models"
     for arch in tl.architectures:
         for name in arch.zoo_models:
             if name in registered:
                 assert zoo.get_spec(name).timeline_id == arch.id, (name, arch.id)
+        for name in arch.course_models:  # course exercises may or may not point back
+            if name in registered:
+                assert zoo.get_spec(name).timeline_id in (None, arch.id), (name, arch.id)
 
 
 def test_keras_counts_match_the_zoo_registry(tl):
