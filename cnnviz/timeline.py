@@ -656,6 +656,8 @@ def summary_rows(tl: Timeline, arch: Architecture, lang: str) -> list[dict[str, 
             fig = preferred_top1(variant) if acc == "top1" else variant.get(acc)
             if fig is not None:
                 cells[key] = format_figure(fig)
+                if fig.extra_data:  # ViT on JFT-300M: never shown without saying so
+                    cells[key] = translate("timeline.card.extra_data_cell", lang, value=cells[key])
             elif err and (fig := variant.get(err)) is not None:
                 cells[key] = translate("timeline.card.error_cell", lang, value=format_figure(fig))
             else:
@@ -672,6 +674,20 @@ def summary_rows(tl: Timeline, arch: Architecture, lang: str) -> list[dict[str, 
         cells["sources"] = "; ".join(labels)
         rows.append(cells)
     return rows
+
+
+def other_benchmarks(tl: Timeline, arch: Architecture, lang: str) -> list[str]:
+    """Numbers measured on another dataset than ImageNet (LeNet-5 on MNIST, ResNet-1001 on
+    CIFAR-10), one sentence each with what they measure and their source."""
+    lines = []
+    for variant in arch.variants:
+        for fig in variant.figures:
+            if fig.dataset != "imagenet":
+                lines.append(translate("timeline.card.other_benchmark", lang, model=variant.name,
+                                       quantity=translate(f"timeline.quantity.{fig.quantity}", lang),
+                                       value=format_figure(fig), measures=metric_label(fig, lang),
+                                       source=source_label(tl, fig, lang)))
+    return lines
 
 
 def preferred_top1(variant: Variant) -> Figure | None:

@@ -127,6 +127,8 @@ with st.container(border=True):
     if summary:
         st.markdown(md_table([t(f"timeline.card.col.{c}") for c in SUMMARY_COLS],
                              [[row[c] for c in SUMMARY_COLS] for row in summary]))
+    for line in timeline.other_benchmarks(tl, arch, lang):
+        st.markdown(line)
     if arch.competition:
         comp = arch.competition
         st.markdown(t("timeline.card.competition", err=timeline.format_number(comp.top5_err, "top5_err"),

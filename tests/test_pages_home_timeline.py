@@ -110,6 +110,12 @@ def test_arch_in_the_url_preselects_its_card(arch_id):
             k: (f"{v:,}" if isinstance(v, int) else v) for k, v in note.values.items()})[:60] in text
 
 
+def test_lenet_card_shows_its_mnist_result_as_such():
+    at = app_test("pages/timeline.py", lang="en", query={"arch": "lenet5"})
+    text = all_text(at)
+    assert "LeNet-5 · Top-1 error: 0.95%. MNIST test set (handwritten digits), not ImageNet" in text
+
+
 def test_mobilenetv2_card_shows_the_se_correction():
     at = app_test("pages/timeline.py", lang="en", query={"arch": "mobilenetv2"})
     infos = " ".join(i.value for i in at.info)

@@ -469,6 +469,16 @@ def test_summary_rows_show_errors_as_errors(tl):
         ["ResNet50V2", "ResNet101V2", "ResNet152V2"]  # ResNet-1001 (CIFAR-10 only) is in the full table
 
 
+def test_extra_data_and_other_datasets_are_labelled(tl):
+    vit = {r["model"]: r for r in timeline.summary_rows(tl, tl.get("vit"), "en")}
+    assert vit["ViT-L/16"]["top1"] == "87.76% (pre-trained on JFT-300M)"
+    assert vit["ViT-B/16"]["top1"] == "n/a"
+    lenet = timeline.other_benchmarks(tl, tl.get("lenet5"), "es")
+    assert len(lenet) == 2 and "0.95%" in lenet[0] and "MNIST" in lenet[0] and "LeCun et al. 1998" in lenet[0]
+    assert "CIFAR-10" in timeline.other_benchmarks(tl, tl.get("resnetv2"), "en")[0]
+    assert timeline.other_benchmarks(tl, tl.get("resnet"), "en") == []
+
+
 def test_homework_summaries(tl):
     rows = {m: timeline.model_summary(tl, m, "en") for m in HOMEWORK_MODELS}
     assert (rows["resnet50"]["params"], rows["resnet50"]["top1"]) == ("25.6\u00a0M", "74.9%")
