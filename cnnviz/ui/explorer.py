@@ -241,6 +241,8 @@ def fmt_macs(macs: int | float | None) -> str:
         return t("common.na")
     if macs >= 1e9:
         return f"{macs / 1e9:.2f} G"
+    if macs >= 1e8:
+        return f"{macs / 1e9:.3f} G"
     if macs >= 1e6:
         return f"{macs / 1e6:.1f} M"
     return f"{macs:,.0f}"
