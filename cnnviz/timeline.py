@@ -591,6 +591,12 @@ def metric_label(fig: Figure, lang: str) -> str:
     return translate(f"timeline.metric.{fig.metric}", lang)
 
 
+def note_text(note: CourseNote, lang: str) -> str:
+    """A course note in ``lang``, its numbers formatted (``62378344`` → ``62,378,344``)."""
+    values = {k: (f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else v) for k, v in note.values.items()}
+    return translate(f"timeline.course_note.{note.id}", lang, **values)
+
+
 def competition_label(comp: Competition, lang: str) -> str:
     """What a challenge figure is: "ILSVRC 2015 winner, ensemble of 6 networks"…"""
     if comp.rank == 1:

@@ -17,7 +17,9 @@ from cnnviz.ui import t
 DEFAULT_ARCH = "resnet"
 ARCH_KEY = "timeline_arch"          # selectbox state
 CHART_KEY = "timeline_chart"        # Plotly selection state
-LAST_PICK_KEY = "timeline_last_pick"
+LAST_PICK_KEY = "timeline_last_pick"  # last chart click already applied (the selection persists)
+SUMMARY_COLS = ("model", "params", "top1", "top5", "macs", "sources")
+FULL_COLS = ("variant", "quantity", "value", "measures", "source")
 
 
 def link(page_id: str, label: str, **query: str) -> None:
@@ -45,10 +47,6 @@ def picked_from_chart(state) -> str | None:
 
 def sync_url() -> None:
     st.query_params["arch"] = st.session_state[ARCH_KEY]
-
-
-SUMMARY_COLS = ("model", "params", "top1", "top5", "macs", "sources")
-FULL_COLS = ("variant", "quantity", "value", "measures", "source")
 
 
 def md_cell(text: str) -> str:
@@ -118,9 +116,7 @@ with st.container(border=True):
     st.markdown(t("timeline.card.paper", title=paper.title, url=paper.url, authors=paper.authors))
 
     for note in tl.notes_for(arch.id):
-        values = {k: (f"{v:,}" if isinstance(v, int) else v) for k, v in note.values.items()}
-        st.info(f"**{t('timeline.course_note.title')}** · {t(f'timeline.course_note.{note.id}', **values)}",
-                icon=":material/school:")
+        st.info(f"**{t('timeline.course_note.title')}** · {timeline.note_text(note, lang)}", icon=":material/school:")
 
     st.markdown(f"**{t('timeline.card.at_a_glance')}**")
     summary = timeline.summary_rows(tl, arch, lang)
@@ -164,8 +160,7 @@ with contest_tab:
     st.plotly_chart(timeline.competition_figure(tl, lang), key="timeline_competition",
                     config={"displayModeBar": False})
     st.caption(t("timeline.competition.caption"))
-    note = tl.note("ilsvrc_top5_table")
-    st.info(f"**{t('timeline.course_note.title')}** · {t(f'timeline.course_note.{note.id}', **note.values)}",
+    st.info(f"**{t('timeline.course_note.title')}** · {timeline.note_text(tl.note('ilsvrc_top5_table'), lang)}",
             icon=":material/school:")
 with sources_tab:
     st.caption(t("timeline.sources.caption"))

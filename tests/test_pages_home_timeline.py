@@ -106,8 +106,7 @@ def test_arch_in_the_url_preselects_its_card(arch_id):
     assert translate(f"arch.{arch_id}.description", "es") in text
     for note in timeline.load().notes_for(arch_id):
         assert translate("timeline.course_note.title", "es") in text
-        assert translate(f"timeline.course_note.{note.id}", "es", **{
-            k: (f"{v:,}" if isinstance(v, int) else v) for k, v in note.values.items()})[:60] in text
+        assert timeline.note_text(note, "es") in text
 
 
 def test_lenet_card_shows_its_mnist_result_as_such():

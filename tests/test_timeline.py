@@ -88,7 +88,7 @@ def test_every_entry_has_its_texts(tl, lang):
     for metric in METRICS:
         assert has_key(f"timeline.metric.{metric}", lang)
     for note in tl.notes:
-        text = translate(f"timeline.course_note.{note.id}", lang, **note.values)
+        text = timeline.note_text(note, lang)
         assert all(s in text for s in note.seeds), f"{note.id}: the note must name the course material it corrects"
 
 
@@ -302,6 +302,7 @@ def test_alexnet_parameter_counts_from_its_layers(tl):
     assert values["arith_one_tower"] == one_tower == 62_378_344
     assert values["arith_two_gpu"] == two_gpu == 60_965_224
     assert tl.note("alexnet_params").values == {"one_tower": one_tower, "two_gpu": two_gpu}
+    assert "62,378,344" in timeline.note_text(tl.note("alexnet_params"), "es")
 
 
 def _seed(shared_dir, number: str) -> str:
