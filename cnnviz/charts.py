@@ -12,6 +12,7 @@ Compare mode takes ``{label: summary}``: :func:`compare_totals`, and
 
 from __future__ import annotations
 
+import math
 from typing import Mapping, Sequence, Union
 
 import plotly.graph_objects as go
@@ -203,22 +204,35 @@ def cumulative_params(summaries: Summaries, *, lang: str = "en", relative: bool 
     return _layout(fig, title, legend=len(models) > 1)
 
 
+def _shape4(shape) -> tuple | None:
+    shape = shape[0] if isinstance(shape, list) and shape else shape
+    if shape is not None and len(shape) == 4 and shape[1] is not None:
+        return tuple(shape)
+    return None
+
+
 def _spatial_points(s: ModelSummary, relative: bool) -> tuple[list, list, list, list]:
-    # Paddings are an implementation detail (112 → 114 → 56 would read as "resolution up").
-    rows = [r for r in s.layers if r.spatial is not None and r.spatial[0] is not None
-            and not r.type.startswith("ZeroPadding")]
-    xs, hs, cs, names = [], [], [], []
+    """(x, height, channels, label) at the input and at the output of every block.
+
+    Block outputs, not every layer: inside a bottleneck the channels go 256 → 64 → 256, a
+    zigzag that hides the stage-to-stage staircase this chart is about.
+    """
     n = max(1, len(s.layers) - 1)
-    for r in rows:
-        xs.append(100 * r.index / n if relative else r.index)
-        hs.append(r.spatial[0])  # type: ignore[index]
-        cs.append(r.channels)
-        names.append(r.name)
-    return xs, hs, cs, names
+    points = []
+    first = _shape4(s.input_shape)
+    if first is not None:
+        points.append((0, first[1], first[3], "input"))
+    for g in s.by_block():
+        shape = _shape4(g.output_shape)
+        if shape is not None:
+            points.append((g.last_index, shape[1], shape[3], g.name))
+    points.sort(key=lambda p: p[0])
+    xs = [100 * p[0] / n if relative else p[0] for p in points]
+    return xs, [p[1] for p in points], [p[2] for p in points], [p[3] for p in points]
 
 
 def resolution_channels(summaries: Summaries, *, lang: str = "en", relative: bool | None = None) -> go.Figure:
-    """Spatial size (top) and channels (bottom) of every feature map along the network.
+    """Spatial size (top) and channels (bottom) of the input and of every block's output.
 
     The course's pattern: resolution goes down by steps while channels go up.
     """
@@ -230,17 +244,18 @@ def resolution_channels(summaries: Summaries, *, lang: str = "en", relative: boo
     for k, (label, s) in enumerate(models.items()):
         xs, hs, cs, names = _spatial_points(s, relative)
         color = MODEL_COLORS[k % len(MODEL_COLORS)]
-        fig.add_trace(go.Scatter(x=xs, y=hs, mode="lines", line={"shape": "hv", "width": 3, "color": color},
+        fig.add_trace(go.Scatter(x=xs, y=hs, mode="lines+markers", line={"shape": "hv", "width": 3, "color": color},
                                  name=label, legendgroup=label, customdata=names,
                                  hovertemplate=f"<b>{label}</b><br>%{{customdata}}<br>%{{y}}×%{{y}}<extra></extra>"),
                       row=1, col=1)
-        fig.add_trace(go.Scatter(x=xs, y=cs, mode="lines", line={"shape": "hv", "width": 3, "color": color},
+        fig.add_trace(go.Scatter(x=xs, y=cs, mode="lines+markers", line={"shape": "hv", "width": 3, "color": color},
                                  name=label, legendgroup=label, showlegend=False, customdata=names,
                                  hovertemplate=(f"<b>{label}</b><br>%{{customdata}}<br>"
                                                 f"{tr('inspect.chart.channels')}: %{{y}}<extra></extra>")),
                       row=2, col=1)
-    fig.update_yaxes(type="log", title_text=tr("inspect.chart.pixels"), row=1, col=1)
-    fig.update_yaxes(type="log", title_text=tr("inspect.chart.channels"), row=2, col=1)
+    # Log axes with a tick at every power of two: halving and doubling are equal steps.
+    fig.update_yaxes(type="log", dtick=math.log10(2), title_text=tr("inspect.chart.pixels"), row=1, col=1)
+    fig.update_yaxes(type="log", dtick=math.log10(2), title_text=tr("inspect.chart.channels"), row=2, col=1)
     fig.update_xaxes(title_text=tr("inspect.chart.depth_pct" if relative else "inspect.chart.layer_index"),
                      row=2, col=1)
     title = tr("inspect.chart.resolution_title", model=", ".join(models))

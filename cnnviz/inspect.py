@@ -117,7 +117,7 @@ class LayerRow:
 
 @dataclass(frozen=True)
 class GroupRow:
-    """Totals of one block or stage."""
+    """Totals of one block or stage; ``output_shape`` is that of its last layer in the table."""
 
     name: str
     stage: str
@@ -126,6 +126,7 @@ class GroupRow:
     layers: int
     first_index: int
     output_shape: Any = None
+    last_index: int = 0
 
 
 @dataclass(frozen=True)
@@ -220,22 +221,23 @@ def _group(rows: Sequence[LayerRow], attr: str) -> list[GroupRow]:
         macs = None if any(m.macs is None for m in members) else sum(m.macs for m in members)  # type: ignore[misc]
         last_shaped = next((m.output_shape for m in reversed(members) if m.output_shape is not None), None)
         groups.append(GroupRow(name=name, stage=members[0].stage, params=sum(m.params for m in members), macs=macs,
-                               layers=len(members), first_index=members[0].index, output_shape=last_shaped))
+                               layers=len(members), first_index=members[0].index, output_shape=last_shaped,
+                               last_index=members[-1].index))
     return sorted(groups, key=lambda g: g.first_index)
 
 
 # Published multiply-add counts to show next to the computed MACs: (value, i18n key of the
-# source). Only figures from facts.md / the cited papers; everything else shows none.
-REFERENCE_MACS: dict[str, tuple[float, str]] = {
-    "resnet18": (1.8e9, "inspect.ref.resnet_table1"),
-    "resnet34": (3.6e9, "inspect.ref.resnet_table1"),
-    "resnet50": (3.8e9, "inspect.ref.resnet50"),
-    "resnet101": (7.6e9, "inspect.ref.resnet_table1"),
-    "resnet152": (11.3e9, "inspect.ref.resnet_table1"),
-    "vgg19": (19.6e9, "inspect.ref.vgg19"),
-    "efficientnetb0": (0.39e9, "inspect.ref.efficientnet"),
-    "convnexttiny": (4.5e9, "inspect.ref.convnext"),
-    "mobilenetv3small": (66e6, "inspect.ref.mobilenetv3_keras"),
+# source, i18n key of a note or None). Only figures from facts.md / the cited sources.
+REFERENCE_MACS: dict[str, tuple[float, str, str | None]] = {
+    "resnet18": (1.8e9, "inspect.ref.resnet_table1", None),
+    "resnet34": (3.6e9, "inspect.ref.resnet_table1", None),
+    "resnet50": (3.8e9, "inspect.ref.resnet_table1", "inspect.ref.resnet50_note"),
+    "resnet101": (7.6e9, "inspect.ref.resnet_table1", None),
+    "resnet152": (11.3e9, "inspect.ref.resnet_table1", None),
+    "vgg19": (19.6e9, "inspect.ref.vgg19", None),
+    "efficientnetb0": (0.39e9, "inspect.ref.efficientnet", None),
+    "convnexttiny": (4.5e9, "inspect.ref.convnext", None),
+    "mobilenetv3small": (66e6, "inspect.ref.mobilenetv3_keras", "inspect.ref.mobilenetv3_note"),
 }
 
 

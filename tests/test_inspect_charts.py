@@ -72,6 +72,9 @@ def test_resolution_goes_down_and_channels_up(resnet):
     # Resolution only goes down in ResNet50 (paddings, which add 1–3 pixels, are left out).
     assert all(a >= b for a, b in zip(sizes, sizes[1:]))
     assert sorted(set(sizes), reverse=True) == [224, 112, 56, 28, 14, 7]
+    # Block outputs only: the staircase goes up without the bottlenecks' 256 → 64 → 256 zigzag.
+    assert all(a <= b for a, b in zip(channels, channels[1:]))
+    assert len(sizes) == 1 + len([g for g in resnet.by_block() if g.name != "head"])
 
 
 def test_fc_share_donut_and_bars(resnet, homework):

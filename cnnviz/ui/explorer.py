@@ -10,7 +10,7 @@ already built (or changing the language) redraws without recomputing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import streamlit as st
@@ -250,7 +250,8 @@ def fmt_macs(macs: int | float | None) -> str:
 
 def metrics(summary, name: str) -> None:
     """The totals as metrics, with the counting conventions in their help."""
-    cols = st.columns(6)
+    # Two rows of three: "138,357,544" must fit whole on a projector, not end in "…".
+    cols = st.columns(3) + st.columns(3)
     cols[0].metric(t("explorer.m_params"), f"{summary.total_params:,}", help=t("explorer.m_params_help"))
     cols[1].metric(t("explorer.m_trainable"), f"{summary.trainable_params:,}")
     cols[2].metric(t("explorer.m_non_trainable"), f"{summary.non_trainable_params:,}",
@@ -272,10 +273,11 @@ def reference(summary, name: str) -> None:
     ref = REFERENCE_MACS.get(name)
     if ref is None or summary.macs is None:
         return
-    value, source_key = ref
+    value, source_key, note_key = ref
     diff = 100 * (summary.macs - value) / value
-    st.caption(t("explorer.reference_macs", paper=fmt_macs(value), ours=fmt_macs(summary.macs),
-                 diff=f"{diff:+.1f}", source=t(source_key)))
+    text = t("explorer.reference_macs", paper=fmt_macs(value), ours=fmt_macs(summary.macs), diff=f"{diff:+.1f}",
+             source=t(source_key))
+    st.caption(text + (" " + t(note_key) if note_key else ""))
 
 
 # --------------------------------------------------------------------------- tabs
@@ -511,6 +513,8 @@ def render() -> None:
         st.caption(t("explorer.build_failed_hint"))
         return
     summary = summary_for(choice.key, model)
+    # Charts and files are titled with the display name ("ConvNeXtTiny", not "convnext_tiny").
+    shown = replace(summary, name=_zoo().get_spec(choice.name).display_name)
     st.caption(t("explorer.random_weights"), help=t("explorer.random_weights_help"))
     metrics(summary, choice.name)
     labels = [t(f"explorer.tab_{tab}") for tab in TABS]
@@ -527,7 +531,7 @@ def render() -> None:
             layers_tab(choice, summary)
     if _open(tabs["charts"]):
         with tabs["charts"]:
-            charts_tab(choice, summary)
+            charts_tab(choice, shown)
     if _open(tabs["compare"]):
         with tabs["compare"]:
             compare_tab(choice.name)
@@ -536,7 +540,7 @@ def render() -> None:
             netron_tab(choice, model)
     if _open(tabs["downloads"]):
         with tabs["downloads"]:
-            downloads_tab(choice, model, summary)
+            downloads_tab(choice, model, shown)
 
 
 def _open(tab) -> bool:
