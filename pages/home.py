@@ -6,10 +6,7 @@ timeline's data file).
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 import streamlit as st
-from streamlit.errors import StreamlitPageNotFoundError
 
 from cnnviz import HOMEWORK_MODELS, timeline, ui
 from cnnviz.ui import t
@@ -20,16 +17,6 @@ USES = (
     ("classify", ":material/image_search:", ("classify",)),
     ("layers", ":material/layers:", ("explorer", "visualize")),
 )
-
-
-def link(page_id: str, label: str | None = None, **query: str) -> None:
-    """``ui.page_link``; when this page runs on its own (no ``st.navigation``, e.g. in
-    AppTest) Streamlit cannot resolve other pages, so fall back to a plain link."""
-    try:
-        ui.page_link(page_id, label=label, **query)
-    except StreamlitPageNotFoundError:
-        text = label or t(f"nav.{page_id}")
-        st.markdown(f"[{text}](/{page_id}?{urlencode({'lang': ui.current_lang(), **query})})")
 
 
 lang = ui.current_lang()
@@ -43,7 +30,7 @@ for col, (use, icon, pages) in zip(st.columns(3), USES):
         st.markdown(f"### {icon} {t(f'home.use.{use}.title')}")
         st.markdown(t(f"home.use.{use}.text"))
         for page_id in pages:
-            link(page_id)
+            ui.page_link(page_id)
 
 st.subheader(t("home.guide.header"))
 st.markdown(t("home.guide.intro"))
@@ -64,5 +51,5 @@ else:
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     st.markdown("\n".join(lines))
     st.caption(t("home.table.caption"))
-link("timeline", t("home.timeline_link"))
+ui.page_link("timeline", t("home.timeline_link"))
 

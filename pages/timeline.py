@@ -6,10 +6,7 @@ Needs no model: this page must never import TensorFlow.
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 import streamlit as st
-from streamlit.errors import StreamlitPageNotFoundError
 
 from cnnviz import timeline, ui
 from cnnviz.ui import t
@@ -20,15 +17,6 @@ CHART_KEY = "timeline_chart"        # Plotly selection state
 LAST_PICK_KEY = "timeline_last_pick"  # last chart click already applied (the selection persists)
 SUMMARY_COLS = ("model", "params", "top1", "top5", "macs", "sources")
 FULL_COLS = ("variant", "quantity", "value", "measures", "source")
-
-
-def link(page_id: str, label: str, **query: str) -> None:
-    """``ui.page_link``; when this page runs on its own (no ``st.navigation``, e.g. in
-    AppTest) Streamlit cannot resolve other pages, so fall back to a plain link."""
-    try:
-        ui.page_link(page_id, label=label, **query)
-    except StreamlitPageNotFoundError:
-        st.markdown(f"[{label}](/{page_id}?{urlencode({'lang': ui.current_lang(), **query})})")
 
 
 def picked_from_chart(state) -> str | None:
@@ -145,7 +133,7 @@ with st.container(border=True):
             with col:
                 label = (t("timeline.card.open_explorer", model=arch.display_name(name)) if name in arch.zoo_models
                          else t("timeline.card.course_model", model=name))
-                link("explorer", label, model=name)
+                ui.page_link("explorer", label, model=name)
 
 # ---- charts and sources
 bubble_tab, contest_tab, sources_tab = st.tabs(

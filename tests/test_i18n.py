@@ -59,7 +59,8 @@ STREAMLIT_TEXT_CALLS = {"title", "header", "subheader", "markdown", "caption", "
 
 def _literal_strings(node) -> list[str]:
     out = []
-    args = list(node.args) + [k.value for k in node.keywords if k.arg in {"label", "body", "help", "placeholder", "text"}]
+    positional = node.args[1:] if node.func.attr in {"page_link", "switch_page"} else node.args  # page id / file
+    args = list(positional) + [k.value for k in node.keywords if k.arg in {"label", "body", "help", "placeholder", "text"}]
     for arg in args:
         if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and re.search(r"[A-Za-záéíóúñ]{3,}", arg.value):
             out.append(arg.value)

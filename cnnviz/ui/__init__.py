@@ -136,8 +136,21 @@ def sidebar() -> None:
     st.sidebar.caption(t("common.footer"))
 
 
-def page_link(page_id: str, *, label: str | None = None, icon: str | None = None, **query: str) -> None:
-    """A link to another page of the app, carrying the language (and ``query``) along."""
+def page_link(page_id: str, label: str | None = None, *, icon: str | None = None, **query: str) -> None:
+    """A link to another page of the app, carrying the language (and ``query``) along.
+
+    When a page runs on its own (AppTest runs page files without app.py's
+    ``st.navigation``), Streamlit cannot resolve the target page; a plain relative
+    link to the same URL is rendered instead.
+    """
+    from urllib.parse import urlencode
+
+    from streamlit.errors import StreamlitPageNotFoundError
+
     file, page_icon = PAGES[page_id]
     params = {LANG_KEY: current_lang(), **query}
-    st.page_link(file, label=label or t(f"nav.{page_id}"), icon=icon or page_icon, query_params=params)
+    label = label or t(f"nav.{page_id}")
+    try:
+        st.page_link(file, label=label, icon=icon or page_icon, query_params=params)
+    except StreamlitPageNotFoundError:  # no st.navigation registered in this run
+        st.markdown(f"[{label}](/{page_id}?{urlencode(params)})")
