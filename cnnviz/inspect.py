@@ -491,7 +491,8 @@ def _trunk(ops: list[_Op]) -> list[int]:
         return a
 
     for i, o in enumerate(ops):
-        preds = o.preds or [source]
+        # Only edges from earlier ops: a layer shared at two depths would otherwise make a cycle.
+        preds = [p for p in o.preds if p < i] or [source]
         d = preds[0]
         for p in preds[1:]:
             d = intersect(d, p)

@@ -195,3 +195,31 @@ def test_netron_failure_leaves_the_page_working(monkeypatch, tmp_path):
     assert any("203.0.113.7" in e.body for e in at.error)
     assert _metric(at, "explorer.m_params", "en") == "2,554,968"  # the rest of the page is there
     netron_server.stop_all()
+
+
+def test_expired_netron_viewer_is_announced_with_the_fix(monkeypatch):
+    import datetime as dt
+
+    from cnnviz import netron_server
+
+    built = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=200)
+    monkeypatch.setattr(netron_server, "viewer_status",
+                        lambda: netron_server.ViewerStatus(installed=True, version="9.3.3", build_date=built))
+    at = app_test(PAGE, lang="es", query={"model": "mobilenetv3small"}, timeout=TIMEOUT)
+    _open_tab(at, "netron", "es")
+    _no_failures(at)
+    warnings = [w.body for w in at.warning]
+    assert any("pip install -U netron" in w and "200" in w for w in warnings)
+
+
+def test_missing_netron_leaves_the_page_working(monkeypatch):
+    from cnnviz import netron_server
+
+    monkeypatch.setattr(netron_server, "viewer_status",
+                        lambda: netron_server.ViewerStatus(installed=False, error="ImportError: no netron"))
+    at = app_test(PAGE, lang="en", query={"model": "mobilenetv3small"}, timeout=TIMEOUT)
+    _open_tab(at, "netron")
+    assert [e.value for e in at.exception] == []
+    assert any("pip install netron" in e.body for e in at.error)
+    assert not at.button  # no start button without Netron
+    assert _metric(at, "explorer.m_params", "en") == "2,554,968"

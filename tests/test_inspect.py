@@ -241,6 +241,20 @@ def test_unknown_spatial_size_gives_unknown_macs_not_a_guess():
     assert s.total_params == model.count_params()
 
 
+def test_shared_layer_counts_params_once_and_macs_per_call():
+    import keras
+
+    shared = keras.layers.Dense(4, name="shared")
+    inp = keras.Input((4,))
+    x = keras.layers.Dense(4, name="middle")(shared(inp))
+    model = keras.Model(inp, shared(x))  # the same layer at two depths
+    s = ci.summarize(model)
+    rows = {r.name: r for r in s.layers}
+    assert s.total_params == model.count_params() == 2 * (16 + 4)
+    assert rows["shared"].macs == 2 * 16 and s.macs == 3 * 16
+    assert all(r.block and r.stage for r in s.layers)
+
+
 # --------------------------------------------------------------------------- nested models
 
 def test_nested_models_are_expanded(summaries, model_factory):
