@@ -237,6 +237,7 @@ REFERENCE_MACS: dict[str, tuple[float, str, str | None]] = {
     "vgg19": (19.6e9, "inspect.ref.vgg19", None),
     "efficientnetb0": (0.39e9, "inspect.ref.efficientnet", None),
     "convnexttiny": (4.5e9, "inspect.ref.convnext", None),
+    "googlenet": (1.5e9, "inspect.ref.googlenet", None),
     "mobilenetv3small": (66e6, "inspect.ref.mobilenetv3_keras", "inspect.ref.mobilenetv3_note"),
 }
 

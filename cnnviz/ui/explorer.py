@@ -170,8 +170,8 @@ def spec_header(name: str) -> None:
                   size=f"{spec.input_size}×{spec.input_size}×{spec.channels}"))
     if spec.description:
         st.caption(t(spec.description))
-    for note in spec.notes:
-        st.info(t(note), icon=":material/info:")
+    if spec.notes:  # corrections to the course material, with their sources: one box
+        st.info("\n".join(f"- {t(note)}" for note in spec.notes), icon=":material/info:")
 
 
 # --------------------------------------------------------------------------- building and caching
@@ -296,12 +296,15 @@ def layers_tab(choice: Choice, summary) -> None:
 
     df = pd.DataFrame(summary.table())
     c1, c2, c3 = st.columns(3)
-    types = c1.multiselect(t("explorer.filter_type"), list(summary.type_counts()), key=f"explorer_types_{choice.key}")
+    choose = t("explorer.choose")
+    types = c1.multiselect(t("explorer.filter_type"), list(summary.type_counts()), key=f"explorer_types_{choice.key}",
+                           placeholder=choose)
     stage_names = list(dict.fromkeys(df["stage"]))
-    stages = c2.multiselect(t("explorer.filter_stage"), stage_names, key=f"explorer_stages_{choice.key}")
+    stages = c2.multiselect(t("explorer.filter_stage"), stage_names, key=f"explorer_stages_{choice.key}",
+                            placeholder=choose)
     block_pool = df[df["stage"].isin(stages)] if stages else df
     blocks = c3.multiselect(t("explorer.filter_block"), list(dict.fromkeys(block_pool["block"])),
-                            key=f"explorer_blocks_{choice.key}")
+                            key=f"explorer_blocks_{choice.key}", placeholder=choose)
     c4, c5 = st.columns([3, 1])
     search = c4.text_input(t("explorer.filter_name"), key=f"explorer_search_{choice.key}",
                            placeholder=t("explorer.filter_name_placeholder"))
@@ -383,7 +386,7 @@ def compare_tab(current: str) -> None:
         st.session_state[COMPARE_KEY] = [current] + ([other] if other in names else [])
     st.caption(t("explorer.compare_intro"))
     chosen = st.multiselect(t("explorer.compare_models"), names, format_func=label, key=COMPARE_KEY,
-                            max_selections=MAX_COMPARE)
+                            max_selections=MAX_COMPARE, placeholder=t("explorer.choose"))
     st.button(t("explorer.compare_homework"), on_click=_compare_homework, key="explorer_compare_hw")
     if len(chosen) < 2:
         st.info(t("explorer.compare_hint"))
