@@ -43,6 +43,7 @@ from cnnviz.errors import UserFacingError
 DEFAULT_HOST = "127.0.0.1"
 VIEWER_MAX_AGE_DAYS = 180
 PORT_ATTEMPTS = 8
+MAX_SERVERS = 8  # one thread and one port each
 _KEY_RE = re.compile(r"[^a-z0-9_.-]+")
 _EXPORT_LOCKS: dict[str, threading.Lock] = {}
 _EXPORT_LOCKS_GUARD = threading.Lock()
@@ -255,9 +256,12 @@ def serve_file(path: str | os.PathLike, *, key: str | None = None, host: str | N
     with _LOCK:
         existing = _SERVERS.get(key)
         if existing is not None and existing.file == path and existing.host == host and existing.alive():
+            _SERVERS[key] = _SERVERS.pop(key)  # most recently used last
             return existing
         if existing is not None:
             stop(existing)
+        while len(_SERVERS) >= MAX_SERVERS:  # a class browsing many models: drop the oldest viewer
+            stop(next(iter(_SERVERS.values())))
         last_error: Exception | None = None
         for attempt in range(PORT_ATTEMPTS):
             try:

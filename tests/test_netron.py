@@ -181,3 +181,14 @@ def test_viewer_age_from_the_bundled_page():
     assert not status.expired(now=status.build_date + dt.timedelta(days=179))
     assert status.expired(now=status.build_date + dt.timedelta(days=181))
     assert status.age_days(now=status.build_date + dt.timedelta(days=10, hours=1)) == 10
+
+
+def test_oldest_server_is_stopped_beyond_the_limit(netron_dir, tiny_models, monkeypatch):
+    a, b = tiny_models
+    monkeypatch.setattr(ns, "MAX_SERVERS", 2)
+    first = ns.serve_model(a, "tiny-a")
+    second = ns.serve_model(b, "tiny-b")
+    assert ns.serve_model(a, "tiny-a") == first  # reuse makes "tiny-a" the most recent
+    third = ns.serve_model(a, "tiny-a-again")
+    assert [s.key for s in ns.servers()] == ["tiny-a", "tiny-a-again"]
+    assert not second.alive() and first.alive() and third.alive()
