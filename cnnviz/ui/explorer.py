@@ -176,7 +176,7 @@ def spec_header(name: str) -> None:
 
 # --------------------------------------------------------------------------- building and caching
 
-def build(choice: Choice, *, show_errors: bool = True):
+def build(choice: Choice):
     """The model for ``choice`` (cached), or None after showing why it cannot be built."""
     from cnnviz.ui.models import get_model
 
@@ -185,14 +185,11 @@ def build(choice: Choice, *, show_errors: bool = True):
         with st.spinner(t("explorer.building", model=display)):
             return get_model(choice.name, **choice.options())
     except UserFacingError as exc:
-        if show_errors:
-            st.error(error_message(exc), icon=":material/error:")
-        return None
+        st.error(error_message(exc), icon=":material/error:")
     except (ValueError, TypeError, MemoryError) as exc:  # Keras' own checks, outside the zoo's
-        if show_errors:
-            st.error(t("explorer.error_build", model=display, error=f"{type(exc).__name__}: {exc}"[:400]),
-                     icon=":material/error:")
-        return None
+        st.error(t("explorer.error_build", model=display, error=f"{type(exc).__name__}: {exc}"[:400]),
+                 icon=":material/error:")
+    return None
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
