@@ -11,6 +11,9 @@ from cnnviz.ui.weights import weights_banner
 st.title(t("classify.title"))
 st.caption(t("classify.intro"))
 
+picked = image_input("classify")
+
+# The pickers sit right above the result columns they control.
 names = view.model_pickers("classify")
 with st.expander(t("classify.settings"), icon=":material/tune:"):
     runs = st.slider(t("classify.runs"), 1, 20, 1, key="classify_runs", help=t("classify.runs_help"))
@@ -19,7 +22,6 @@ with st.expander(t("classify.settings"), icon=":material/tune:"):
                           help=t("classify.force_cpu_help") if gpu_seen else t("classify.no_gpu_help"))
 modes = weights_banner(names, key="classify_weights")
 
-picked = image_input("classify")
 if picked is None:
     st.info(t("classify.no_image"), icon=":material/add_photo_alternate:")
     st.stop()

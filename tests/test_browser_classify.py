@@ -43,6 +43,18 @@ def wait_for_results(page, count: int = 4) -> None:
     wait_for_app(page, timeout=LOAD_TIMEOUT)
 
 
+def shot(page, path) -> None:
+    """A screenshot of the whole page: Streamlit scrolls inside its main block, so grow the
+    viewport to the content's height first."""
+    height = page.evaluate(
+        """() => { const m = document.querySelector('[data-testid="stMain"]');
+                   return Math.max(m ? m.scrollHeight : 0, document.body.scrollHeight); }""")
+    page.set_viewport_size({"width": 1400, "height": int(min(max(1000, height + 40), 7000))})
+    page.wait_for_timeout(800)  # charts re-layout
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+
 def upload(page, name: str, data: bytes, mime: str) -> None:
     page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(
         {"name": name, "mimeType": mime, "buffer": data})
@@ -52,7 +64,7 @@ def test_upload_photo_then_corrupt_then_good(streamlit_server, page, artifacts_d
     page.goto(f"{streamlit_server.url}/classify?lang=en")
     wait_for_app(page)
     page.get_by_text(translate("classify.no_image", "en")).wait_for()
-    page.screenshot(path=str(artifacts_dir / "classify-empty-en.png"), full_page=True)
+    shot(page, artifacts_dir / "classify-empty-en.png")
 
     upload(page, "IMG_2041.jpg", phone_photo(), "image/jpeg")
     wait_for_results(page)
@@ -69,14 +81,14 @@ def test_upload_photo_then_corrupt_then_good(streamlit_server, page, artifacts_d
     assert "CPU · median of 1" in body
     # The EXIF rotation was applied: the photo is upright (landscape) again.
     assert "IMG_2041.jpg · JPEG · 1600 × 1200 px" in body and "EXIF orientation 8" in body
-    page.screenshot(path=str(artifacts_dir / "classify-results-en.png"), full_page=True)
+    shot(page, artifacts_dir / "classify-results-en.png")
 
     upload(page, "broken.jpg", b"\xff\xd8\xff\xe0 definitely not the rest of a JPEG", "image/jpeg")
     page.locator('[data-testid="stAlert"]').filter(has_text="damaged").or_(
         page.locator('[data-testid="stAlert"]').filter(has_text="not an image")).first.wait_for(timeout=60_000)
     wait_for_app(page)
     assert page.locator('[data-testid="stPlotlyChart"]').count() == 0
-    page.screenshot(path=str(artifacts_dir / "classify-corrupt-en.png"), full_page=True)
+    shot(page, artifacts_dir / "classify-corrupt-en.png")
 
     upload(page, "good.png", _png(), "image/png")
     wait_for_results(page)
@@ -88,13 +100,13 @@ def test_spanish_with_a_sample(streamlit_server, page, artifacts_dir):
     page.goto(f"{streamlit_server.url}/classify?lang=es")
     wait_for_app(page)
     page.get_by_role("tab", name=translate("images.input.tab_samples", "es")).click()
-    page.get_by_role("button", name=translate("images.sample.astronaut", "es")).click()
+    page.get_by_role("radio", name=translate("images.sample.astronaut", "es")).click()  # a pill
     wait_for_results(page)
     body = page.locator("body").inner_text()
     assert translate("classify.results_title", "es") in body
     assert body.count(translate("classify.random_badge", "es")) >= 4
     assert "Criterio de la tarea" in body
-    page.screenshot(path=str(artifacts_dir / "classify-sample-es.png"), full_page=True)
+    shot(page, artifacts_dir / "classify-sample-es.png")
 
 
 def _png() -> bytes:

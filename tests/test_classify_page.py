@@ -157,8 +157,8 @@ def test_comparison_csv_and_summary(monkeypatch):
     lines = view.summary_lines(columns)
     assert "Fastest here: **MobileNetV3Small**, 10.0 ms per image on CPU." in lines
     assert "ResNet50, MobileNetV3Small agree on “thing 281”." in lines
-    assert any(line.startswith("Speed: ✅") for line in lines)
-    assert any(line.startswith("Accuracy: ✅") and "ConvNeXtTiny" in line for line in lines)
+    assert any(line.startswith("Speed: :green[:material/check_circle:]") for line in lines)
+    assert any(line.startswith("Accuracy: :green[:material/check_circle:]") and "ConvNeXtTiny" in line for line in lines)
     assert not any("random weights" in line for line in lines)
 
 

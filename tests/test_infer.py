@@ -385,3 +385,24 @@ def test_predict_cli_text_and_errors(tmp_path, capsys):
 
     assert main(["predict", str(path), "--models", "mobilenetv3small", "--random-weights", "--runs", "0"]) == 1
     assert "runs=0" in capsys.readouterr().err
+
+
+def test_bench_cli_json(capsys):
+    from cnnviz.cli import main
+
+    code = main(["bench", "--models", "mobilenetv3small", "--runs", "3", "--repeat", "2", "--json", "--no-extras",
+                 "--no-page"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    (row,) = report["models"]
+    assert row["model"] == "mobilenetv3small" and row["weights"] == "random"  # nothing cached here
+    for key in ("app_ms", "bare_ms", "predict_ms", "ratio_app_bare", "ratio_predict_app", "first_call_ms"):
+        assert row[key] > 0, key
+    assert row["params"] == 2_554_968
+    if row["macs"] is not None:  # cnnviz.inspect present: GFLOP/s against the measured peak
+        assert row["gflops"] > 0 and 0 < row["peak_share"]
+    assert report["matmul_peak"]["gflops"] > 0
+    assert report["memory"]["traces_per_model"] == {"mobilenetv3small": 1}
+    assert report["memory"]["peak_rss_mb"] >= report["memory"]["rss_before_repeat_mb"] > 0
+    up = report["upload_to_results"]
+    assert up["median_total_ms"] >= up["median_inference_sum_ms"] > 0

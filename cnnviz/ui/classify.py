@@ -191,7 +191,8 @@ def show_column(col: Column, index: int) -> None:
 
     st.subheader(col.display_name)
     if col.weights is None:
-        st.badge(t("classify.random_badge"), icon=":material/casino:", color="orange")
+        # A background highlight, not a badge: badges cut long text in narrow columns.
+        st.markdown(f":orange-background[:material/casino: {t('classify.random_badge')}]")
     else:
         st.badge(t("classify.imagenet_badge"), icon=":material/verified:", color="blue")
     if col.error is not None:
@@ -213,8 +214,6 @@ def show_column(col: Column, index: int) -> None:
         st.caption(t("classify.published", top1=f"{pub[0]:.1f}", source=pub[1]))
     else:
         st.caption(t("classify.published_na"))
-    if not p.labels_available:
-        st.caption(t("classify.labels_missing"))
 
 
 def show_columns(columns: list[Column]) -> None:
