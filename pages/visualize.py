@@ -15,10 +15,13 @@ st.caption(t("visualize.intro"))
 with st.expander(t("visualize.explain.title"), icon=":material/school:"):
     st.markdown(t("visualize.explain.body"))
 
-name = view.model_picker()
-modes = weights_banner(list(dict.fromkeys([name, *view.gradcam_models()])), key="vis_weights")
+left, right = st.columns(2, gap="large")
+with left:
+    name = view.model_picker()
+    modes = weights_banner(list(dict.fromkeys([name, *view.gradcam_models()])), key="vis_weights")
 weights = modes[name]
-picked = image_input("visualize")
+with right:
+    picked = image_input("visualize")
 image, image_name = picked if picked is not None else (None, "")
 
 tabs = view.tabs()

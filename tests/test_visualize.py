@@ -452,3 +452,13 @@ def test_activation_maximization_revives_a_dead_relu_channel():
     assert result.initial_value == 0.0 and result.final_value > 0.05
     r, g, b = result.image.reshape(-1, 3).mean(0)
     assert b > r + 20 and b > g + 20
+
+
+def test_stretch_spans_the_range_and_keeps_flat_images():
+    img = np.full((10, 10, 3), 120, np.uint8)
+    img[0, 0] = 130
+    img[5:, :, 1] = 125
+    out = render.stretch(img, 0, 100)
+    assert out.min() == 0 and out.max() == 255
+    flat = np.full((4, 4, 3), 77, np.uint8)
+    np.testing.assert_array_equal(render.stretch(flat), flat)

@@ -247,8 +247,18 @@ def grid_figure(fmap: np.ndarray, channels: Sequence[int], cols: int):
         hovertemplate=t("visualize.maps.channel") + " %{customdata:.0f}<extra></extra>", hoverongaps=False))
     h, w = tiles.shape[1:]
     rows, cols = render.grid_shape(len(channels), cols)
+    # Height from the mosaic's aspect ratio at ~900 px of width, so tiles stay square.
+    height = int(min(900, max(240, 900 * mos.shape[0] / mos.shape[1]))) + 20
+    tile_px = 0.9 * (height - 20) / rows
+    # Heatmaps are not selectable in Streamlit; one invisible square marker per tile is,
+    # so a click on a tile selects its channel.
+    xs = [(i % cols) * (w + 1) + (w - 1) / 2 for i in range(len(channels))]
+    ys = [(i // cols) * (h + 1) + (h - 1) / 2 for i in range(len(channels))]
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", customdata=list(channels),
+                             marker=dict(symbol="square", size=max(6, int(tile_px)), opacity=0.0),
+                             hovertemplate=t("visualize.maps.channel") + " %{customdata}<extra></extra>"))
     fig.update_layout(
-        margin=dict(l=0, r=0, t=18, b=0), height=min(900, max(220, int(rows * 90 * max(1.0, 6 / cols)))),
+        margin=dict(l=0, r=0, t=18, b=0), height=height, showlegend=False, dragmode=False, clickmode="event+select",
         xaxis=dict(visible=False, constrain="domain"), yaxis=dict(visible=False, autorange="reversed",
                                                                   scaleanchor="x"),
         plot_bgcolor="white", paper_bgcolor="white")
@@ -363,6 +373,11 @@ def depth_tab(mapset: MapSet, catalog: LayerCatalog, model) -> None:
 
     st.markdown(t("visualize.depth.intro"))
     stage_of = {o.name: o.stage for o in catalog.options}
+    # A pooling layer that ends a stage opens the next one, as in the ResNet paper's Table 1
+    # ("3×3 max pool, stride 2" heads conv2_x): the first stage then shows its full resolution.
+    for o, nxt in zip(catalog.options, catalog.options[1:]):
+        if o.type in {"MaxPooling2D", "AveragePooling2D"} and nxt.stage != o.stage:
+            stage_of[o.name] = nxt.stage
     steps = visualize.depth_walk(model, mapset.maps, lambda node: stage_of.get(node.name))
     if not steps:
         st.info(t("visualize.depth.none"))
@@ -505,7 +520,7 @@ def actmax_tab(model, name: str, weights: str | None, option: LayerOption) -> No
                                        rate=f"{rate:.1f}"))
             if image is not None:
                 st.session_state[K_AM_PARTIAL] = {"key": run_key, "image": image, "step": i, "steps": n}
-                preview.image(image, width=336, caption=t("visualize.am.preview", step=i, steps=n))
+                preview.image(render.stretch(image), width=336, caption=t("visualize.am.preview", step=i, steps=n))
             return not st.session_state.get(K_AM_STOP, False)
 
         try:
@@ -524,7 +539,7 @@ def actmax_tab(model, name: str, weights: str | None, option: LayerOption) -> No
     elif st.session_state.get(K_AM_STOP) and partial and partial.get("key") == run_key:
         # The stop click interrupted the run (Streamlit reruns at once): show the last preview.
         st.warning(t("visualize.am.stopped", step=partial["step"], steps=partial["steps"]), icon=":material/stop:")
-        st.image(partial["image"], width=336)
+        st.image(render.stretch(partial["image"]), width=336)
     else:
         st.caption(t("visualize.am.idle"))
     if weights is None:
@@ -536,10 +551,10 @@ def _show_actmax(result) -> None:
 
     left, right = st.columns([1, 1])
     with left:
-        st.image(render.upscale(result.image, 2) if result.image.shape[0] < 300 else result.image, width=336,
-                 caption=t("visualize.am.caption", layer=result.layer, channel=result.channel,
-                           steps=result.steps_done))
-        st.download_button(t("visualize.download_png"), render.png_bytes(result.image),
+        shown = render.stretch(result.image)
+        st.image(shown, width=336, caption=t("visualize.am.caption", layer=result.layer, channel=result.channel,
+                                             steps=result.steps_done))
+        st.download_button(t("visualize.download_png"), render.png_bytes(shown),
                            file_name=f"{result.layer}-channel{result.channel}.png", mime="image/png",
                            icon=":material/download:", key="vis_am_download", on_click="ignore")
     with right:

@@ -158,3 +158,16 @@ def png_bytes(rgb: np.ndarray, *, max_side: int | None = None, min_side: int | N
     buf = io.BytesIO()
     img.save(buf, format="PNG", optimize=False)
     return buf.getvalue()
+
+
+def stretch(img: np.ndarray, low: float = 1.0, high: float = 99.0) -> np.ndarray:
+    """Contrast-stretch uint8 pixels so the ``low``–``high`` percentiles span 0–255.
+
+    Activation-maximization images stay close to the grey they start from; stretched,
+    their pattern is visible on a projector. Channels are stretched together (hues kept).
+    """
+    a = np.asarray(img, dtype=np.float32)
+    lo, hi = np.percentile(a, [low, high])
+    if hi - lo < 1e-6:
+        return np.asarray(img, dtype=np.uint8)
+    return np.clip((a - lo) * 255.0 / (hi - lo), 0, 255).astype(np.uint8)
