@@ -19,7 +19,9 @@ left, right = st.columns(2, gap="large")
 with left:
     name = view.model_picker()
     modes = weights_banner(list(dict.fromkeys([name, *view.gradcam_models()])), key="vis_weights")
-weights = modes[name]
+    weights = modes[name]
+    if weights is None:
+        st.badge(t("visualize.random_badge"), icon=":material/casino:", color="orange")
 with right:
     picked = image_input("visualize")
 image, image_name = picked if picked is not None else (None, "")

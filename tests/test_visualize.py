@@ -462,3 +462,34 @@ def test_stretch_spans_the_range_and_keeps_flat_images():
     assert out.min() == 0 and out.max() == 255
     flat = np.full((4, 4, 3), 77, np.uint8)
     np.testing.assert_array_equal(render.stretch(flat), flat)
+
+
+def test_only_the_first_convolution_is_drawn_in_colour():
+    """LeNet-5-like: a grayscale input, then a conv that happens to take 3 maps."""
+    inp = keras.Input((12, 12, 1))
+    x = keras.layers.Conv2D(3, 3, name="c1")(inp)
+    x = keras.layers.Conv2D(2, 3, name="c3")(x)
+    model = keras.Model(inp, x)
+    assert [(k.name, k.kind) for k in V.kernel_layers(model)] == [("c1", "slices"), ("c3", "slices")]
+    assert V.first_conv_layer(model).name == "c1"
+    assert V.filters(model, "c3").tiles.shape == (2, 3, 3, 3)   # 2 filters × 3 input slices of 3×3
+
+
+@pytest.mark.parametrize("name", ["lenet5", "cifar10_v1", "miniresnet"])
+def test_models_from_code(model_factory, name):
+    """Grayscale input (LeNet-5), a plain two-conv CNN, a small residual net: every method runs."""
+    from cnnviz import zoo
+
+    model = model_factory(name)
+    spec = zoo.get_spec(name)
+    h, w, _ = spec.input_shape
+    x = zoo.preprocess_input(name, np.random.default_rng(1).uniform(0, 255, (1, h, w, 3)).astype(np.float32))[0]
+    heat = V.grad_cam(model, x, layer_name=V.zoo_target_layer(model, name))
+    assert heat.shape == (h, w) and np.isfinite(heat).all() and 0 <= heat.min() and heat.max() <= 1
+    maps = V.all_feature_maps(model, x)
+    assert maps and all(a.ndim == 3 for a in maps.values())
+    first = V.first_conv_layer(model)
+    assert first.kind == ("slices" if spec.input_shape[-1] == 1 else "rgb")
+    am = V.activation_maximization(model, V.map_layers(model)[0].name, 0, steps=3,
+                                   preprocessing=spec.preprocessing)
+    assert am.image.shape == (h, w, 3) and am.steps_done == 3

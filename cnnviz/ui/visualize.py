@@ -28,8 +28,8 @@ PER_PAGE = (16, 36, 64)
 ORDERS = ("index", "mean", "max")
 #: Largest tile edge sent to the browser in the interactive grid (cells = tiles × edge²).
 GRID_TILE_PX = 64
-#: Maps cached at once (ResNet50: ~72 MB per image in float16).
-MAX_MAP_SETS = 4
+#: Maps cached at once (float16: ResNet50 ~70 MB per image, ResNet152 ~200 MB).
+MAX_MAP_SETS = 3
 AM_STEPS = (16, 32, 64, 128, 256)
 
 K_LAYER = "vis_layer_name"          # the canonical chosen layer (not a widget)

@@ -93,21 +93,25 @@ def _classify(layer) -> KernelLayer | None:
 
 
 def kernel_layers(model) -> list[KernelLayer]:
-    """Every layer with a drawable convolution kernel, nested models included, in order."""
+    """Every layer with a drawable convolution kernel, nested models included, in order.
+
+    Only the first convolution sees the image's colours: a deeper one that happens to
+    have 3 input channels (LeNet-5's partially connected C3) gets grayscale slices.
+    """
     out = []
     for layer in _walk(model.layers):
         info = _classify(layer)
-        if info is not None:
-            out.append(info)
+        if info is None:
+            continue
+        if info.kind == "rgb" and out:
+            info = KernelLayer(info.name, info.type, "slices", info.kernel_shape, info.filters)
+        out.append(info)
     return out
 
 
 def first_conv_layer(model) -> KernelLayer | None:
-    """The first convolution that looks at the image itself (3 input channels), else the first."""
+    """The first layer with a kernel: the one that looks at the image itself."""
     layers = kernel_layers(model)
-    for info in layers:
-        if info.kind == "rgb":
-            return info
     return layers[0] if layers else None
 
 
@@ -151,7 +155,7 @@ def filters(model, layer_name: str | None = None, *, start: int = 0, max_filters
             raise NoKernelError(model.name, "model")
         layer_name = info.name
     layer = _find_layer(model, layer_name)
-    info = _classify(layer)
+    info = next((k for k in kernel_layers(model) if k.name == layer_name), None)
     if info is None:
         raise NoKernelError(layer_name, type(layer).__name__)
     if not isinstance(start, (int, np.integer)) or start < 0 or (info.filters and start >= info.filters):
