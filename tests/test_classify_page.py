@@ -197,3 +197,21 @@ def test_gradcam_section_behind_a_switch():
     assert not at.error
     assert translate("visualize.gradcam.section_title", "en") in [s.value for s in at.subheader]
     assert len(at.image) > images_before  # the overlay
+
+
+def test_reruns_keep_compiled_models_warm(monkeypatch):
+    """Streamlit's runner calls keras.backend.clear_session() after every run, which clears
+    TensorFlow's kernel cache and makes every model's next call re-instantiate (0.5–1.5 s).
+    cnnviz.ui.weights turns that off; reruns must not clear Keras state."""
+    import keras
+    from streamlit.runtime.scriptrunner import script_runner
+
+    import cnnviz.ui.weights  # noqa: F401 - installs the fix
+
+    calls = []
+    monkeypatch.setattr(keras.backend, "clear_session", lambda *a, **kw: calls.append(1))
+    assert getattr(script_runner._clean_problem_modules, "cnnviz_keeps_keras", False)
+    at = pick_sample(app_test(PAGE, lang="en"))
+    at.run()
+    no_exception(at)
+    assert calls == []
