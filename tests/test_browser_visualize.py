@@ -70,11 +70,9 @@ def test_upload_pick_layer_then_gradcam(streamlit_server, page, artifacts_dir):
     page.locator(".hovertext").first.wait_for(timeout=30_000)
     hovered = page.locator(".hovertext").first.text_content().split()[-1]
     page.mouse.click(x, y)
-    page.wait_for_function(
-        "c => [...document.querySelectorAll('[data-testid=\"stNumberInput\"] input')].some(i => i.value === c)",
-        arg=hovered, timeout=60_000)
+    text_appears(page, f"Channel {hovered}: 112×112", timeout=60_000)   # the enlarged channel's title
     wait_for_app(page, timeout=LOAD_TIMEOUT)
-    assert f"Channel {hovered}: 112×112" in page.locator("body").inner_text()
+    assert page.locator('[data-testid="stNumberInput"] input').nth(1).input_value() == hovered
     shoot(page, artifacts_dir / "visualize-maps-conv1-en.png")
 
     choose(page, "Block", "conv3 · conv3_block4")

@@ -357,7 +357,7 @@ def maps_tab(mapset: MapSet, option: LayerOption, catalog: LayerCatalog, view, *
     with left:
         lo, hi = float(cmap.min()), float(cmap.max())
         norm = (cmap - lo) / (hi - lo) if hi > lo else np.zeros_like(cmap)
-        st.image(render.overlay(view, norm, alpha=0.6, cmap="viridis"), width="stretch",
+        st.image(render.overlay(view, norm, alpha=0.6, cmap="viridis"), width=380,
                  caption=t("visualize.maps.overlay_caption", channel=channel, layer=option.name))
     with right:
         st.plotly_chart(channel_figure(cmap, t("visualize.maps.channel_title", channel=channel,
