@@ -61,6 +61,13 @@ def test_sample_image_layer_picker_and_grid(lang, layer_word):
     assert any("28×28×512" in c for c in captions(at))
     assert [c for c in captions(at) if c in passes] == passes
 
+    # Paging through 512 channels, then a bigger page size: no stale page number breaks it.
+    next(n for n in at.number_input if n.key == "vis_page_conv3_block4_out_36").set_value(15).run(timeout=SLOW)
+    assert any(("Channels 505–512 of 512" in c) or ("Canales 505–512 de 512" in c) for c in captions(at))
+    selectbox(at, "vis_per_page").set_value(64).run(timeout=SLOW)
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(("Channels 1–64 of 512" in c) or ("Canales 1–64 de 512" in c) for c in captions(at))
+
     # ▶ walks one layer deeper.
     next(b for b in at.button if b.key == "vis_next").click().run(timeout=SLOW)
     assert selectbox(at, "vis_layer").value.startswith("conv4_block1")

@@ -327,8 +327,9 @@ def maps_tab(mapset: MapSet, option: LayerOption, catalog: LayerCatalog, view, *
         per_page = st.selectbox(t("visualize.maps.per_page"), PER_PAGE, index=1, key="vis_per_page")
     pages = max(1, math.ceil(n_ch / per_page))
     with c3:
-        page = st.number_input(t("visualize.maps.page", pages=pages), 1, pages, 1, key=f"vis_page_{option.name}",
-                               disabled=pages == 1)
+        # One page widget per (layer, page size): a stored page number can never exceed this layer's pages.
+        page = st.number_input(t("visualize.maps.page", pages=pages), 1, pages, 1,
+                               key=f"vis_page_{option.name}_{per_page}", disabled=pages == 1)
     ranked = channel_order(fmap.astype(np.float32), order)
     start = (int(page) - 1) * per_page
     channels = [int(c) for c in ranked[start: start + per_page]]
@@ -533,6 +534,8 @@ def actmax_tab(model, name: str, weights: str | None, option: LayerOption) -> No
         bar.empty()
         preview.empty()
         results[run_key] = result
+        while len(results) > 12:  # a session keeps its last dozen pictures
+            results.pop(next(iter(results)))
     result = results.get(run_key)
     if result is not None:
         _show_actmax(result)
