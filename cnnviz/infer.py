@@ -67,30 +67,37 @@ MIXED_PRECISION_MIN_CC = (7, 0)
 
 # --------------------------------------------------------------------------- published figures
 
-#: Published ImageNet top-1 accuracy (%) and the i18n key of its source, for the models
-#: where ``shared/facts.md`` has a checked figure. Everything else shows "n/a".
-PUBLISHED_TOP1: dict[str, tuple[float, str]] = {
-    "resnet50": (74.9, "infer.source.keras_table"),
-    "efficientnetb0": (77.1, "infer.source.keras_table"),
-    "convnexttiny": (81.3, "infer.source.keras_table"),
-    "vgg16": (71.3, "infer.source.keras_table"),
-    "inceptionv3": (77.9, "infer.source.keras_table"),
-    "xception": (79.0, "infer.source.keras_table"),
-    "densenet121": (75.0, "infer.source.keras_table"),
-    "mobilenetv2": (71.3, "infer.source.keras_table"),
-    # Not in the Keras table: the Keras MobileNetV3 docstring gives 68.1% for small_1.0_224;
-    # the paper (Howard et al., ICCV 2019, Table 3) gives 67.4%.
-    "mobilenetv3small": (68.1, "infer.source.mobilenetv3small"),
-    "mobilenetv3large": (75.2, "infer.source.mobilenetv3_paper"),
-}
+#: Metrics of the Keras weights themselves (what this app runs), preferred over the papers'.
+KERAS_TOP1_METRICS = ("keras_val", "keras_doc")
 
 
 def published_top1(name: str, lang: str = "en") -> tuple[float, str] | None:
-    """(top-1 %, source in ``lang``) for ``name``, or None when no checked figure exists."""
-    entry = PUBLISHED_TOP1.get(name)
-    if entry is None:
+    """Published ImageNet top-1 (%) of zoo model ``name`` and its source, or None ("n/a").
+
+    The figures and their sources live in one place, ``cnnviz/data/architectures.json``
+    (:mod:`cnnviz.timeline`, checked against ``shared/facts.md``). The figure for the Keras
+    weights comes first; other published figures follow in the source text, e.g.
+    MobileNetV3Small: 68.1% (Keras docstring), the paper's Table 3 says 67.4%.
+    """
+    from cnnviz import timeline
+
+    try:
+        tl = timeline.load()
+        found = tl.find_model(name)
+    except Exception:  # the page shows "n/a" rather than fail on a damaged data file
         return None
-    return entry[0], translate(entry[1], lang)
+    if found is None:
+        return None
+    figures = found[1].all("top1")
+    if not figures:
+        return None
+    main = next((f for f in figures if f.metric in KERAS_TOP1_METRICS), figures[0])
+    source = timeline.source_label(tl, main, lang)
+    others = [f for f in figures if f is not main and f.value != main.value]
+    if others:
+        also = "; ".join(f"{timeline.source_label(tl, f, lang)}: {f.value:g}%" for f in others)
+        source = translate("infer.source.also", lang, source=source, others=also)
+    return float(main.value), source
 
 
 # --------------------------------------------------------------------------- errors
@@ -242,28 +249,25 @@ def select_device(force_cpu: bool | None = None) -> Device:
     return Device("GPU", name, "/GPU:0", memory_mb=memory, compute_capability=cc, mixed_precision=mixed)
 
 
-_POLICY_LOCK = threading.Lock()
-
-
 @contextlib.contextmanager
 def _dtype_policy(policy: str | None):
     """Build models under a Keras dtype policy, restoring the previous one afterwards.
 
-    Keras' policy is process-global, hence the lock: two predictors built at once must
-    not see each other's policy.
+    Keras 3 keeps its global state per thread (``keras.src.backend.common.global_state``),
+    so this affects only the building thread; restoring it keeps that thread's later
+    builds (e.g. the Filters page in the same Streamlit session) in float32.
     """
     if policy is None:
         yield
         return
     import keras
 
-    with _POLICY_LOCK:
-        previous = keras.config.dtype_policy()
-        keras.config.set_dtype_policy(policy)
-        try:
-            yield
-        finally:
-            keras.config.set_dtype_policy(previous)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 # --------------------------------------------------------------------------- image → input
@@ -660,7 +664,7 @@ def image_digest(image) -> str:
 
 __all__ = [
     "BadProbabilitiesError", "BusyError", "CPU_DEVICE", "DEFAULT_RUNS", "Device", "InferenceError",
-    "InvalidRunsError", "InvalidWeightsError", "MAX_RUNS", "NotAClassifierError", "NotAnImageError", "PUBLISHED_TOP1", "Prediction",
+    "InvalidRunsError", "InvalidWeightsError", "MAX_RUNS", "NotAClassifierError", "NotAnImageError", "Prediction",
     "Predictor", "fit_and_crop", "preprocess_image", "image_digest", "label_for", "load_predictor", "published_top1",
     "resize_policy", "select_device", "top_k",
 ]
