@@ -189,7 +189,7 @@ def show_column(col: Column, index: int) -> None:
     """One model's result: header, random-weights badge, top-5 chart, latency and size."""
     from cnnviz import infer
 
-    st.subheader(col.display_name)
+    st.subheader(col.display_name, anchor=False)  # no link icon: long names would wrap
     if col.weights is None:
         # A background highlight, not a badge: badges cut long text in narrow columns.
         st.markdown(f":orange-background[:material/casino: {t('classify.random_badge')}]")
