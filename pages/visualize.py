@@ -75,4 +75,4 @@ with tabs["gradcam"]:
         if image is None:
             st.info(t("visualize.no_image"), icon=":material/add_photo_alternate:")
         elif chosen:
-            gradcam_panel(image, chosen, modes, key="vis_gradcam")
+            gradcam_panel(image, chosen, modes, key="vis_gradcam", choose_class=True)

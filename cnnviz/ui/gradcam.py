@@ -141,8 +141,33 @@ def side_by_side(images: Sequence[np.ndarray], gap: int = 8) -> np.ndarray:
     return np.concatenate(parts, axis=1)
 
 
+def _labels_or_none() -> list[str] | None:
+    try:
+        from cnnviz import cache
+
+        labels = cache.load_labels()
+    except Exception:
+        return None
+    return list(labels) if labels and len(labels) == 1000 else None
+
+
+def class_picker(key: str) -> int | None:
+    """"Each model's own top-1" (None) or one ImageNet class for every model."""
+    if not st.toggle(t("visualize.gradcam.same_class"), key=f"{key}_same_class",
+                     help=t("visualize.gradcam.same_class_help")):
+        return None
+    labels = _labels_or_none()
+    if labels is not None:
+        names = {i: f"{i} · {label.replace('_', ' ')}" for i, label in enumerate(labels)}
+        return int(st.selectbox(t("visualize.gradcam.class"), list(names), format_func=names.__getitem__,
+                                key=f"{key}_class"))
+    return int(st.number_input(t("visualize.gradcam.class_index"), min_value=0, max_value=999, step=1,
+                               key=f"{key}_class_index", help=t("visualize.gradcam.class_index_help")))
+
+
 def gradcam_panel(image, model_names: Sequence[str], weights_modes, *,
-                  class_indices: Mapping[str, int | None] | None = None, key: str = "gradcam") -> list[dict]:
+                  class_indices: Mapping[str, int | None] | None = None, key: str = "gradcam",
+                  choose_class: bool = False) -> list[dict]:
     """Grad-CAM overlays for ``model_names`` side by side, with method/opacity controls and a PNG download.
 
     Args:
@@ -152,6 +177,7 @@ def gradcam_panel(image, model_names: Sequence[str], weights_modes, *,
             all, or a list parallel to ``model_names``.
         class_indices: class to explain per model (default: each model's own top-1).
         key: widget-key prefix, distinct per page.
+        choose_class: offer "one ImageNet class for every model" (the models must have 1000 classes).
 
     Returns:
         The results shown, one dict per model that produced a map (for tests and callers).
@@ -159,6 +185,10 @@ def gradcam_panel(image, model_names: Sequence[str], weights_modes, *,
     names = list(dict.fromkeys(model_names))
     modes = _as_modes(names, weights_modes)
     class_indices = dict(class_indices or {})
+    if choose_class:
+        chosen = class_picker(key)
+        if chosen is not None:
+            class_indices = {n: chosen for n in names}
     c1, c2 = st.columns([2, 1])
     with c1:
         method = st.segmented_control(
