@@ -205,13 +205,14 @@ def page(browser):
     context.close()
 
 
-def wait_for_app(pg, timeout: float = 60_000) -> None:
+def wait_for_app(pg, timeout: float = 180_000) -> None:
     """Wait until the app rendered through app.py (the sidebar's language switch is there)
-    and Streamlit finished running the script (no 'Running...' status widget)."""
+    and Streamlit finished running the script (``stApp``'s ``data-test-script-state``)."""
     pg.wait_for_selector('[data-testid="stSidebar"] [data-testid="stRadio"]', timeout=timeout)
     pg.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
+        "() => { const app = document.querySelector('[data-testid=\"stApp\"]');"
+        " const state = app && app.getAttribute('data-test-script-state');"
+        " return state && state !== 'running' && state !== 'initial'; }",
         timeout=timeout,
     )
     pg.wait_for_timeout(300)
