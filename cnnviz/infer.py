@@ -453,14 +453,13 @@ class Predictor:
             busy_timeout = float(os.environ.get("CNNVIZ_BUSY_TIMEOUT", DEFAULT_BUSY_TIMEOUT))
         self.busy_timeout = float(busy_timeout)
         self._lock = threading.Lock()
-        self._prebuilt = model is not None
         self.applied_softmax = False
 
         requested = device or select_device()
         t0 = time.perf_counter()
         try:
             self._build(requested, model)
-        except (NotAClassifierError, UserFacingError):
+        except UserFacingError:  # bad request or weights: the CPU would not fix it
             raise
         except Exception as exc:
             if not requested.is_gpu:
