@@ -86,7 +86,8 @@ def label(name: str) -> str:
     """Selectbox text: "ResNet · ResNet50 (2015)" (★ marks the homework four)."""
     spec = _zoo().get_spec(name)
     star = " ★" if spec.homework else ""
-    return f"{spec.family} · {spec.display_name} ({spec.year}){star}"
+    year = f" ({spec.year})" if spec.year else ""  # course exercises have no paper year
+    return f"{spec.family} · {spec.display_name}{year}{star}"
 
 
 def short_label(name: str) -> str:
@@ -166,7 +167,7 @@ def spec_header(name: str) -> None:
     """Family, year, paper (linked) and the zoo's notes on the course material."""
     spec = _zoo().get_spec(name)
     paper = f"[{spec.paper}]({spec.paper_url})" if spec.paper_url else spec.paper
-    st.markdown(t("explorer.spec_line", model=spec.display_name, family=spec.family, year=spec.year, paper=paper,
+    st.markdown(t("explorer.spec_line", model=spec.display_name, family=spec.family, year=spec.year or "—", paper=paper,
                   size=f"{spec.input_size}×{spec.input_size}×{spec.channels}"))
     if spec.description:
         st.caption(t(spec.description))

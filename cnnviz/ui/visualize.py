@@ -57,7 +57,7 @@ def model_picker(key: str = "vis_model") -> str:
     wanted = str(st.query_params.get("model", "")).lower()
     if key not in st.session_state and wanted in options:
         st.session_state[key] = wanted
-    labels = {n: f"{zoo.get_spec(n).display_name} · {zoo.get_spec(n).year}" for n in options}
+    labels = {n: " · ".join(str(x) for x in (zoo.get_spec(n).display_name, zoo.get_spec(n).year) if x) for n in options}
     return st.selectbox(t("visualize.model"), options, key=key, format_func=labels.__getitem__,
                         help=t("visualize.model_help"))
 
