@@ -57,6 +57,11 @@ def _nvidia_smi() -> DeviceInfo | None:
     return DeviceInfo("GPU", name.strip(), memory, "nvidia-smi")
 
 
+def nvidia_smi() -> DeviceInfo | None:
+    """The first GPU as ``nvidia-smi`` reports it (name, total memory), or None. Cached."""
+    return _nvidia_smi()
+
+
 def _from_tensorflow() -> DeviceInfo | None:
     tf = sys.modules.get("tensorflow")
     if tf is None:

@@ -238,13 +238,11 @@ def select_device(force_cpu: bool | None = None) -> Device:
     cc = details.get("compute_capability")
     cc = tuple(int(v) for v in cc) if cc else None
     memory = None
-    smi = getattr(_device, "_nvidia_smi", None)  # total memory: TensorFlow only reports usage
-    if smi is not None:
-        try:
-            info = smi()
-            memory = info.memory_mb if info else None
-        except Exception:
-            memory = None
+    try:  # total memory: TensorFlow only reports usage
+        info = _device.nvidia_smi()
+        memory = info.memory_mb if info else None
+    except Exception:
+        memory = None
     mixed = bool(cc and cc >= MIXED_PRECISION_MIN_CC) and os.environ.get("CNNVIZ_MIXED_PRECISION", "1") != "0"
     return Device("GPU", name, "/GPU:0", memory_mb=memory, compute_capability=cc, mixed_precision=mixed)
 

@@ -11,7 +11,7 @@ from cnnviz.ui.weights import weights_banner
 st.title(t("classify.title"))
 st.caption(t("classify.intro"))
 
-picked = image_input("classify")
+picked = image_input("image")
 
 # The pickers sit right above the result columns they control.
 names = view.model_pickers("classify")

@@ -23,7 +23,7 @@ with left:
     if weights is None:
         st.badge(t("visualize.random_badge"), icon=":material/casino:", color="orange")
 with right:
-    picked = image_input("visualize")
+    picked = image_input("image")
 image, image_name = picked if picked is not None else (None, "")
 
 tabs = view.tabs()

@@ -36,7 +36,7 @@ def charts(at) -> list:
 
 
 def pick_sample(at, index: int = 0):
-    pills = [p for p in at.pills if p.key == "classify.sample"]
+    pills = [p for p in at.pills if p.key == "image.sample"]
     assert pills, "the sample-photo picker is missing"
     pills[0].set_value(pills[0].options[index]).run()
     return at

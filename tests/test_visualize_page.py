@@ -18,7 +18,7 @@ SLOW = 900  # seconds: first runs build models and trace gradient functions on 2
 
 
 def pick_sample(at, index: int = 0):
-    pills = [p for p in at.pills if p.key == "visualize.sample"]
+    pills = [p for p in at.pills if p.key == "image.sample"]
     assert pills, "the sample-photo picker is missing"
     pills[0].set_value(pills[0].options[index]).run(timeout=SLOW)
     assert not at.exception, [e.value for e in at.exception]

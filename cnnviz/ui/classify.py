@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import streamlit as st
-from streamlit.errors import StreamlitAPIException
 
 from cnnviz import HOMEWORK_MODELS
 from cnnviz.errors import UserFacingError
@@ -371,10 +370,7 @@ def gradcam_section(image, columns: list[Column]) -> None:
     done = [c for c in columns if c.prediction is not None]
     if show is None or not done:
         st.caption(t("classify.gradcam_elsewhere"))
-        try:
-            page_link("visualize")
-        except StreamlitAPIException:  # the page runs on its own (no st.navigation): no link to offer
-            pass
+        page_link("visualize")
         return
     if not st.toggle(t("classify.gradcam_toggle"), key="classify_gradcam_on", help=t("classify.gradcam_help")):
         return

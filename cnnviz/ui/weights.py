@@ -14,7 +14,6 @@ Importing this module does not import TensorFlow.
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Sequence
 
@@ -23,39 +22,6 @@ import streamlit as st
 from cnnviz.ui import error_message, t
 
 
-def _keep_keras_warm_between_runs() -> None:
-    """Stop Streamlit from calling ``keras.backend.clear_session()`` after every script run.
-
-    Streamlit's script runner "cleans problem modules" after each run
-    (``script_runner._clean_problem_modules``). For Keras 3 on TensorFlow that clears
-    TensorFlow's kernel cache, so every cached, compiled model pays its instantiation
-    again on its next call: 0.5–1.5 s per model on the first prediction of EVERY rerun
-    here (measured: MobileNetV3Small 20 ms → ~500 ms, ResNet50 130 ms → ~1 s), and the
-    timings shown to students would be that instead of the model's real speed. cnnviz
-    builds its models once and shares them (``st.cache_resource``), so there is no
-    per-run Keras state to clear. Matplotlib figures are still closed as before.
-    """
-    try:
-        from streamlit.runtime.scriptrunner import script_runner
-    except ImportError:  # a Streamlit without this internal: nothing to undo
-        return
-    current = getattr(script_runner, "_clean_problem_modules", None)
-    if current is None or getattr(current, "cnnviz_keeps_keras", False):
-        return
-
-    def clean_problem_modules() -> None:
-        plt = sys.modules.get("matplotlib.pyplot")
-        if plt is not None:
-            try:
-                plt.close("all")
-            except Exception:  # same leniency as Streamlit's own cleanup
-                pass
-
-    clean_problem_modules.cnnviz_keeps_keras = True  # type: ignore[attr-defined]
-    script_runner._clean_problem_modules = clean_problem_modules
-
-
-_keep_keras_warm_between_runs()
 
 #: Predictors kept alive at once (each homework model is 10–110 MB of float32 weights).
 MAX_PREDICTORS = 8
