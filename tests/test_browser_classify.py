@@ -28,7 +28,7 @@ def phone_photo(rotate: bool = True) -> bytes:
     exif = Image.Exif()
     if rotate:
         img = img.transpose(Image.Transpose.ROTATE_90)  # stored sideways...
-        exif[0x0112] = 8  # ...and EXIF says "rotate 90° clockwise to view"
+        exif[0x0112] = 6  # ...and EXIF says "rotate 90° clockwise to view" (orientation 6)
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=88, exif=exif)
     return buf.getvalue()
@@ -80,7 +80,7 @@ def test_upload_photo_then_corrupt_then_good(streamlit_server, page, artifacts_d
     assert body.count(translate("classify.random_badge", "en")) >= 4  # offline: labelled on every result
     assert "CPU · median of 1" in body
     # The EXIF rotation was applied: the photo is upright (landscape) again.
-    assert "IMG_2041.jpg · JPEG · 1600 × 1200 px" in body and "EXIF orientation 8" in body
+    assert "IMG_2041.jpg · JPEG · 1600 × 1200 px" in body and "EXIF orientation 6" in body
     shot(page, artifacts_dir / "classify-results-en.png")
 
     upload(page, "broken.jpg", b"\xff\xd8\xff\xe0 definitely not the rest of a JPEG", "image/jpeg")
