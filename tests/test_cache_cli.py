@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from cnnviz import HOMEWORK_MODELS, cache, cli
-from test_cache import ZOO_KERAS_NAMES, Loopback, class_index_bytes, h5_bytes, pin, pin_labels  # noqa: F401
+from test_cache import (  # noqa: F401 - cache_root and server are fixtures shared with test_cache
+    ZOO_KERAS_NAMES, Loopback, cache_root, class_index_bytes, h5_bytes, pin, pin_labels, server)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,22 +26,6 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 120) -> subpro
     """``python -m cnnviz cache <args>`` in a subprocess (``timeout``: a no-hang guard)."""
     return subprocess.run([sys.executable, "-m", "cnnviz", "cache", *args], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=timeout)
-
-
-@pytest.fixture
-def cache_root(tmp_path, monkeypatch) -> Path:
-    root = tmp_path / "models_cache"
-    monkeypatch.setenv("CNNVIZ_CACHE_DIR", str(root))
-    return root
-
-
-@pytest.fixture
-def server(cache_root, monkeypatch):
-    srv = Loopback()
-    monkeypatch.delenv("CNNVIZ_OFFLINE", raising=False)
-    monkeypatch.setenv("CNNVIZ_WEIGHTS_MIRROR", srv.mirror)
-    yield srv
-    srv.close()
 
 
 def one_line_error(proc: subprocess.CompletedProcess) -> str:
