@@ -58,27 +58,29 @@ def register(subparsers, name: str, help_text: str) -> None:
 
 # --------------------------------------------------------------------------- measurements
 
-def rss_mb() -> float:
-    """Current resident set size in MB (Linux /proc; falls back to the peak elsewhere)."""
+def _proc_status_mb(field: str) -> float | None:
+    """A memory field of /proc/self/status ("VmRSS", "VmHWM") in MB, or None off Linux."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return peak_rss_mb()
+    return None
+
+
+def rss_mb() -> float:
+    """Current resident set size in MB (Linux /proc; falls back to the peak elsewhere)."""
+    current = _proc_status_mb("VmRSS")
+    return current if current is not None else peak_rss_mb()
 
 
 def peak_rss_mb() -> float:
     """Peak resident set size in MB: VmHWM on Linux (same source as :func:`rss_mb`), else getrusage."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
+    peak_mb = _proc_status_mb("VmHWM")
+    if peak_mb is not None:
+        return peak_mb
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KB on Linux
 

@@ -66,25 +66,17 @@ def _take_file(choice: _Choice, source: str, uploaded) -> None:
     choice.digest = hashlib.sha256(data).hexdigest()
 
 
-def _on_upload(key: str) -> None:
+def _on_file(key: str, source: str) -> None:
+    """A file arrived from (or was removed from) the uploader or the camera: the last choice wins."""
     choice = _choice(key)
-    uploaded = st.session_state.get(_upload_key(key, choice))
-    if uploaded is not None:
-        _take_file(choice, "upload", uploaded)
+    widget_key, other = ((_upload_key(key, choice), "camera_nonce") if source == "upload"
+                         else (_camera_key(key, choice), "upload_nonce"))
+    data = st.session_state.get(widget_key)
+    if data is not None:
+        _take_file(choice, source, data)
         st.session_state[_sample_key(key)] = None
-        choice.camera_nonce += 1
-    elif choice.source == "upload":  # the person removed the file
-        choice.clear()
-
-
-def _on_camera(key: str) -> None:
-    choice = _choice(key)
-    photo = st.session_state.get(_camera_key(key, choice))
-    if photo is not None:
-        _take_file(choice, "camera", photo)
-        st.session_state[_sample_key(key)] = None
-        choice.upload_nonce += 1
-    elif choice.source == "camera":
+        setattr(choice, other, getattr(choice, other) + 1)  # a new key empties the other widget
+    elif choice.source == source:  # the person removed the file
         choice.clear()
 
 
@@ -157,15 +149,15 @@ def image_input(key: str, *, max_side: int | None = None, preview: bool = True) 
             t("images.input.uploader"),
             type=list(images.ACCEPTED_EXTENSIONS),
             key=_upload_key(key, choice),
-            on_change=_on_upload,
-            args=(key,),
+            on_change=_on_file,
+            args=(key, "upload"),
             help=t("images.input.uploader_help", limit_mb=images.MAX_UPLOAD_BYTES // (1024 * 1024)),
         )
     with tab_camera:
         if st.toggle(t("images.input.camera_toggle"), key=f"{key}.camera_on",
                      help=t("images.input.camera_toggle_help")):
-            st.camera_input(t("images.input.camera"), key=_camera_key(key, choice), on_change=_on_camera,
-                            args=(key,))
+            st.camera_input(t("images.input.camera"), key=_camera_key(key, choice), on_change=_on_file,
+                            args=(key, "camera"))
     with tab_samples:
         # A plain dict, not a lambda calling t(): the labels are fixed for this run, and
         # AppTest calls format_func outside the script run (no session language there).
