@@ -17,8 +17,8 @@ The package, one module per job:
 - :mod:`~cnnviz.timeline.charts`: the three Plotly figures and the points they draw.
 
 It imports neither Streamlit nor TensorFlow. Plotly is imported by ``charts`` only, and
-that module is loaded on first use of one of its names, so the Home page can use the data
-without paying for it.
+that module is loaded on first use of one of its names, so scripts, the CLI and pages that
+only read the data (Home) never load it themselves.
 
 >>> from cnnviz import timeline
 >>> tl = timeline.load()

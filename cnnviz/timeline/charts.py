@@ -1,6 +1,6 @@
 """The timeline's three Plotly figures (the timeline itself, accuracy vs size, the ImageNet
 challenge) and the points they draw. The only part of :mod:`cnnviz.timeline` that imports
-Plotly; the package loads it on first use, so pages that draw nothing (Home) never pay for it."""
+Plotly; the package loads it on first use, so code that draws nothing (Home) never loads it."""
 
 from __future__ import annotations
 
