@@ -65,41 +65,6 @@ PROB_SUM_TOLERANCE = {"float32": 1e-3, "float16": 1e-2}
 #: Minimum compute capability for mixed precision to pay off (tensor cores: Volta, 7.0).
 MIXED_PRECISION_MIN_CC = (7, 0)
 
-# --------------------------------------------------------------------------- published figures
-
-#: Metrics of the Keras weights themselves (what this app runs), preferred over the papers'.
-KERAS_TOP1_METRICS = ("keras_val", "keras_doc")
-
-
-def published_top1(name: str, lang: str = "en") -> tuple[float, str] | None:
-    """Published ImageNet top-1 (%) of zoo model ``name`` and its source, or None ("n/a").
-
-    The figures and their sources live in one place, ``cnnviz/data/architectures.json``
-    (:mod:`cnnviz.timeline`, checked against ``shared/facts.md``). The figure for the Keras
-    weights comes first; other published figures follow in the source text, e.g.
-    MobileNetV3Small: 68.1% (Keras docstring), the paper's Table 3 says 67.4%.
-    """
-    from cnnviz import timeline
-
-    try:
-        tl = timeline.load()
-        found = tl.find_model(name)
-    except Exception:  # the page shows "n/a" rather than fail on a damaged data file
-        return None
-    if found is None:
-        return None
-    figures = found[1].all("top1")
-    if not figures:
-        return None
-    main = next((f for f in figures if f.metric in KERAS_TOP1_METRICS), figures[0])
-    source = timeline.source_label(tl, main, lang)
-    others = [f for f in figures if f is not main and f.value != main.value]
-    if others:
-        also = "; ".join(f"{timeline.source_label(tl, f, lang)}: {f.value:g}%" for f in others)
-        source = translate("infer.source.also", lang, source=source, others=also)
-    return float(main.value), source
-
-
 # --------------------------------------------------------------------------- errors
 
 class InferenceError(UserFacingError):
@@ -662,6 +627,6 @@ def image_digest(image) -> str:
 __all__ = [
     "BadProbabilitiesError", "BusyError", "CPU_DEVICE", "DEFAULT_RUNS", "Device", "InferenceError",
     "InvalidRunsError", "InvalidWeightsError", "MAX_RUNS", "NotAClassifierError", "NotAnImageError", "Prediction",
-    "Predictor", "fit_and_crop", "preprocess_image", "image_digest", "label_for", "load_predictor", "published_top1",
+    "Predictor", "fit_and_crop", "preprocess_image", "image_digest", "label_for", "load_predictor",
     "resize_policy", "select_device", "top_k",
 ]

@@ -226,22 +226,6 @@ def _group(rows: Sequence[LayerRow], attr: str) -> list[GroupRow]:
     return sorted(groups, key=lambda g: g.first_index)
 
 
-# Published multiply-add counts to show next to the computed MACs: (value, i18n key of the
-# source, i18n key of a note or None). Only figures from facts.md / the cited sources.
-REFERENCE_MACS: dict[str, tuple[float, str, str | None]] = {
-    "resnet18": (1.8e9, "inspect.ref.resnet_table1", None),
-    "resnet34": (3.6e9, "inspect.ref.resnet_table1", None),
-    "resnet50": (3.8e9, "inspect.ref.resnet_table1", "inspect.ref.resnet50_note"),
-    "resnet101": (7.6e9, "inspect.ref.resnet_table1", None),
-    "resnet152": (11.3e9, "inspect.ref.resnet_table1", None),
-    "vgg19": (19.6e9, "inspect.ref.vgg19", None),
-    "efficientnetb0": (0.39e9, "inspect.ref.efficientnet", None),
-    "convnexttiny": (4.5e9, "inspect.ref.convnext", None),
-    "googlenet": (1.5e9, "inspect.ref.googlenet", None),
-    "mobilenetv3small": (66e6, "inspect.ref.mobilenetv3_keras", "inspect.ref.mobilenetv3_note"),
-}
-
-
 # --------------------------------------------------------------------------- shapes
 
 def _as_tuple(shape: Any) -> tuple | None:

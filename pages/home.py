@@ -10,6 +10,7 @@ import streamlit as st
 
 from cnnviz import HOMEWORK_MODELS, timeline, ui
 from cnnviz.ui import t
+from cnnviz.ui.tables import md_table
 
 # The three uses of the app: (catalog id, material icon, pages it leads to).
 USES = (
@@ -17,6 +18,8 @@ USES = (
     ("classify", ":material/image_search:", ("classify",)),
     ("layers", ":material/layers:", ("explorer", "visualize")),
 )
+#: Columns of the homework table (catalog ``home.table.<col>``).
+HOME_COLS = ("model", "role", "params", "top1", "macs", "sources")
 
 
 lang = ui.current_lang()
@@ -43,13 +46,12 @@ try:
 except timeline.TimelineDataError as exc:
     st.error(ui.error_message(exc))
 else:
-    cols = ("model", "role", "params", "top1", "macs", "sources")
-    lines = ["| " + " | ".join(t(f"home.table.{c}") for c in cols) + " |", "|" + "---|" * len(cols)]
+    rows = []
     for name in HOMEWORK_MODELS:
         row = timeline.model_summary(tl, name, lang)
-        cells = [f"**{row['model']}**", t(f"home.role.{name}"), row["params"], row["top1"], row["macs"], row["sources"]]
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    st.markdown("\n".join(lines))
+        rows.append([f"**{row['model']}**", t(f"home.role.{name}"), row["params"], row["top1"], row["macs"],
+                     row["sources"]])
+    st.markdown(md_table([t(f"home.table.{c}") for c in HOME_COLS], rows))
     st.caption(t("home.table.caption"))
 ui.page_link("timeline", t("home.timeline_link"))
 

@@ -10,44 +10,11 @@ import streamlit as st
 
 from cnnviz import timeline, ui
 from cnnviz.ui import t
+from cnnviz.ui.tables import md_cell, md_table
+from cnnviz.ui.timeline import ARCH_KEY, CHART_KEY, open_arch, sync_url
 
-DEFAULT_ARCH = "resnet"
-ARCH_KEY = "timeline_arch"          # selectbox state
-CHART_KEY = "timeline_chart"        # Plotly selection state
-LAST_PICK_KEY = "timeline_last_pick"  # last chart click already applied (the selection persists)
 SUMMARY_COLS = ("model", "params", "top1", "top5", "macs", "sources")
 FULL_COLS = ("variant", "quantity", "value", "measures", "source")
-
-
-def picked_from_chart(state) -> str | None:
-    """The entry id of the point clicked on the timeline chart, if any."""
-    try:
-        points = state["selection"]["points"]
-    except (KeyError, TypeError):
-        return None
-    for point in points or []:
-        data = point.get("customdata")
-        arch_id = data[0] if isinstance(data, (list, tuple)) else data
-        if isinstance(arch_id, str):
-            return arch_id
-    return None
-
-
-def sync_url() -> None:
-    st.query_params["arch"] = st.session_state[ARCH_KEY]
-
-
-def md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def md_table(header: list[str], rows: list[list[str]], *, escape_last: bool = True) -> str:
-    """A Markdown table (projector-friendly, and links work in cells)."""
-    lines = ["| " + " | ".join(md_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
-    for row in rows:
-        cells = [md_cell(c) for c in row[:-1]] + [md_cell(row[-1]) if escape_last else row[-1]]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 lang = ui.current_lang()
@@ -57,21 +24,7 @@ except timeline.TimelineDataError as exc:  # a broken data file must not show a 
     st.error(ui.error_message(exc))
     st.stop()
 
-# ---- which card is open: URL first (a shared link), then a click on the chart
-if ARCH_KEY not in st.session_state:
-    wanted = str(st.query_params.get("arch", "") or "").strip().lower()
-    st.session_state[ARCH_KEY] = DEFAULT_ARCH
-    if wanted:
-        try:
-            st.session_state[ARCH_KEY] = tl.get(wanted).id
-        except timeline.UnknownArchitectureError as exc:
-            st.warning(ui.error_message(exc))
-picked = picked_from_chart(st.session_state.get(CHART_KEY))
-if picked and picked != st.session_state.get(LAST_PICK_KEY) and picked in tl.ids:
-    st.session_state[LAST_PICK_KEY] = picked
-    st.session_state[ARCH_KEY] = picked
-sync_url()
-arch = tl.get(st.session_state[ARCH_KEY])
+arch = open_arch(tl)  # from ?arch= or a click on the chart, kept in the URL
 
 st.title(t("timeline.title"))
 st.markdown(t("timeline.intro"))

@@ -213,16 +213,6 @@ def test_resize_policy_is_stated_in_both_languages():
     assert "lado corto" in infer.resize_policy((299, 299), "es")
 
 
-def test_published_top1_with_sources():
-    # The Keras weights' figure first, the paper's alongside (shared/facts.md).
-    top1, source = infer.published_top1("mobilenetv3small")
-    assert top1 == 68.1 and "Keras" in source and "67.4%" in source and "Howard" in source
-    assert infer.published_top1("resnet50") == (74.9, "Keras Applications")
-    top1, source = infer.published_top1("convnexttiny", "es")
-    assert top1 == 81.3 and "82.1%" in source and "también publicado" in source
-    assert infer.published_top1("inceptionresnetv2") is None  # no sourced figure: n/a, never invented
-
-
 # --------------------------------------------------------------------------- device
 
 class _FakeGPU:

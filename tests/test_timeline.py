@@ -1,13 +1,12 @@
 """The timeline's data file and library: complete entries, chronological order, every number
-sourced (and checked against ../shared/facts.md and the course material where they overlap),
-texts in both languages, registry names that exist, validation that rejects bad data, and
-Plotly figures that show exactly the data."""
+sourced and held to the values below (cross-checked against ../shared/facts.md and the course
+material when ../shared is there), texts in both languages, registry names that exist,
+validation that rejects bad data, per-model lookups, and Plotly figures that show exactly the data."""
 
 from __future__ import annotations
 
 import copy
 import json
-import math
 import re
 import subprocess
 import sys
@@ -16,10 +15,14 @@ import textwrap
 import pytest
 
 from conftest import ROOT
-from cnnviz import HOMEWORK_MODELS, timeline
+from cnnviz import HOMEWORK_MODELS, timeline, zoo
 from cnnviz.i18n import LANGS, catalog, has_key, translate
-from cnnviz.timeline import (
-    METRICS, QUANTITIES, REQUIRED_IDS, THEMES, TimelineDataError, UnknownArchitectureError,
+from cnnviz.timeline import METRICS, QUANTITIES, THEMES, TimelineDataError, UnknownArchitectureError
+
+#: The entries the course needs (the spec; the data file is the one list the code reads).
+COURSE_IDS = (
+    "lenet5", "alexnet", "zfnet", "vgg", "googlenet", "inceptionv3", "resnet", "resnetv2", "densenet",
+    "xception", "mobilenetv2", "senet", "mobilenetv3", "efficientnet", "efficientnetv2", "convnext", "vit",
 )
 
 
@@ -53,8 +56,7 @@ def figure(tl, arch_id, variant, quantity, source, metric=None):
 def test_required_entries_unique_and_chronological(tl, raw):
     ids = [a["id"] for a in raw["architectures"]]
     assert len(ids) == len(set(ids)), "duplicate ids"
-    assert set(REQUIRED_IDS) <= set(ids)
-    assert len(ids) >= 17
+    assert set(COURSE_IDS) <= set(ids), f"entries the course needs are missing: {set(COURSE_IDS) - set(ids)}"
     years = [a.year for a in tl.architectures]
     assert years == sorted(years), f"entries out of chronological order: {list(zip(ids, years))}"
     assert tl.get("lenet5").year == 1998 and tl.get("convnext").year == 2022
@@ -90,6 +92,10 @@ def test_every_entry_has_its_texts(tl, lang):
     for note in tl.notes:
         text = timeline.note_text(note, lang)
         assert all(s in text for s in note.seeds), f"{note.id}: the note must name the course material it corrects"
+    for _, variant, fig in all_figures(tl):
+        for key in ([f"timeline.reference.{fig.reference}"] if fig.reference else []) + \
+                ([f"timeline.figure_note.{fig.note}"] if fig.note else []):
+            assert has_key(key, lang), f"{variant.name}: missing {lang} text {key}"
 
 
 def test_spanish_texts_are_translated(tl):
@@ -163,12 +169,9 @@ def test_zoo_models_are_registry_names(tl):
         assert tl.find_model(name) is not None, name
 
 
-def test_timeline_and_zoo_agree():
+def test_timeline_and_zoo_agree(tl):
     """Every model the zoo registers with a timeline id is listed by that entry, and vice versa
     where the zoo already has the model (the registry imports no TensorFlow)."""
-    zoo = pytest.importorskip("cnnviz.zoo")
-    tl = timeline.load()
-    assert set(zoo.TIMELINE_IDS) == set(tl.ids)
     registered = set(zoo.list_models())
     for spec in zoo.list_specs():
         if spec.timeline_id:
@@ -184,17 +187,15 @@ def test_timeline_and_zoo_agree():
                 assert zoo.get_spec(name).timeline_id in (None, arch.id), (name, arch.id)
 
 
-def test_keras_counts_match_the_zoo_registry(tl):
-    """The zoo re-checks Keras' count_params() in its own tests; the numbers shown here must match."""
-    keras_apps = pytest.importorskip("cnnviz.zoo.keras_apps")
-    counts = {name: row[-1] for name, row in getattr(keras_apps, "KERAS_APPS", {}).items()}
-    if not counts:
-        pytest.skip("cnnviz.zoo.keras_apps exposes no KERAS_APPS counts")
+def test_measured_counts_match_the_zoo_registry(tl):
+    """The zoo re-checks Keras' count_params() in tests/test_zoo_counts.py; the counts shown
+    here are the registry's."""
+    registered = set(zoo.list_models())
     checked = 0
     for arch, variant, fig in all_figures(tl):
         if fig.source == "cnnviz_measure" and fig.quantity == "params":
-            assert variant.zoo_model in counts, variant.name
-            assert fig.value == counts[variant.zoo_model], variant.name
+            assert variant.zoo_model in registered, variant.name
+            assert fig.value == zoo.get_spec(variant.zoo_model).params, variant.name
             checked += 1
     assert checked >= 20
 
@@ -237,7 +238,7 @@ def test_keras_numbers_match_facts(tl, shared_dir):
     assert checked >= 18
 
 
-@pytest.mark.parametrize("arch_id, variant, quantity, source, value, facts_text", [
+PAPER_FIGURES = [pytest.param(*p, id=f"{p[1]}-{p[2]}-{p[3]}") for p in [
     ("lenet5", "LeNet-5", "params", "lecun1998", 60_000, '"60,000 trainable free parameters"'),
     ("alexnet", "AlexNet", "params", "krizhevsky2012", 60e6, '"60 million parameters"'),
     ("alexnet", "AlexNet", "params", "alexnet_arith:arith_one_tower", 62_378_344, "62,378,344"),
@@ -257,24 +258,40 @@ def test_keras_numbers_match_facts(tl, shared_dir):
     ("convnext", "ConvNeXtTiny", "macs", "convnext_readme", 4.5e9, "4.5 G FLOPs"),
     ("convnext", "ConvNeXtTiny", "top1", "convnext_readme", 82.1, "82.1% top-1"),
     ("convnext", "ConvNeXtTiny", "params", "convnext_readme", 28e6, "ConvNeXt-T: 28M params"),
-])
-def test_paper_figures_match_facts(tl, shared_dir, arch_id, variant, quantity, source, value, facts_text):
-    assert facts_text in (shared_dir / "facts.md").read_text(encoding="utf-8")
+]]
+
+
+@pytest.mark.parametrize("arch_id, variant, quantity, source, value, facts_text", PAPER_FIGURES)
+def test_paper_figures(tl, arch_id, variant, quantity, source, value, facts_text):
     assert figure(tl, arch_id, variant, quantity, *source.split(":")).value == pytest.approx(value)
 
 
-@pytest.mark.parametrize("arch_id, err, rank, facts_text", [
+@pytest.mark.parametrize("facts_text", [p.values[-1] for p in PAPER_FIGURES])
+def test_paper_figures_are_in_facts(shared_dir, facts_text):
+    """Cross-check: the values above are the ones ../shared/facts.md quotes."""
+    assert facts_text in (shared_dir / "facts.md").read_text(encoding="utf-8")
+
+
+CHALLENGE_RESULTS = [
     ("alexnet", 15.3, 1, "top-5 test error 15.3%"),
     ("googlenet", 6.67, 1, "ILSVRC-2014 winner, top-5 error 6.67%"),
     ("resnet", 3.57, 1, "ILSVRC-2015 winner, top-5 error 3.57%"),
     ("senet", 2.251, 1, "ILSVRC-2017 winner, top-5 error 2.251%"),
     ("vgg", 7.3, 2, "2nd in ILSVRC-2014 classification"),
-])
-def test_challenge_results_match_facts(tl, shared_dir, arch_id, err, rank, facts_text):
-    assert facts_text in (shared_dir / "facts.md").read_text(encoding="utf-8")
+]
+
+
+@pytest.mark.parametrize("arch_id, err, rank, facts_text", CHALLENGE_RESULTS)
+def test_challenge_results(tl, arch_id, err, rank, facts_text):
     comp = tl.get(arch_id).competition
     assert comp.top5_err == err and comp.rank == rank
     assert tl.get("alexnet").competition.runner_up_err == 26.2
+
+
+@pytest.mark.parametrize("facts_text", [r[-1] for r in CHALLENGE_RESULTS])
+def test_challenge_results_are_in_facts(shared_dir, facts_text):
+    """Cross-check: the results above are the ones ../shared/facts.md quotes."""
+    assert facts_text in (shared_dir / "facts.md").read_text(encoding="utf-8")
 
 
 # --------------------------------------------------------------------------- course corrections
@@ -305,6 +322,20 @@ def test_alexnet_parameter_counts_from_its_layers(tl):
     assert "62,378,344" in timeline.note_text(tl.note("alexnet_params"), "es")
 
 
+def test_course_notes_agree_with_the_data(tl):
+    """What the notes say, held to the data file (the seeds' side is cross-checked below)."""
+    shown = tl.get("googlenet").headline_variant.get("params")
+    assert shown.value == 5e6 and shown.approx and shown.source == "szegedy2016"
+    assert tl.note("googlenet_params").values["table_sum_millions"] == 6.8
+    values = tl.note("ilsvrc_top5_table").values
+    assert set(values) == {"alexnet", "vgg", "googlenet", "resnet"}
+    for arch_id, top5_acc in values.items():  # the course's "top-5 accuracy" is 100 − the challenge error
+        assert top5_acc == pytest.approx(100 - tl.get(arch_id).competition.top5_err, abs=0.051), arch_id
+    note = tl.note("se_in_mobilenetv2")
+    assert {"mobilenetv2", "mobilenetv3"} <= set(note.architectures)
+    assert [n.id for n in tl.notes_for("mobilenetv2")] == ["se_in_mobilenetv2", "mobilenetv2_expansion"]
+
+
 def _seed(shared_dir, number: str) -> str:
     path = next((shared_dir / "seeds").glob(f"{number}_*.txt"))
     return path.read_text(encoding="utf-8")
@@ -323,8 +354,6 @@ def test_googlenet_note_matches_the_course_table(tl, shared_dir):
     total_millions = sum(column) / 1000
     assert tl.note("googlenet_params").values["table_sum_millions"] == round(total_millions, 1)
     assert re.search(r"\\approx 4\$\s+millones de parámetros", _seed(shared_dir, "002"))
-    shown = tl.get("googlenet").headline_variant.get("params")
-    assert shown.value == 5e6 and shown.approx and shown.source == "szegedy2016"
 
 
 def test_ilsvrc_note_matches_the_course_table_and_the_data(tl, shared_dir):
@@ -337,7 +366,6 @@ def test_ilsvrc_note_matches_the_course_table_and_the_data(tl, shared_dir):
         match = re.search(rf"^{name}\t\d{{4}}\t([\d.]+) %", seed, re.M)
         assert match, name
         assert values[arch_id] == float(match.group(1))
-        assert values[arch_id] == pytest.approx(100 - tl.get(arch_id).competition.top5_err, abs=0.051)
 
 
 def test_se_note_matches_the_course_notes(tl, shared_dir):
@@ -345,9 +373,6 @@ def test_se_note_matches_the_course_notes(tl, shared_dir):
     mnv2 = seed[seed.index("## MobileNetV2"):]
     assert "squeeze-and-excitation" in mnv2  # the claim the note corrects
     assert "para reducir el número de canales antes de aplicar convoluciones separables" in mnv2
-    note = tl.note("se_in_mobilenetv2")
-    assert {"mobilenetv2", "mobilenetv3"} <= set(note.architectures)
-    assert [n.id for n in tl.notes_for("mobilenetv2")] == ["se_in_mobilenetv2", "mobilenetv2_expansion"]
 
 
 @pytest.mark.slow
@@ -381,7 +406,9 @@ def _broken(raw, mutate):
     (lambda d: d["architectures"][3]["variants"][0]["figures"][0].update(loc="page 4"), "page 4"),
     (lambda d: d["architectures"][1].update(year=2019), "chronological order"),
     (lambda d: d["architectures"][1].update(id="lenet5"), "duplicate id"),
-    (lambda d: d["architectures"].pop(2), "zfnet"),
+    (lambda d: d["architectures"][6]["variants"][2]["figures"][3].update(reference="He et al."), "He et al."),
+    (lambda d: d["architectures"][6]["variants"][2]["figures"][3].update(note=7), "note must name a text"),
+    (lambda d: d["architectures"][6]["variants"][2]["figures"][4].update(reference="again"), "one figure per quantity"),
     (lambda d: d["architectures"][0].update(theme="vibes"), "theme"),
     (lambda d: d["architectures"][0].update(paper="keras_apps"), "kind 'paper'"),
     (lambda d: d["architectures"][3].update(headline="VGG42"), "VGG42"),
@@ -490,6 +517,52 @@ def test_homework_summaries(tl):
     assert timeline.model_summary(tl, "cifar10_v1", "en")["params"] == "n/a"
 
 
+# --------------------------------------------------------------------------- per-model lookups
+
+def test_published_top1_with_sources():
+    # The Keras weights' figure first, the paper's alongside.
+    top1, source = timeline.published_top1("mobilenetv3small")
+    assert top1 == 68.1 and "Keras" in source and "67.4%" in source and "Howard" in source
+    assert timeline.published_top1("resnet50") == (74.9, "Keras Applications")
+    top1, source = timeline.published_top1("convnexttiny", "es")
+    assert top1 == 81.3 and "82.1%" in source and "también publicado" in source
+    assert timeline.published_top1("inceptionresnetv2") is None  # no sourced figure: n/a, never invented
+
+
+#: The published multiply-adds the explorer sets next to its own count: model → (value, source, note).
+REFERENCE_MACS = {
+    "resnet18": (1.8e9, "he2016", None), "resnet34": (3.6e9, "he2016", None),
+    "resnet50": (3.8e9, "he2016", "resnet50_macs"), "resnet101": (7.6e9, "he2016", None),
+    "resnet152": (11.3e9, "he2016", None), "vgg19": (19.6e9, "he2016", None),
+    "efficientnetb0": (0.39e9, "tan2019", None), "convnexttiny": (4.5e9, "convnext_readme", None),
+    "googlenet": (1.5e9, "szegedy2015", None), "mobilenetv3small": (66e6, "keras_mnv3_doc", "mobilenetv3small_macs"),
+}
+
+
+def test_reference_macs_are_sourced_figures(tl):
+    marked = {v.zoo_model: f for _, v, f in all_figures(tl) if f.reference}
+    assert set(marked) == set(REFERENCE_MACS)
+    for name, (value, source, note) in REFERENCE_MACS.items():
+        fig = marked[name]
+        assert (fig.quantity, fig.value, fig.source, fig.note) == ("macs", pytest.approx(value), source, note), name
+    assert marked["googlenet"].metric == "design_budget"  # a budget, not a count
+    assert marked["mobilenetv3small"].metric == "keras_doc"  # Keras' table, not the paper's 56 M
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_reference_macs_lookup(lang):
+    ref = timeline.reference_macs("resnet50", lang)
+    assert ref.value == 3.8e9
+    assert ref.source == translate("timeline.reference.resnet_table1", lang) and "CVPR 2016" in ref.source
+    assert "3.86 G" in ref.note and "4.1 G" in ref.note
+    mnv3 = timeline.reference_macs("mobilenetv3small", lang)
+    assert mnv3.value == 66e6 and "small_1.0_224" in mnv3.source and "2,554,968" in mnv3.note
+    googlenet = timeline.reference_macs("googlenet", lang)
+    assert googlenet.value == 1.5e9 and "1.5" in googlenet.source and googlenet.note == ""
+    for name in ("vgg16", "efficientnetb1", "inceptionv3", "lenet5", "cifar10_v1", "nosuchmodel"):
+        assert timeline.reference_macs(name, lang) is None, name
+
+
 # --------------------------------------------------------------------------- figures
 
 def _traces(fig, **match):
@@ -552,15 +625,18 @@ def test_competition_figure(tl):
     assert "ensamble de 7 redes" in " ".join(winners.hovertext)
 
 
-def test_timeline_module_never_imports_tensorflow():
+def test_timeline_module_never_imports_tensorflow_and_plotly_only_to_draw():
     code = textwrap.dedent("""
         import sys
         from cnnviz import timeline
         tl = timeline.load()
+        timeline.model_summary(tl, "resnet50", "es"), timeline.reference_macs("resnet50")  # what Home needs
+        assert "plotly" not in sys.modules, "the data alone must not load Plotly"
         for lang in ("en", "es"):
             timeline.timeline_figure(tl, lang, selected="vit")
             timeline.bubble_figure(tl, lang, include_extra_data=True)
             timeline.competition_figure(tl, lang)
+        assert "plotly" in sys.modules
         print("LOADED:" + ",".join(m for m in ("tensorflow", "keras", "streamlit") if m in sys.modules))
     """)
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)

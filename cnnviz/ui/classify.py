@@ -15,7 +15,7 @@ from typing import Sequence
 
 import streamlit as st
 
-from cnnviz import HOMEWORK_MODELS
+from cnnviz import HOMEWORK_MODELS, timeline
 from cnnviz.errors import UserFacingError
 from cnnviz.ui import current_lang, error_message, t
 from cnnviz.ui.weights import get_predictor, predictor_loaded
@@ -186,8 +186,6 @@ def show_model_views(image, predictors: dict, names: Sequence[str]) -> None:
 
 def show_column(col: Column, index: int) -> None:
     """One model's result: header, random-weights badge, top-5 chart, latency and size."""
-    from cnnviz import infer
-
     st.subheader(col.display_name, anchor=False)  # no link icon: long names would wrap
     if col.weights is None:
         # A background highlight, not a badge: badges cut long text in narrow columns.
@@ -208,7 +206,7 @@ def show_column(col: Column, index: int) -> None:
     st.caption(t("classify.latency_detail", device=device_label, runs=p.runs, pre=f"{p.preprocess_ms:.1f}",
                  first=f"{p.first_call_ms:.0f}"))
     st.caption(t("classify.size_line", params=f"{col.params / 1e6:.1f}", mb=f"{col.size_mb:.1f}"))
-    pub = infer.published_top1(col.name, current_lang())
+    pub = timeline.published_top1(col.name, current_lang())
     if pub:
         st.caption(t("classify.published", top1=f"{pub[0]:.1f}", source=pub[1]))
     else:
@@ -229,8 +227,6 @@ def _done(columns: list[Column]) -> list[Column]:
 
 def summary_lines(columns: list[Column]) -> list[str]:
     """The comparison in sentences: confidence, agreement, fastest vs most accurate."""
-    from cnnviz import infer
-
     done = _done(columns)
     if not done:
         return []
@@ -262,7 +258,7 @@ def summary_lines(columns: list[Column]) -> list[str]:
     fastest = min(done, key=lambda c: c.prediction.inference_ms)
     lines.append(t("classify.summary.fastest", model=fastest.display_name, ms=f"{fastest.prediction.inference_ms:.1f}",
                    device=fastest.device_label))
-    rated = [(c, infer.published_top1(c.name, current_lang())) for c in done]
+    rated = [(c, timeline.published_top1(c.name, current_lang())) for c in done]
     rated = [(c, pub) for c, pub in rated if pub]
     accurate = None
     if rated:
@@ -284,11 +280,9 @@ def summary_lines(columns: list[Column]) -> list[str]:
 
 def comparison_rows(columns: list[Column]) -> list[dict]:
     """One row per column for the table and the CSV (headers in the page's language)."""
-    from cnnviz import infer
-
     rows = []
     for c in columns:
-        pub = infer.published_top1(c.name, current_lang())
+        pub = timeline.published_top1(c.name, current_lang())
         row = {
             t("classify.csv.model"): c.display_name,
             t("classify.csv.weights"): t("classify.csv.imagenet") if c.weights else t("classify.csv.random"),

@@ -15,7 +15,7 @@ from typing import Any
 
 import streamlit as st
 
-from cnnviz import HOMEWORK_MODELS
+from cnnviz import HOMEWORK_MODELS, timeline
 from cnnviz.errors import UserFacingError
 from cnnviz.ui import current_lang, error_message, t
 
@@ -266,16 +266,13 @@ def metrics(summary, name: str) -> None:
 
 def reference(summary, name: str) -> None:
     """The published multiply-add figure next to the computed one, with its source."""
-    from cnnviz.inspect import REFERENCE_MACS
-
-    ref = REFERENCE_MACS.get(name)
+    ref = timeline.reference_macs(name, current_lang())
     if ref is None or summary.macs is None:
         return
-    value, source_key, note_key = ref
-    diff = 100 * (summary.macs - value) / value
-    text = t("explorer.reference_macs", paper=fmt_macs(value), ours=fmt_macs(summary.macs), diff=f"{diff:+.1f}",
-             source=t(source_key))
-    st.caption(text + (" " + t(note_key) if note_key else ""))
+    diff = 100 * (summary.macs - ref.value) / ref.value
+    text = t("explorer.reference_macs", paper=fmt_macs(ref.value), ours=fmt_macs(summary.macs), diff=f"{diff:+.1f}",
+             source=ref.source)
+    st.caption(text + (" " + ref.note if ref.note else ""))
 
 
 # --------------------------------------------------------------------------- tabs
