@@ -156,7 +156,7 @@ def _check_runs(runs: object) -> int:
     return int(runs)
 
 
-# --------------------------------------------------------------------------- device
+# --------------------------------------------------------------------------- TensorFlow
 
 def _tf():
     import tensorflow as tf  # heavy: TF, only once a predictor is built
