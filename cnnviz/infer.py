@@ -10,7 +10,7 @@ The public entry point for scripts and notebooks is::
 
 How a prediction is made (the page shows this policy to the user):
 
-1. **Resize + crop** (:func:`fit_and_crop`): the image is scaled so that it *covers* the
+1. **Resize + crop** (:func:`cnnviz.images.fit_and_crop`): the image is scaled so that it *covers* the
    model's input (for a square input: the shorter side becomes the input size), with
    Pillow's antialiased bilinear filter, then center-cropped to exactly H×W. Nothing is
    stretched; the borders of the longer side are cut off.
@@ -26,11 +26,12 @@ Thread safety: Streamlit shares a predictor between sessions; each predictor ser
 its calls with a lock. A caller that cannot get the lock within ``busy_timeout`` seconds
 gets :class:`BusyError` instead of waiting forever.
 
-Device: the first GPU TensorFlow sees (name, memory, compute capability), unless
-``CNNVIZ_FORCE_CPU=1`` or ``force_cpu=True``. Mixed precision (float16 compute, float32
-variables) is used only on a GPU with compute capability ≥ 7.0 (tensor cores), and the
-outputs are cast back to float32. If the GPU path fails, or TensorFlow silently places
-the computation on the CPU, the predictor falls back to the CPU and says why.
+Device: :func:`cnnviz.device.select_device` (also importable from here as
+``cnnviz.infer.select_device``, and its type as ``cnnviz.infer.Device``): the first GPU
+TensorFlow sees, unless ``CNNVIZ_FORCE_CPU=1`` or ``force_cpu=True``. Under mixed precision
+(GPUs with tensor cores) the outputs are cast back to float32. If the GPU path fails, or
+TensorFlow silently places the computation on the CPU, the predictor falls back to the CPU
+and says why.
 
 TensorFlow is imported when a predictor is built, not when this module is imported.
 """
@@ -46,10 +47,13 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 import numpy as np
+from PIL import Image
 
-from cnnviz import device as _device
+from cnnviz import cache, zoo
+from cnnviz.device import Device, cpu_fallback, select_device
 from cnnviz.errors import UserFacingError
 from cnnviz.i18n import translate
+from cnnviz.images import fit_and_crop
 
 #: Timed runs per prediction when the caller does not say.
 DEFAULT_RUNS = 5
@@ -62,8 +66,6 @@ TOP_K = 5
 #: How far the output of a softmax may be from summing to 1 (float32 rounding over
 #: 1000 classes stays far below this; float16 outputs under mixed precision need more).
 PROB_SUM_TOLERANCE = {"float32": 1e-3, "float16": 1e-2}
-#: Minimum compute capability for mixed precision to pay off (tensor cores: Volta, 7.0).
-MIXED_PRECISION_MIN_CC = (7, 0)
 
 # --------------------------------------------------------------------------- errors
 
@@ -119,97 +121,12 @@ def _check_runs(runs: object) -> int:
     return int(runs)
 
 
-# --------------------------------------------------------------------------- device
-
-@dataclass(frozen=True)
-class Device:
-    """Where a predictor runs.
-
-    Attributes:
-        kind: "GPU" or "CPU".
-        name: the GPU's name (``"NVIDIA A100-SXM4-40GB"``) or "CPU".
-        tf_name: TensorFlow device string (``"/GPU:0"``, ``"/CPU:0"``).
-        memory_mb: total GPU memory if known.
-        compute_capability: (major, minor) of the GPU if known.
-        mixed_precision: float16 compute with float32 variables and outputs.
-        forced_cpu: the CPU was chosen by ``CNNVIZ_FORCE_CPU`` or a toggle although a GPU
-            might exist.
-        fallback: why a GPU was not used after all (English, for logs), or "".
-    """
-
-    kind: str
-    name: str
-    tf_name: str
-    memory_mb: int | None = None
-    compute_capability: tuple[int, int] | None = None
-    mixed_precision: bool = False
-    forced_cpu: bool = False
-    fallback: str = ""
-
-    @property
-    def is_gpu(self) -> bool:
-        return self.kind == "GPU"
-
-    def label(self, lang: str = "en") -> str:
-        """Short human description: ``GPU NVIDIA T4 (15 GB, mixed precision)`` or ``CPU``."""
-        if self.is_gpu:
-            extras = []
-            if self.memory_mb:
-                extras.append(f"{self.memory_mb / 1024:.0f} GB")
-            if self.mixed_precision:
-                extras.append(translate("infer.device.mixed", lang))
-            detail = f" ({', '.join(extras)})" if extras else ""
-            return translate("infer.device.gpu", lang, name=self.name, detail=detail)
-        if self.forced_cpu:
-            return translate("infer.device.cpu_forced", lang)
-        if self.fallback:
-            return translate("infer.device.cpu_fallback", lang)
-        return translate("infer.device.cpu", lang)
-
-
-CPU_DEVICE = Device("CPU", "CPU", "/CPU:0")
-
+# --------------------------------------------------------------------------- TensorFlow
 
 def _tf():
-    import tensorflow as tf
+    import tensorflow as tf  # heavy: TF, only once a predictor is built
 
     return tf
-
-
-def select_device(force_cpu: bool | None = None) -> Device:
-    """The device new predictors use.
-
-    Args:
-        force_cpu: True forces the CPU; None reads ``CNNVIZ_FORCE_CPU``.
-
-    Never raises: a broken CUDA setup means the CPU.
-    """
-    if force_cpu is None:
-        force_cpu = _device.force_cpu()
-    if force_cpu:
-        return Device("CPU", "CPU", "/CPU:0", forced_cpu=True)
-    tf = _tf()
-    try:
-        gpus = tf.config.list_physical_devices("GPU")
-    except Exception as exc:  # a broken driver must not take the app down
-        return Device("CPU", "CPU", "/CPU:0", fallback=f"listing GPUs failed: {type(exc).__name__}: {exc}")
-    if not gpus:
-        return CPU_DEVICE
-    try:
-        details = tf.config.experimental.get_device_details(gpus[0]) or {}
-    except Exception:
-        details = {}
-    name = str(details.get("device_name") or gpus[0].name)
-    cc = details.get("compute_capability")
-    cc = tuple(int(v) for v in cc) if cc else None
-    memory = None
-    try:  # total memory: TensorFlow only reports usage
-        info = _device.nvidia_smi()
-        memory = info.memory_mb if info else None
-    except Exception:
-        memory = None
-    mixed = bool(cc and cc >= MIXED_PRECISION_MIN_CC) and os.environ.get("CNNVIZ_MIXED_PRECISION", "1") != "0"
-    return Device("GPU", name, "/GPU:0", memory_mb=memory, compute_capability=cc, mixed_precision=mixed)
 
 
 @contextlib.contextmanager
@@ -223,7 +140,7 @@ def _dtype_policy(policy: str | None):
     if policy is None:
         yield
         return
-    import keras
+    import keras  # heavy: TF
 
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(policy)
@@ -235,41 +152,20 @@ def _dtype_policy(policy: str | None):
 
 # --------------------------------------------------------------------------- image → input
 
-def fit_and_crop(image, size: tuple[int, int]):
-    """The image as the model sees it: scaled to cover ``size`` (H, W), then center-cropped.
+def prepare_image(name: str, image: Image.Image, size: tuple[int, int]) -> tuple[Image.Image, np.ndarray]:
+    """(the image as model ``name`` sees it, the 1×H×W×3 float32 batch it takes).
 
-    For a square input this is "shorter side → input size, then center crop". The
-    aspect ratio is kept; nothing is padded or stretched.
-
-    Args:
-        image: an RGB ``PIL.Image``.
-        size: (height, width) of the model input.
-
-    Returns:
-        A new RGB ``PIL.Image`` of exactly width×height.
+    :func:`cnnviz.images.fit_and_crop` to ``size`` (H, W), then the family's
+    ``preprocess_input`` (:func:`cnnviz.zoo.preprocess_input`).
     """
-    from PIL import Image
-
-    target_h, target_w = int(size[0]), int(size[1])
-    if image.mode != "RGB":
-        image = image.convert("RGB")
-    w, h = image.size
-    scale = max(target_w / w, target_h / h)
-    new_w, new_h = max(target_w, round(w * scale)), max(target_h, round(h * scale))
-    # reducing_gap: Pillow first shrinks by an integer factor (box filter), then resamples;
-    # a 12 MP photo costs a few ms instead of ~100 with the same visual quality.
-    resized = image.resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=3.0)
-    left, top = (new_w - target_w) // 2, (new_h - target_h) // 2
-    return resized.crop((left, top, left + target_w, top + target_h))
+    view = fit_and_crop(image, size)
+    batch = zoo.preprocess_input(name, np.asarray(view, dtype=np.float32)[None])
+    return view, np.ascontiguousarray(batch, dtype=np.float32)
 
 
-def preprocess_image(name: str, image, size: tuple[int, int]) -> np.ndarray:
-    """PIL image → the 1×H×W×3 float32 batch model ``name`` takes: :func:`fit_and_crop`, then
-    the family's ``preprocess_input`` (:func:`cnnviz.zoo.preprocess_input`)."""
-    from cnnviz import zoo
-
-    batch = np.asarray(fit_and_crop(image, size), dtype=np.float32)[None]
-    return np.ascontiguousarray(zoo.preprocess_input(name, batch), dtype=np.float32)
+def preprocess_image(name: str, image: Image.Image, size: tuple[int, int]) -> np.ndarray:
+    """PIL image → the 1×H×W×3 float32 batch model ``name`` takes (see :func:`prepare_image`)."""
+    return prepare_image(name, image, size)[1]
 
 
 def resize_policy(size: tuple[int, int], lang: str = "en") -> str:
@@ -359,13 +255,11 @@ def label_for(index: int, labels: list[str] | None) -> str:
     return f"class {index}"
 
 
-def _labels(classes: int) -> list[str] | None:
-    """ImageNet class names from the cache, if present and matching the classifier."""
+def class_labels(classes: int = 1000) -> list[str] | None:
+    """ImageNet class names from the cache, if present and matching a ``classes``-way classifier."""
     if classes != 1000:
         return None
     try:
-        from cnnviz import cache
-
         labels = cache.load_labels()
     except Exception:  # a corrupt index means "no labels", never a failed prediction
         return None
@@ -403,8 +297,6 @@ class Predictor:
 
     def __init__(self, name: str, weights: str | None = "imagenet", *, model=None, runs: int = DEFAULT_RUNS,
                  device: Device | None = None, busy_timeout: float | None = None) -> None:
-        from cnnviz import zoo
-
         self.spec = zoo.get_spec(name)
         self.name = self.spec.name
         self.display_name = self.spec.display_name
@@ -428,7 +320,7 @@ class Predictor:
             if not requested.is_gpu:
                 raise
             # The GPU path failed (driver, out of memory...): the CPU always works.
-            fallback = Device("CPU", "CPU", "/CPU:0", fallback=f"GPU failed: {type(exc).__name__}: {exc}")
+            fallback = cpu_fallback(f"GPU failed: {type(exc).__name__}: {exc}")
             self._build(fallback, model)
         self.load_ms = (time.perf_counter() - t0) * 1000.0
 
@@ -442,8 +334,6 @@ class Predictor:
             device = replace(device, mixed_precision=False)
         with tf.device(device.tf_name):
             if model is None:
-                from cnnviz import zoo
-
                 with _dtype_policy("mixed_float16" if mixed else None):
                     model = zoo.create_model(self.name, weights=self.weights)
             self.model = model
@@ -527,8 +417,6 @@ class Predictor:
             InvalidRunsError: ``runs`` outside 1..MAX_RUNS.
             BusyError: the model stayed busy for ``busy_timeout`` seconds.
         """
-        from PIL import Image
-
         if not isinstance(image, Image.Image):
             raise NotAnImageError(image)
         runs = self.runs if runs is None else _check_runs(runs)
@@ -570,7 +458,7 @@ class Predictor:
         total = float(np.sum(probs, dtype=np.float64))
         if not np.isfinite(total) or abs(total - 1.0) > PROB_SUM_TOLERANCE[self.output_dtype] or probs.min() < 0:
             raise BadProbabilitiesError(self.display_name, total)
-        labels = _labels(self.classes)
+        labels = class_labels(self.classes)
         return Prediction(
             model=self.name,
             display_name=self.display_name,
@@ -614,19 +502,9 @@ def load_predictor(name: str, weights: str | None = "imagenet", *, runs: int = D
     return Predictor(name, weights, model=model, runs=runs, device=device, busy_timeout=busy_timeout)
 
 
-def image_digest(image) -> str:
-    """A short content hash of a PIL image (size, mode and pixels), for result caches."""
-    import hashlib
-
-    h = hashlib.blake2b(digest_size=16)
-    h.update(f"{image.mode}:{image.size}".encode())
-    h.update(image.tobytes())
-    return h.hexdigest()
-
-
 __all__ = [
-    "BadProbabilitiesError", "BusyError", "CPU_DEVICE", "DEFAULT_RUNS", "Device", "InferenceError",
+    "BadProbabilitiesError", "BusyError", "DEFAULT_RUNS", "Device", "InferenceError",
     "InvalidRunsError", "InvalidWeightsError", "MAX_RUNS", "NotAClassifierError", "NotAnImageError", "Prediction",
-    "Predictor", "fit_and_crop", "preprocess_image", "image_digest", "label_for", "load_predictor",
+    "Predictor", "class_labels", "label_for", "load_predictor", "prepare_image", "preprocess_image",
     "resize_policy", "select_device", "top_k",
 ]

@@ -110,7 +110,7 @@ def decode_sample(name: str, *, max_side: int | None = None) -> DecodedImage:
 def _load_via_skimage(sample: Sample, max_side: int | None) -> DecodedImage:
     """Through scikit-image's own loader (another scikit-image layout; may need its data cache)."""
     try:
-        import skimage.data
+        import skimage.data  # heavy: scikit-image's I/O stack (~0.6 s), a rare fallback
 
         array = getattr(skimage.data, sample.loader)()
     except Exception as exc:  # not installed, or the file would have to be downloaded

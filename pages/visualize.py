@@ -3,10 +3,11 @@ activation maximization, and where each homework model looks (Grad-CAM)."""
 
 import streamlit as st
 
-from cnnviz import HOMEWORK_MODELS
+from cnnviz import HOMEWORK_MODELS, zoo
 from cnnviz.ui import t
 from cnnviz.ui import visualize as view
-from cnnviz.ui.gradcam import display_name, gradcam_panel, load_model
+from cnnviz.ui.gradcam import gradcam_panel
+from cnnviz.ui.models import display_name, load_model
 from cnnviz.ui.image_input import image_input
 from cnnviz.ui.weights import weights_banner
 
@@ -67,8 +68,6 @@ with tabs["actmax"]:
 
 with tabs["gradcam"]:
     if view.is_open(tabs["gradcam"]):
-        from cnnviz import zoo
-
         options = [n for n in view.model_options() if zoo.get_spec(n).classes == 1000]
         chosen = st.multiselect(t("visualize.gradcam.models"), options, default=list(HOMEWORK_MODELS),
                                 key=view.K_GRADCAM_MODELS, format_func=display_name, max_selections=8)

@@ -409,6 +409,43 @@ def test_a_pil_image_and_a_file_like_and_a_path_are_accepted(tmp_path):
     assert load_image(str(path)).tobytes() == im.tobytes()
 
 
+# --------------------------------------------------------------------------- model geometry: fit_and_crop, image_digest
+
+def test_fit_and_crop_keeps_the_center():
+    # Left third red, middle green, right third blue: the square crop must be all green.
+    arr = np.zeros((200, 600, 3), np.uint8)
+    arr[:, :200, 0] = 255
+    arr[:, 200:400, 1] = 255
+    arr[:, 400:, 2] = 255
+    crop = np.asarray(images.fit_and_crop(Image.fromarray(arr), (224, 224)))
+    assert crop.shape == (224, 224, 3)
+    inner = crop[:, 8:-8].astype(int)  # away from the bilinear seam
+    assert (inner[..., 1] > 250).all() and (inner[..., 0] < 5).all() and (inner[..., 2] < 5).all()
+
+
+@pytest.mark.parametrize("size", [(1, 1), (10, 3000), (3000, 10), (224, 224), (4032, 3024)])
+def test_fit_and_crop_any_shape(size):
+    out = images.fit_and_crop(Image.new("RGB", size, (10, 20, 30)), (299, 299))
+    assert out.size == (299, 299) and out.mode == "RGB"
+    assert np.asarray(out)[150, 150].tolist() == [10, 20, 30]
+
+
+def test_fit_and_crop_converts_modes():
+    out = images.fit_and_crop(Image.new("L", (300, 300), 128), (224, 224))
+    assert out.mode == "RGB"
+
+
+def test_image_digest_follows_content_mode_and_size():
+    a = Image.new("RGB", (32, 16), (10, 20, 30))
+    assert images.image_digest(a) == images.image_digest(a.copy())
+    assert len(images.image_digest(a)) == 32
+    b = a.copy()
+    b.putpixel((31, 15), (10, 20, 31))
+    assert images.image_digest(b) != images.image_digest(a)
+    assert images.image_digest(a.convert("RGBA")) != images.image_digest(a)
+    assert images.image_digest(Image.new("RGB", (16, 32), (10, 20, 30))) != images.image_digest(a)
+
+
 # --------------------------------------------------------------------------- (b) refusals, each with its own key
 
 def test_zero_bytes(tmp_path):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnviz import HOMEWORK_MODELS, infer
+from cnnviz import HOMEWORK_MODELS, device, images, infer
 
 
 def photo(width: int = 640, height: int = 480, seed: int = 0) -> Image.Image:
@@ -155,30 +155,6 @@ class _Fake:
 
 # --------------------------------------------------------------------------- preprocessing
 
-def test_fit_and_crop_keeps_the_center():
-    # Left third red, middle green, right third blue: the square crop must be all green.
-    arr = np.zeros((200, 600, 3), np.uint8)
-    arr[:, :200, 0] = 255
-    arr[:, 200:400, 1] = 255
-    arr[:, 400:, 2] = 255
-    crop = np.asarray(infer.fit_and_crop(Image.fromarray(arr), (224, 224)))
-    assert crop.shape == (224, 224, 3)
-    inner = crop[:, 8:-8].astype(int)  # away from the bilinear seam
-    assert (inner[..., 1] > 250).all() and (inner[..., 0] < 5).all() and (inner[..., 2] < 5).all()
-
-
-@pytest.mark.parametrize("size", [(1, 1), (10, 3000), (3000, 10), (224, 224), (4032, 3024)])
-def test_fit_and_crop_any_shape(size):
-    out = infer.fit_and_crop(Image.new("RGB", size, (10, 20, 30)), (299, 299))
-    assert out.size == (299, 299) and out.mode == "RGB"
-    assert np.asarray(out)[150, 150].tolist() == [10, 20, 30]
-
-
-def test_fit_and_crop_converts_modes():
-    out = infer.fit_and_crop(Image.new("L", (300, 300), 128), (224, 224))
-    assert out.mode == "RGB"
-
-
 FAMILIES = {
     # registry name: (keras.applications module, input size)
     "resnet50": ("resnet50", 224),
@@ -202,10 +178,18 @@ def test_preprocessing_matches_keras(name):
     keras_pre = importlib.import_module(f"keras.applications.{module}").preprocess_input
     image = photo(500, 375, seed=3)
     ours = infer.preprocess_image(name, image, (size, size))
-    pixels = np.asarray(infer.fit_and_crop(image, (size, size)), np.float32)[None]
+    pixels = np.asarray(images.fit_and_crop(image, (size, size)), np.float32)[None]
     theirs = np.asarray(keras_pre(pixels.copy()))
     assert ours.shape == (1, size, size, 3) and ours.dtype == np.float32
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-5)
+
+
+def test_prepare_image_gives_the_view_and_the_batch_of_predict():
+    image = photo(500, 375, seed=4)
+    view, batch = infer.prepare_image("resnet50", image, (224, 224))
+    assert view.size == (224, 224) and view.tobytes() == images.fit_and_crop(image, (224, 224)).tobytes()
+    assert batch.shape == (1, 224, 224, 3) and batch.dtype == np.float32 and batch.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(batch, infer.preprocess_image("resnet50", image, (224, 224)))
 
 
 def test_resize_policy_is_stated_in_both_languages():
@@ -235,6 +219,12 @@ def fake_gpu(monkeypatch):
     monkeypatch.setattr(tf.config.experimental, "get_device_details", lambda dev: details)
     monkeypatch.delenv("CNNVIZ_FORCE_CPU", raising=False)
     return details
+
+
+def test_one_device_type_and_select_device_still_importable_from_infer():
+    # cnnviz.device owns the type and the choice; infer re-exports both (scripts use them).
+    assert infer.select_device is device.select_device and infer.Device is device.Device
+    assert type(device.probe()) is device.Device and device.CPU.label("en") == "CPU"
 
 
 def test_cpu_when_no_gpu(monkeypatch):

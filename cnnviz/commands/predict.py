@@ -13,13 +13,12 @@ import argparse
 import json
 import sys
 
-from cnnviz import HOMEWORK_MODELS
+from cnnviz import HOMEWORK_MODELS, cache, device, images, infer, zoo
+from cnnviz.infer import DEFAULT_RUNS, MAX_RUNS
 
 
 def parse_models(text: str) -> list[str]:
     """``"resnet50, MobileNetV3Small"`` → checked registry names (UnknownModelError otherwise)."""
-    from cnnviz import zoo
-
     names = [part.strip().lower() for part in text.split(",") if part.strip()]
     if not names:
         raise zoo.UnknownModelError(text, [])
@@ -27,8 +26,6 @@ def parse_models(text: str) -> list[str]:
 
 
 def register(subparsers, name: str, help_text: str) -> None:
-    from cnnviz.infer import DEFAULT_RUNS, MAX_RUNS
-
     p = subparsers.add_parser(name, help=help_text, description=__doc__.splitlines()[0],
                               formatter_class=argparse.RawDescriptionHelpFormatter,
                               epilog="\n".join(__doc__.splitlines()[2:]))
@@ -45,17 +42,15 @@ def register(subparsers, name: str, help_text: str) -> None:
 
 
 def run(args) -> int:
-    from cnnviz import cache, images, infer
-
     names = parse_models(args.models)
     runs = infer._check_runs(args.runs)
     image = images.load_image(args.image)
     weights = None if args.random_weights else "imagenet"
-    device = infer.select_device(force_cpu=args.cpu or None)
+    where = device.select_device(force_cpu=args.cpu or None)
     results = []
     for name in names:
         try:
-            predictor = infer.load_predictor(name, weights, runs=runs, device=device)
+            predictor = infer.load_predictor(name, weights, runs=runs, device=where)
         except cache.CacheError as exc:
             print(f"error: {exc}", file=sys.stderr)
             print("hint: add --random-weights to run the pipeline without pretrained weights, or download them "

@@ -8,10 +8,12 @@ Nothing here imports TensorFlow; model loaders live in :mod:`cnnviz.ui.models`.
 from __future__ import annotations
 
 import sys
+from urllib.parse import urlencode
 
 import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
 
-from cnnviz import device
+from cnnviz import HOMEWORK_MODELS, cache, device
 from cnnviz.i18n import LANG_NAMES, LANGS, default_lang, translate
 
 LANG_KEY = "lang"
@@ -26,7 +28,7 @@ def _leave_legacy_pages_mode() -> None:
     would get that page alone: no sidebar, no language switch. Every page imports this
     module, so the first such run turns legacy mode off and reruns through app.py.
     """
-    try:
+    try:  # internal: Streamlit may move these, so import them where a failure is harmless
         from streamlit.runtime.pages_manager import PagesManager
         from streamlit.runtime.scriptrunner import get_script_run_ctx
     except ImportError:  # a future Streamlit without this internal: nothing to fix
@@ -53,7 +55,7 @@ def _keep_keras_warm_between_runs() -> None:
     builds its models once and shares them (``st.cache_resource``), so there is no
     per-run Keras state to clear. Matplotlib figures are still closed as before.
     """
-    try:
+    try:  # internal: Streamlit may move it, so import it where a failure is harmless
         from streamlit.runtime.scriptrunner import script_runner
     except ImportError:  # a Streamlit without this internal: nothing to undo
         return
@@ -150,11 +152,7 @@ def device_badge() -> None:
 
 def cache_badge() -> None:
     """How many of the homework models' weights are in the local cache (cheap file check)."""
-    from cnnviz import HOMEWORK_MODELS
-
     try:
-        from cnnviz import cache
-
         states = cache.status(HOMEWORK_MODELS, verify=False)
     except Exception as exc:  # the sidebar must never take a page down
         st.sidebar.caption(t("common.cache_unknown", error=type(exc).__name__))
@@ -180,10 +178,6 @@ def page_link(page_id: str, label: str | None = None, *, icon: str | None = None
     ``st.navigation``), Streamlit cannot resolve the target page; a plain relative
     link to the same URL is rendered instead.
     """
-    from urllib.parse import urlencode
-
-    from streamlit.errors import StreamlitPageNotFoundError
-
     file, page_icon = PAGES[page_id]
     params = {LANG_KEY: current_lang(), **query}
     label = label or t(f"nav.{page_id}")

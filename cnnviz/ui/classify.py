@@ -9,16 +9,19 @@ instead of running inference again. TensorFlow is imported only when a predictor
 
 from __future__ import annotations
 
+import csv
 import io
 from dataclasses import dataclass
 from typing import Sequence
 
+import plotly.graph_objects as go  # Streamlit itself loads Plotly: nothing heavy added
 import streamlit as st
 
-from cnnviz import HOMEWORK_MODELS, timeline
+from cnnviz import HOMEWORK_MODELS, infer, timeline, zoo
 from cnnviz.errors import UserFacingError
-from cnnviz.ui import current_lang, error_message, t
-from cnnviz.ui.weights import get_predictor, predictor_loaded
+from cnnviz.images import image_digest
+from cnnviz.ui import current_lang, error_message, gradcam, page_link, t
+from cnnviz.ui.models import display_name, get_predictor, predictor_loaded
 
 COLUMNS = len(HOMEWORK_MODELS)
 #: Families the homework expects to win each criterion (seed 000, "Criterio de aceptación").
@@ -46,15 +49,11 @@ class Column:
 
 def pretrained_models() -> list[str]:
     """Zoo models with ImageNet weights (any of them can replace a homework model)."""
-    from cnnviz import zoo
-
     return [n for n in zoo.list_models() if zoo.get_spec(n).has_imagenet_weights]
 
 
 def model_pickers(key: str = "classify") -> list[str]:
     """One selectbox per column, defaulting to the homework four. Returns the chosen names."""
-    from cnnviz import zoo
-
     options = pretrained_models()
     chosen = []
     for i, col in enumerate(st.columns(COLUMNS)):
@@ -62,7 +61,7 @@ def model_pickers(key: str = "classify") -> list[str]:
         with col:
             chosen.append(st.selectbox(
                 t("classify.model_n", n=i + 1), options, index=options.index(default), key=f"{key}_model_{i}",
-                format_func=lambda n: zoo.get_spec(n).display_name,
+                format_func=display_name,
             ))
     return chosen
 
@@ -83,12 +82,10 @@ def load_predictors(names: Sequence[str], modes: dict[str, str | None], *, force
         for n in unique:
             out[n] = _load_one(n, modes[n], force_cpu)
         return out
-    from cnnviz import zoo
-
     with st.status(t("classify.loading", n=len(cold)), expanded=True) as status:
         bar = st.progress(0.0)
         for i, n in enumerate(cold):
-            bar.progress(i / len(cold), text=t("classify.loading_model", model=zoo.get_spec(n).display_name,
+            bar.progress(i / len(cold), text=t("classify.loading_model", model=display_name(n),
                                                i=i + 1, n=len(cold)))
             out[n] = _load_one(n, modes[n], force_cpu)
         bar.progress(1.0, text=t("classify.loaded"))
@@ -117,9 +114,7 @@ def _cached_prediction(digest: str, name: str, weights: str | None, force_cpu: b
 def classify(image, names: Sequence[str], modes: dict[str, str | None], predictors: dict, *, runs: int,
              force_cpu: bool) -> list[Column]:
     """Every column's prediction for ``image`` (cached by content)."""
-    from cnnviz import infer, zoo
-
-    digest = infer.image_digest(image)
+    digest = image_digest(image)
     columns = []
     for n in names:
         spec = zoo.get_spec(n)
@@ -146,8 +141,6 @@ def _label(label: str, index: int, labels_available: bool) -> str:
 
 def top5_figure(prediction, *, random_weights: bool):
     """Plotly horizontal bars of the top-5, most probable on top."""
-    import plotly.graph_objects as go
-
     rows = list(reversed(prediction.top5))
     labels = [_label(lbl, i, prediction.labels_available) for lbl, _, i in rows]
     probs = [p * 100 for _, p, _ in rows]
@@ -168,8 +161,6 @@ def top5_figure(prediction, *, random_weights: bool):
 
 def show_model_views(image, predictors: dict, names: Sequence[str]) -> None:
     """The image as each model sees it, after its resize and center crop."""
-    from cnnviz import infer
-
     sizes = {p.input_size for p in predictors.values() if not isinstance(p, Exception)}
     st.subheader(t("classify.views_title"))
     for size in sorted(sizes):
@@ -311,8 +302,6 @@ def comparison_rows(columns: list[Column]) -> list[dict]:
 
 
 def comparison_csv(columns: list[Column]) -> bytes:
-    import csv
-
     rows = comparison_rows(columns)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
@@ -322,7 +311,7 @@ def comparison_csv(columns: list[Column]) -> bytes:
 
 
 def show_summary(columns: list[Column], image_name: str) -> None:
-    import pandas as pd
+    import pandas as pd  # heavy: pandas (~1.5 s), only once results are shown
 
     st.subheader(t("classify.summary.title"))
     for line in summary_lines(columns):
@@ -354,21 +343,14 @@ def gradcam_section(image, columns: list[Column]) -> None:
     Off by default: four gradient computations per new photo would delay everyone's
     results on a shared CPU server, and the answers come first. The teacher turns it on.
     """
-    from cnnviz.ui import page_link
-
-    try:
-        from cnnviz.ui import gradcam
-    except ImportError:
-        gradcam = None
-    show = getattr(gradcam, "gradcam_section", None) if gradcam is not None else None
     done = [c for c in columns if c.prediction is not None]
-    if show is None or not done:
+    if not done:
         st.caption(t("classify.gradcam_elsewhere"))
         page_link("visualize")
         return
     if not st.toggle(t("classify.gradcam_toggle"), key="classify_gradcam_on", help=t("classify.gradcam_help")):
         return
     try:
-        show(image, [(c.name, c.weights, c.prediction.top1[2]) for c in done], key="classify_gradcam")
+        gradcam.gradcam_section(image, [(c.name, c.weights, c.prediction.top1[2]) for c in done], key="classify_gradcam")
     except UserFacingError as exc:
         st.error(error_message(exc))

@@ -18,6 +18,7 @@ import streamlit as st
 from cnnviz import HOMEWORK_MODELS, timeline
 from cnnviz.errors import UserFacingError
 from cnnviz.ui import current_lang, error_message, t
+from cnnviz.ui.models import display_name
 
 MODEL_KEY = "explorer_model"
 PILL_KEY = "explorer_pill"
@@ -91,7 +92,7 @@ def label(name: str) -> str:
 
 
 def short_label(name: str) -> str:
-    return _zoo().get_spec(name).display_name
+    return display_name(name)
 
 
 def quick_picks() -> list[str]:

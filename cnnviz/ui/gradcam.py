@@ -5,7 +5,7 @@ Used by the Filters & activations page (its Grad-CAM tab) and by the Classify pa
 (:func:`gradcam_section`, under the predictions). Each heatmap is computed once per
 (image content, model, weights, class, method) and cached; the overlay is drawn on the
 image exactly as the model saw it (resized and center-cropped by the same policy as
-Classify, :func:`cnnviz.infer.fit_and_crop`), so the hot regions line up with what the
+Classify, :func:`cnnviz.ui.models.model_input`), so the hot regions line up with what the
 network actually received. Importing this module does not import TensorFlow.
 """
 
@@ -17,7 +17,11 @@ from typing import Mapping, Sequence
 import numpy as np
 import streamlit as st
 
+from cnnviz import infer, visualize
+from cnnviz.images import image_digest
 from cnnviz.ui import error_message, t
+from cnnviz.ui.models import display_name, load_model, model_input
+from cnnviz.visualize import gradcam as vis_gradcam
 from cnnviz.visualize import render
 
 METHODS = ("gradcam", "saliency")
@@ -27,58 +31,12 @@ PER_ROW = 4
 
 # --------------------------------------------------------------------------- shared helpers
 
-def display_name(name: str) -> str:
-    from cnnviz import zoo
-
-    try:
-        return zoo.get_spec(name).display_name
-    except Exception:  # a name outside the zoo (a custom model in a notebook)
-        return name
-
-
-def model_input(image, name: str, model) -> tuple:
-    """(the image as the model sees it, one preprocessed input H×W×C) for zoo model ``name``."""
-    from cnnviz import infer, zoo
-
-    shape = tuple(model.inputs[0].shape[1:3])
-    if None in shape:
-        shape = tuple(zoo.get_spec(name).input_shape[:2])
-    view = infer.fit_and_crop(image, shape)
-    x = zoo.preprocess_input(name, np.asarray(view, dtype=np.float32)[None])[0]
-    return view, x
-
-
-def image_digest(image) -> str:
-    from cnnviz import infer
-
-    return infer.image_digest(image)
-
-
 def class_label(index: int, classes: int) -> str:
     """The ImageNet class name when the labels are cached, else "class N" (localized)."""
-    labels = None
-    if classes == 1000:
-        try:
-            from cnnviz import cache
-
-            labels = cache.load_labels()
-        except Exception:  # a corrupt label index means "no names", never a broken page
-            labels = None
+    labels = infer.class_labels(classes)
     if labels is not None and 0 <= index < len(labels):
-        return str(labels[index]).replace("_", " ")
+        return infer.label_for(index, labels)
     return t("visualize.gradcam.class_n", n=index)
-
-
-def load_model(name: str, weights: str | None):
-    """The shared cached model, or None after showing why it could not be built."""
-    from cnnviz.errors import UserFacingError
-    from cnnviz.ui.models import get_model
-
-    try:
-        return get_model(name, weights)
-    except UserFacingError as exc:
-        st.error(error_message(exc))
-        return None
 
 
 def _as_modes(model_names: Sequence[str], weights_modes) -> dict[str, str | None]:
@@ -99,16 +57,12 @@ def _as_modes(model_names: Sequence[str], weights_modes) -> dict[str, str | None
 def _explain(digest: str, name: str, weights: str | None, model_id: int, class_index: int | None, method: str,
              _model, _x) -> dict:
     """Heatmap + class for one (image, model, weights, class, method); ``model_id`` ties it to one build."""
-    from cnnviz import visualize
-
     try:
         layer = visualize.zoo_target_layer(_model, name)
     except (KeyError, ValueError, LookupError):
         layer = visualize.default_target_layer(_model)
-    from cnnviz.visualize import gradcam as _gradcam
-
     # The first call per (model, layer) traces and compiles the gradient function: say so.
-    first = _gradcam._explainers.peek(_model, ("gradcam", layer)) is None
+    first = vis_gradcam._explainers.peek(_model, ("gradcam", layer)) is None
     t0 = time.perf_counter()
     result = visualize.grad_cam_result(_model, _x, class_index, layer)
     heat = result.heatmap
@@ -141,22 +95,12 @@ def side_by_side(images: Sequence[np.ndarray], gap: int = 8) -> np.ndarray:
     return np.concatenate(parts, axis=1)
 
 
-def _labels_or_none() -> list[str] | None:
-    try:
-        from cnnviz import cache
-
-        labels = cache.load_labels()
-    except Exception:
-        return None
-    return list(labels) if labels and len(labels) == 1000 else None
-
-
 def class_picker(key: str) -> int | None:
     """"Each model's own top-1" (None) or one ImageNet class for every model."""
     if not st.toggle(t("visualize.gradcam.same_class"), key=f"{key}_same_class",
                      help=t("visualize.gradcam.same_class_help")):
         return None
-    labels = _labels_or_none()
+    labels = infer.class_labels()
     if labels is not None:
         names = {i: f"{i} · {label.replace('_', ' ')}" for i, label in enumerate(labels)}
         return int(st.selectbox(t("visualize.gradcam.class"), list(names), format_func=names.__getitem__,

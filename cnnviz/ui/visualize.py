@@ -16,11 +16,16 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+import plotly.graph_objects as go  # Streamlit itself loads Plotly: nothing heavy added
 import streamlit as st
+from PIL import Image
 
-from cnnviz import HOMEWORK_MODELS
+from cnnviz import HOMEWORK_MODELS, visualize, zoo
+from cnnviz import inspect as cinspect
+from cnnviz.images import image_digest
 from cnnviz.ui import error_message, t
-from cnnviz.ui.gradcam import display_name, image_digest, load_model, model_input
+from cnnviz.ui.gradcam import side_by_side
+from cnnviz.ui.models import load_model, model_input
 from cnnviz.visualize import render
 
 TABS = ("maps", "depth", "filters", "actmax", "gradcam")
@@ -44,15 +49,11 @@ K_AM_PARTIAL = "vis_am_partial"
 
 def model_options() -> list[str]:
     """Every zoo model that takes images, the homework four first."""
-    from cnnviz import zoo
-
     rest = [n for n in zoo.list_models() if n not in HOMEWORK_MODELS]
     return [n for n in HOMEWORK_MODELS if n in zoo.list_models()] + rest
 
 
 def model_picker(key: str = "vis_model") -> str:
-    from cnnviz import zoo
-
     options = model_options()
     wanted = str(st.query_params.get("model", "")).lower()
     if key not in st.session_state and wanted in options:
@@ -100,13 +101,9 @@ class LayerCatalog:
 @st.cache_resource(max_entries=16, show_spinner=False)
 def layer_catalog(name: str, weights: str | None, model_id: int, _model) -> LayerCatalog:
     """Drawable layers grouped by the explorer's blocks (same names as the Explorer page)."""
-    from cnnviz import visualize
-
     nodes = visualize.map_layers(_model)
     rows, parents = {}, {}
     try:
-        from cnnviz import inspect as cinspect
-
         for row in cinspect.summarize(_model).layers:
             rows[row.name] = row
             if row.parent:
@@ -199,8 +196,6 @@ class MapSet:
 @st.cache_resource(max_entries=MAX_MAP_SETS, show_spinner=False)
 def all_maps(name: str, weights: str | None, model_id: int, digest: str, _model, _x) -> MapSet:
     """Every drawable layer's maps for one image, from one forward pass (cached per model build + image)."""
-    from cnnviz import visualize
-
     t0 = time.perf_counter()
     maps = visualize.all_feature_maps(_model, _x)
     ms = (time.perf_counter() - t0) * 1000.0
@@ -214,8 +209,6 @@ def all_maps(name: str, weights: str | None, model_id: int, digest: str, _model,
 
 def _shrink(tiles: np.ndarray, max_px: int) -> np.ndarray:
     """N×H×W tiles box-downsampled so the longer side is at most ``max_px`` (display only)."""
-    from PIL import Image
-
     n, h, w = tiles.shape
     scale = max_px / max(h, w)
     if scale >= 1:
@@ -226,8 +219,6 @@ def _shrink(tiles: np.ndarray, max_px: int) -> np.ndarray:
 
 
 def channel_order(fmap: np.ndarray, order: str) -> np.ndarray:
-    from cnnviz import visualize
-
     if order == "index":
         return np.arange(fmap.shape[-1])
     return visualize.rank_channels(fmap, order)
@@ -235,8 +226,6 @@ def channel_order(fmap: np.ndarray, order: str) -> np.ndarray:
 
 def grid_figure(fmap: np.ndarray, channels: Sequence[int], cols: int):
     """One Plotly heatmap of the chosen channels, tiled, each on its own colour scale."""
-    import plotly.graph_objects as go
-
     tiles = np.moveaxis(fmap[..., list(channels)], -1, 0).astype(np.float32)
     tiles = _shrink(tiles, GRID_TILE_PX)
     mos = render.mosaic(tiles, cols=cols, pad=1, normalize="each")
@@ -279,8 +268,6 @@ def grid_png(fmap: np.ndarray, channels: Sequence[int], cols: int) -> bytes:
 
 
 def channel_figure(channel_map: np.ndarray, title: str):
-    import plotly.graph_objects as go
-
     fig = go.Figure(go.Heatmap(z=channel_map.astype(np.float32), colorscale="Viridis",
                                hovertemplate="(%{x}, %{y}): %{z:.3f}<extra></extra>"))
     fig.update_layout(margin=dict(l=0, r=0, t=30, b=0), height=340, title=dict(text=title, font=dict(size=13)),
@@ -311,8 +298,6 @@ def _clicked_channel(event, fmap_shape: tuple, channels: Sequence[int], cols: in
 
 def maps_tab(mapset: MapSet, option: LayerOption, catalog: LayerCatalog, view, *, random_weights: bool) -> None:
     """Feature-map grid of the chosen layer, paging, and one channel enlarged over the image."""
-    from cnnviz import visualize
-
     fmap = mapset.maps[option.name]
     n_ch = fmap.shape[-1]
     st.info(depth_hint(option, len(catalog.options)), icon=":material/lightbulb:")
@@ -370,8 +355,6 @@ def maps_tab(mapset: MapSet, option: LayerOption, catalog: LayerCatalog, view, *
 
 def depth_tab(mapset: MapSet, catalog: LayerCatalog, model) -> None:
     """One representative map per stage: resolution shrinks, channels grow, features abstract."""
-    from cnnviz import visualize
-
     st.markdown(t("visualize.depth.intro"))
     stage_of = {o.name: o.stage for o in catalog.options}
     # A pooling layer that ends a stage opens the next one, as in the ResNet paper's Table 1
@@ -399,10 +382,6 @@ def depth_tab(mapset: MapSet, catalog: LayerCatalog, model) -> None:
                          caption=t("visualize.depth.caption", stage=step.stage, layer=step.layer,
                                    shape="×".join(str(d) for d in step.shape), channel=step.channel))
     st.caption(t("visualize.depth.how_to_read"))
-    from PIL import Image
-
-    from cnnviz.ui.gradcam import side_by_side
-
     same = [np.asarray(Image.fromarray(im).resize((224, 224), Image.NEAREST)) for im in images]
     st.download_button(t("visualize.download_png"), render.png_bytes(side_by_side(same)),
                        file_name="through-the-depth.png", mime="image/png", icon=":material/download:",
@@ -433,8 +412,6 @@ def _kernel_png(view) -> np.ndarray:
 
 
 def filters_tab(model, name: str, *, random_weights: bool) -> None:
-    from cnnviz import visualize, zoo
-
     layers = visualize.kernel_layers(model)
     if not layers:
         st.info(t("visualize.filters.none"))
@@ -488,8 +465,6 @@ def _stop() -> None:
 
 def actmax_tab(model, name: str, weights: str | None, option: LayerOption) -> None:
     """Gradient ascent on an image for one channel of the chosen layer, with progress and a stop button."""
-    from cnnviz import visualize, zoo
-
     st.markdown(t("visualize.am.intro"))
     n_ch = option.shape[-1]
     c1, c2 = st.columns(2)
@@ -550,8 +525,6 @@ def actmax_tab(model, name: str, weights: str | None, option: LayerOption) -> No
 
 
 def _show_actmax(result) -> None:
-    import plotly.graph_objects as go
-
     left, right = st.columns([1, 1])
     with left:
         shown = render.stretch(result.image)
