@@ -15,9 +15,10 @@ from typing import Any
 
 import streamlit as st
 
-from cnnviz import HOMEWORK_MODELS
+from cnnviz import HOMEWORK_MODELS, inspect, netron_server, zoo
 from cnnviz.errors import UserFacingError
 from cnnviz.ui import current_lang, error_message, t
+from cnnviz.ui.models import get_model
 
 MODEL_KEY = "explorer_model"
 PILL_KEY = "explorer_pill"
@@ -68,8 +69,6 @@ class Choice:
 
 
 def _zoo():
-    from cnnviz import zoo  # the registry is cheap (no TensorFlow)
-
     return zoo
 
 
@@ -179,8 +178,6 @@ def spec_header(name: str) -> None:
 
 def build(choice: Choice):
     """The model for ``choice`` (cached), or None after showing why it cannot be built."""
-    from cnnviz.ui.models import get_model
-
     display = short_label(choice.name)
     try:
         with st.spinner(t("explorer.building", model=display)):
@@ -195,21 +192,17 @@ def build(choice: Choice):
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _summary(key: str, _model):
-    from cnnviz import inspect
-
     return inspect.summarize(_model)
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _summary_text(key: str, expand_nested: bool, _model) -> str:
-    from cnnviz import inspect
-
     return inspect.summary_text(_model, expand_nested=expand_nested)
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)
 def _figure(key: str, lang: str, kind: str, variant: str, _data):
-    from cnnviz import charts
+    from cnnviz import charts  # heavy: plotly
 
     if kind == "params_per_layer":
         return charts.params_per_layer(_data, lang=lang, log_y=variant == "log")
@@ -290,7 +283,7 @@ def summary_tab(choice: Choice, model, summary) -> None:
 
 
 def layers_tab(choice: Choice, summary) -> None:
-    import pandas as pd
+    import pandas as pd  # heavy: pandas
 
     df = pd.DataFrame(summary.table())
     c1, c2, c3 = st.columns(3)
@@ -375,7 +368,7 @@ def _compare_homework() -> None:
 
 
 def compare_tab(current: str) -> None:
-    import pandas as pd
+    import pandas as pd  # heavy: pandas
 
     zoo = _zoo()
     names = model_names()
@@ -427,8 +420,6 @@ def _request_host() -> str | None:
 
 
 def netron_tab(choice: Choice, model) -> None:
-    from cnnviz import netron_server
-
     status = netron_server.viewer_status()
     if not status.installed:
         st.error(t("explorer.netron_not_installed", error=status.error or "?"), icon=":material/error:")
@@ -474,7 +465,7 @@ def netron_tab(choice: Choice, model) -> None:
 
 
 def downloads_tab(choice: Choice, model, summary) -> None:
-    from cnnviz import charts
+    from cnnviz import charts  # heavy: plotly
 
     name = choice.name
     lang = current_lang()
@@ -494,8 +485,6 @@ def downloads_tab(choice: Choice, model, summary) -> None:
         st.caption(t("explorer.dl_png_unavailable"))
 
     def keras_bytes() -> bytes:
-        from cnnviz import netron_server
-
         return netron_server.export_model(model, choice.key).read_bytes()
 
     st.download_button(t("explorer.dl_keras", size=f"{summary.size_mb:,.0f}"), keras_bytes,
