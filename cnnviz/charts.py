@@ -13,11 +13,14 @@ Compare mode takes ``{label: summary}``: :func:`compare_totals`, and
 from __future__ import annotations
 
 import math
+import shutil
 from typing import Mapping, Sequence, Union
 
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.subplots import make_subplots
 
+from cnnviz.graph import format_shape
 from cnnviz.i18n import translate
 from cnnviz.inspect import HEAD, STEM, LayerRow, ModelSummary
 
@@ -104,8 +107,6 @@ def params_per_layer(summary: ModelSummary, *, lang: str = "en", log_y: bool = F
 
 
 def _fmt_shape(row: LayerRow) -> str:
-    from cnnviz.inspect import format_shape
-
     return format_shape(row.output_shape)
 
 
@@ -335,15 +336,13 @@ def to_html(fig: go.Figure) -> str:
 def find_chrome() -> str | None:
     """The Chrome/Chromium Kaleido would use for PNG export, or None (cheap: no launch)."""
     try:
-        from choreographer.browsers.chromium import Chromium
+        from choreographer.browsers.chromium import Chromium  # optional: Kaleido's browser finder
 
         path = Chromium.find_browser(skip_local=False)
         if path:
             return str(path)
     except Exception:  # choreographer's API moved or is absent: fall back to PATH
         pass
-    import shutil
-
     for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome"):
         path = shutil.which(name)
         if path:
@@ -354,7 +353,7 @@ def find_chrome() -> str | None:
 def png_export_available() -> bool:
     """Whether :func:`to_png` can work here: Kaleido installed and a Chrome to drive."""
     try:
-        import kaleido  # noqa: F401
+        import kaleido  # noqa: F401  # optional: PNG export
     except Exception:
         return False
     return find_chrome() is not None
@@ -362,8 +361,6 @@ def png_export_available() -> bool:
 
 def to_png(fig: go.Figure, *, width: int = 1400, height: int | None = None, scale: float = 1.0) -> bytes:
     """PNG bytes of ``fig`` through Kaleido (starts a headless Chrome: seconds, not ms)."""
-    import plotly.io as pio
-
     return pio.to_image(fig, format="png", width=width, height=height or fig.layout.height or HEIGHT, scale=scale)
 
 

@@ -2,7 +2,9 @@
 
 No Streamlit here, and no TensorFlow import at module import time: functions receive
 an already-built ``keras.Model`` (Keras is imported lazily by the few helpers that
-need its layer classes).
+need its layer classes). The graph itself is read by :func:`cnnviz.graph.walk`; timings
+of all this live in :mod:`cnnviz.bench.explorer`. This module imports nothing of cnnviz
+but :mod:`cnnviz.graph`.
 
 Conventions (the explorer page states them next to the numbers):
 
@@ -34,17 +36,21 @@ course teaches. Every layer gets a block and a stage.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
 import threading
-import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Sequence
 
+from cnnviz.graph import (  # noqa: F401  (format_shape: public here too)
+    INPUT_TYPES, Op, as_tuple, first_shape, format_shape, functional_of, trunk as graph_trunk, walk,
+)
+
 STEM = "stem"
 HEAD = "head"
-INPUT_TYPES = frozenset({"InputLayer"})
 BYTES_PER_PARAM = 4  # float32
 MB = 1024 * 1024
 
@@ -96,14 +102,14 @@ class LayerRow:
     @property
     def spatial(self) -> tuple[int | None, int | None] | None:
         """(H, W) of a 4-D (channels-last) output, else None."""
-        shape = _first_shape(self.output_shape)
+        shape = first_shape(self.output_shape)
         if shape is not None and len(shape) == 4:
             return shape[1], shape[2]
         return None
 
     @property
     def channels(self) -> int | None:
-        shape = _first_shape(self.output_shape)
+        shape = first_shape(self.output_shape)
         if shape is not None and len(shape) >= 2:
             return shape[-1]
         return None
@@ -201,9 +207,6 @@ class ModelSummary:
 
     def to_csv(self) -> str:
         """The layer table as CSV text (UTF-8, header row, one row per layer)."""
-        import csv
-        import io
-
         records = self.table()
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=list(records[0]) if records else ["name"], lineterminator="\n")
@@ -228,35 +231,10 @@ def _group(rows: Sequence[LayerRow], attr: str) -> list[GroupRow]:
 
 # --------------------------------------------------------------------------- shapes
 
-def _as_tuple(shape: Any) -> tuple | None:
-    if shape is None:
-        return None
-    try:
-        return tuple(None if d is None else int(d) for d in shape)
-    except TypeError:
-        return None
-
-
-def _first_shape(shape: Any) -> tuple | None:
-    if isinstance(shape, list):
-        return shape[0] if shape else None
-    return shape
-
-
 def _shape_json(shape: Any) -> Any:
     if isinstance(shape, list):
         return [list(s) if s is not None else None for s in shape]
     return list(shape) if shape is not None else None
-
-
-def format_shape(shape: Any, *, batch: bool = False) -> str:
-    """``(None, 56, 56, 256)`` → ``"56×56×256"`` (``"?"`` for unknown sizes)."""
-    if shape is None:
-        return ""
-    if isinstance(shape, list):
-        return ", ".join(format_shape(s, batch=batch) for s in shape)
-    dims = shape if batch else shape[1:]
-    return "×".join("?" if d is None else str(d) for d in dims) or "scalar"
 
 
 def _prod(values: Iterable[int | None]) -> int | None:
@@ -271,7 +249,7 @@ def _prod(values: Iterable[int | None]) -> int | None:
 # --------------------------------------------------------------------------- MACs
 
 def _keras_classes():
-    import keras
+    import keras  # heavy: TF
 
     L = keras.layers
     return {
@@ -350,149 +328,6 @@ def layer_macs(layer, input_shape: tuple | None, output_shape: tuple | None, cla
     return 0, False
 
 
-# --------------------------------------------------------------------------- graph
-
-@dataclass
-class _Op:
-    op: Any
-    name: str
-    type: str
-    preds: list[int]
-    succs: list[int] = field(default_factory=list)
-    input_shapes: list[tuple | None] = field(default_factory=list)
-    output_shape: Any = None
-    is_input: bool = False
-    calls: int = 1
-
-
-def _functional_of(model):
-    """The Functional graph behind ``model`` (a Sequential keeps one privately), or None."""
-    if hasattr(model, "_nodes_by_depth") and hasattr(model, "_operations"):
-        return model
-    inner = getattr(model, "_functional", None)
-    if inner is not None and hasattr(inner, "_nodes_by_depth"):
-        return inner
-    return None
-
-
-def _graph(model) -> list[_Op]:
-    """The operations of ``model`` in topological order, with edges and shapes."""
-    functional = _functional_of(model)
-    if functional is None:
-        # Subclassed model (or unbuilt Sequential): a chain of its layers, shapes when known.
-        ops = []
-        for i, layer in enumerate(getattr(model, "layers", [])):
-            out = None
-            try:
-                out = _as_tuple(layer.output.shape)
-            except Exception:  # unbuilt / multi-node layer: no static shape
-                pass
-            ops.append(_Op(layer, layer.name, type(layer).__name__, [i - 1] if i else [], output_shape=out))
-        for i in range(len(ops) - 1):
-            ops[i].succs.append(i + 1)
-        for i in range(1, len(ops)):
-            ops[i].input_shapes = [ops[i - 1].output_shape]
-        return ops
-
-    nodes = [n for depth in sorted(functional._nodes_by_depth, reverse=True) for n in functional._nodes_by_depth[depth]]
-    node_ids = {id(n) for n in nodes}
-    operations = list(functional._operations)
-    index_of = {id(op): i for i, op in enumerate(operations)}
-    ops = [_Op(op, op.name, type(op).__name__, []) for op in operations]
-    seen_nodes: dict[int, int] = {}
-    for op_index, op in enumerate(operations):
-        own = [n for n in op._inbound_nodes if id(n) in node_ids]
-        ops[op_index].calls = max(1, len(own))
-        if not own:
-            continue
-        node = own[0]
-        seen_nodes[id(node)] = op_index
-        ops[op_index].is_input = bool(getattr(node, "is_input", False)) or type(op).__name__ in INPUT_TYPES
-        ops[op_index].input_shapes = [_as_tuple(t.shape) for t in node.input_tensors]
-        outs = [_as_tuple(t.shape) for t in node.outputs]
-        ops[op_index].output_shape = outs[0] if len(outs) == 1 else outs
-        preds = []
-        for n in own:
-            for parent in n.parent_nodes:
-                p = index_of.get(id(parent.operation))
-                if p is not None and p not in preds and p != op_index:
-                    preds.append(p)
-        ops[op_index].preds = preds
-    for i, o in enumerate(ops):
-        for p in o.preds:
-            ops[p].succs.append(i)
-    return _toposort(ops)
-
-
-def _toposort(ops: list[_Op]) -> list[_Op]:
-    """Stable topological order (Keras' operation order already is one; this guards it)."""
-    indegree = [len(o.preds) for o in ops]
-    ready = [i for i, d in enumerate(indegree) if d == 0]
-    order: list[int] = []
-    import heapq
-
-    heapq.heapify(ready)
-    while ready:
-        i = heapq.heappop(ready)
-        order.append(i)
-        for s in ops[i].succs:
-            indegree[s] -= 1
-            if indegree[s] == 0:
-                heapq.heappush(ready, s)
-    if len(order) != len(ops):  # a cycle cannot happen in a Keras graph; keep Keras' order
-        return ops
-    if order == list(range(len(ops))):
-        return ops
-    remap = {old: new for new, old in enumerate(order)}
-    out = []
-    for old in order:
-        o = ops[old]
-        o.preds = [remap[p] for p in o.preds]
-        o.succs = [remap[s] for s in o.succs]
-        out.append(o)
-    return out
-
-
-def _trunk(ops: list[_Op]) -> list[int]:
-    """Indices of the operations every input→output path goes through, in order.
-
-    They are the dominators of a virtual sink fed by every output, computed on the DAG
-    in topological order (Cooper–Harvey–Kennedy intersection with depths).
-    """
-    n = len(ops)
-    source, sink = n, n + 1
-    idom = [-1] * (n + 2)
-    depth = [0] * (n + 2)
-    idom[source] = source
-
-    def intersect(a: int, b: int) -> int:
-        while a != b:
-            while depth[a] > depth[b]:
-                a = idom[a]
-            while depth[b] > depth[a]:
-                b = idom[b]
-            if a != b:
-                a, b = idom[a], idom[b]
-        return a
-
-    for i, o in enumerate(ops):
-        # Only edges from earlier ops: a layer shared at two depths would otherwise make a cycle.
-        preds = [p for p in o.preds if p < i] or [source]
-        d = preds[0]
-        for p in preds[1:]:
-            d = intersect(d, p)
-        idom[i], depth[i] = d, depth[d] + 1
-    outputs = [i for i, o in enumerate(ops) if not o.succs] or [n - 1]
-    d = outputs[0]
-    for p in outputs[1:]:
-        d = intersect(d, p)
-    chain = []
-    while d != source:
-        chain.append(d)
-        d = idom[d]
-    return sorted(chain)
-
-
 # --------------------------------------------------------------------------- names → blocks
 
 # (pattern, block template, stage template or None). Stage None: the spatial size of the
@@ -546,7 +381,7 @@ def _has_weights(op) -> bool:
     return bool(getattr(op, "weights", None))
 
 
-def _is_compute(o: _Op) -> bool:
+def _is_compute(o: Op) -> bool:
     """Layers that open a block in a model without block names: conv and dense layers, and
     nested models with weights (a data-augmentation Sequential has none)."""
     if o.is_input:
@@ -558,7 +393,7 @@ def _is_compute(o: _Op) -> bool:
 
 def _is_model(op) -> bool:
     """A nested ``keras.Model`` (Functional, Sequential or subclassed) used as a layer."""
-    import keras
+    import keras  # heavy: TF
 
     return isinstance(op, keras.Model) and bool(getattr(op, "layers", None))
 
@@ -567,7 +402,7 @@ def _is_model(op) -> bool:
 _TRIVIAL_LEADING = ("InputLayer", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D")
 
 
-def _assign_blocks(ops: list[_Op]) -> tuple[list[str], list[str | None], bool]:
+def _assign_blocks(ops: list[Op]) -> tuple[list[str], list[str | None], bool]:
     """Block of every op, the stage the names give (or None), and whether names gave blocks.
 
     Models whose names give fewer than two blocks (LeNet, AlexNet, ZFNet, the course's CIFAR
@@ -579,7 +414,7 @@ def _assign_blocks(ops: list[_Op]) -> tuple[list[str], list[str | None], bool]:
         return [], [], False
     named: list[tuple[str, str | None] | None] = [block_from_name(o.name) for o in ops]
     has_names = len({b[0] for b in named if b}) >= 2
-    trunk = _trunk(ops)
+    trunk = graph_trunk(ops)
     on_trunk = set(trunk)
     position = {t: k for k, t in enumerate(trunk)}
     if not has_names:
@@ -668,12 +503,12 @@ def _assign_blocks(ops: list[_Op]) -> tuple[list[str], list[str | None], bool]:
 
 
 def _rank(shape: Any) -> int:
-    shape = _first_shape(shape)
+    shape = first_shape(shape)
     return len(shape) if shape is not None else 0
 
 
 def _resolution_stage(shape: Any) -> str:
-    shape = _first_shape(shape)
+    shape = first_shape(shape)
     if shape is not None and len(shape) == 4:
         h, w = shape[1], shape[2]
         return f"{'?' if h is None else h}×{'?' if w is None else w}"
@@ -682,7 +517,7 @@ def _resolution_stage(shape: Any) -> str:
     return HEAD
 
 
-def _fill_stages(ops: list[_Op], blocks: list[str], stages: list[str | None]) -> list[str]:
+def _fill_stages(ops: list[Op], blocks: list[str], stages: list[str | None]) -> list[str]:
     """Stages the names did not give: the spatial size of the block's last feature map."""
     last_map: dict[str, int] = {}
     for i, b in enumerate(blocks):
@@ -712,7 +547,7 @@ def _weights_count(weights, seen: set[int]) -> int:
 
 
 def _rows(model, classes, seen: set[int], parent: str | None, inherit: tuple[str, str] | None) -> list[LayerRow]:
-    ops = _graph(model)
+    ops = walk(model)
     blocks, name_stages, has_names = _assign_blocks(ops)
     stages = _fill_stages(ops, blocks, name_stages)
     if inherit is not None and not has_names:
@@ -734,7 +569,7 @@ def _rows(model, classes, seen: set[int], parent: str | None, inherit: tuple[str
         other = [w for w in all_w if id(w) not in trainable_ids]
         params = trainable_params + _weights_count(other, seen)
         input_shape = o.input_shapes[0] if o.input_shapes else None
-        out_shape = _first_shape(o.output_shape)
+        out_shape = first_shape(o.output_shape)
         macs, fc = layer_macs(layer, input_shape, out_shape, classes)
         if macs is not None and o.calls > 1:
             macs *= o.calls  # a shared layer computes once per call
@@ -761,10 +596,10 @@ def summarize(model) -> ModelSummary:
     trainable = sum(r.trainable_params for r in rows)
     macs = None if any(r.macs is None for r in rows) else sum(r.macs for r in rows)  # type: ignore[misc]
     try:
-        input_shape = _as_tuple(model.inputs[0].shape) if len(model.inputs) == 1 else [
-            _as_tuple(t.shape) for t in model.inputs]
-        output_shape = _as_tuple(model.outputs[0].shape) if len(model.outputs) == 1 else [
-            _as_tuple(t.shape) for t in model.outputs]
+        input_shape = as_tuple(model.inputs[0].shape) if len(model.inputs) == 1 else [
+            as_tuple(t.shape) for t in model.inputs]
+        output_shape = as_tuple(model.outputs[0].shape) if len(model.outputs) == 1 else [
+            as_tuple(t.shape) for t in model.outputs]
     except (AttributeError, TypeError, ValueError):
         input_shape = output_shape = None
     return ModelSummary(
@@ -805,7 +640,7 @@ def _summary_layout(model, expand_nested: bool) -> tuple[int, list[float]]:
     walk(model, 0)
     name_w = min(max(names, default=30) + 4, 90)
     shape_w, param_w, conn_w = 26, 15, 44
-    functional = _functional_of(model)
+    functional = functional_of(model)
     branched = functional is not None and type(model).__name__ != "Sequential" and any(
         len(v) > 1 or (len(v) == 1 and len(v[0].input_tensors) > 1) for v in functional._nodes_by_depth.values())
     widths = [name_w, shape_w, param_w] + ([conn_w] if branched else [])
@@ -842,51 +677,3 @@ def summary_text(model, expand_nested: bool = False) -> str:
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-
-
-# --------------------------------------------------------------------------- benchmark
-
-def benchmark(names: Sequence[str] | None = None, *, repeats: int = 3) -> list[dict]:
-    """Build / summarize / chart timings per zoo model on this machine (for ``cnnviz bench``).
-
-    Each model is built once with random weights (what the explorer shows); summarize and
-    the explorer's charts are then timed ``repeats`` times and the median is reported.
-
-    Returns:
-        One dict per model: ``model``, ``layers``, ``params``, ``macs``, ``build_s``,
-        ``summarize_s``, ``summary_text_s``, ``charts_s``.
-    """
-    import statistics
-
-    from cnnviz import HOMEWORK_MODELS, charts, zoo
-
-    out = []
-    for name in names or HOMEWORK_MODELS:
-        t0 = time.perf_counter()
-        model = zoo.create_model(name, weights=None)
-        build = time.perf_counter() - t0
-        timings: dict[str, list[float]] = {"summarize": [], "text": [], "charts": []}
-        summary = None
-        for _ in range(max(1, repeats)):
-            t0 = time.perf_counter()
-            summary = summarize(model)
-            timings["summarize"].append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            summary_text(model)
-            timings["text"].append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            charts.all_figures(summary)
-            timings["charts"].append(time.perf_counter() - t0)
-        assert summary is not None
-        out.append({
-            "model": name,
-            "layers": len(summary.layers),
-            "params": summary.total_params,
-            "macs": summary.macs,
-            "build_s": round(build, 3),
-            "summarize_s": round(statistics.median(timings["summarize"]), 3),
-            "summary_text_s": round(statistics.median(timings["text"]), 3),
-            "charts_s": round(statistics.median(timings["charts"]), 3),
-        })
-        del model
-    return out

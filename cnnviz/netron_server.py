@@ -87,7 +87,7 @@ class NetronServer:
 
     def alive(self) -> bool:
         try:
-            import netron
+            import netron  # optional: reported when absent
 
             return bool(netron.status((self.host, self.port)))
         except Exception:
@@ -205,7 +205,7 @@ def _pin_content(host: str, port: int) -> bool:
     server of the process would serve the most recently started model.
     """
     try:
-        from netron import server as ns
+        from netron import server as ns  # optional: reported when absent
 
         base = ns._HTTPRequestHandler
         for thread in ns._threads((host, port)):
@@ -250,7 +250,7 @@ def serve_file(path: str | os.PathLike, *, key: str | None = None, host: str | N
     key = key or str(path)
     host = host or bind_host()
     try:
-        import netron
+        import netron  # optional: reported when absent
     except Exception as exc:  # ImportError, or a broken install
         raise NetronError("inspect.netron.error_import", error=f"{type(exc).__name__}: {exc}"[:200]) from exc
     with _LOCK:
@@ -305,7 +305,7 @@ def get(key: str) -> NetronServer | None:
 def stop(server: NetronServer) -> None:
     """Stop one server and forget it."""
     try:
-        import netron
+        import netron  # optional: reported when absent
 
         netron.stop((server.host, server.port))
         # Netron's thread notices within its 0.25 s poll; wait so "stopped" means stopped.
@@ -362,7 +362,7 @@ _DATE_RE = re.compile(r'<meta\s+name="date"\s+content="(\d{4}-\d{2}-\d{2})[ T](\
 def viewer_status() -> ViewerStatus:
     """Version and build date of the installed Netron viewer (read from its index.html)."""
     try:
-        import netron
+        import netron  # optional: reported when absent
     except Exception as exc:
         return ViewerStatus(installed=False, error=f"{type(exc).__name__}: {exc}"[:200])
     version = getattr(netron, "__version__", None)

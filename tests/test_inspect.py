@@ -333,14 +333,6 @@ def test_exports_are_plain_data(summaries):
     assert ci.format_shape((None, 56, 56, 256)) == "56×56×256"
 
 
-def test_benchmark_reports_each_model():
-    rows = ci.benchmark(["cifar10_v1"], repeats=1)
-    assert len(rows) == 1
-    row = rows[0]
-    assert row["model"] == "cifar10_v1" and row["params"] == 15_120
-    assert all(row[k] >= 0 for k in ("build_s", "summarize_s", "summary_text_s", "charts_s"))
-
-
 # --------------------------------------------------------------------------- CLI
 
 def test_info_cli_json(capsys):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from cnnviz.bench.coldstart import measure
+
 
 def register(subparsers, name: str, help_text: str) -> None:
     parser = subparsers.add_parser(name, help=help_text, description=help_text)
@@ -13,8 +15,6 @@ def register(subparsers, name: str, help_text: str) -> None:
 
 
 def run(args) -> int:
-    from cnnviz.coldstart import measure
-
     result = measure(repeats=args.repeats)
     if args.json:
         print(json.dumps(result, indent=2))

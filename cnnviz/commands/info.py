@@ -12,6 +12,8 @@ import argparse
 import json
 import sys
 
+from cnnviz import inspect, zoo
+from cnnviz.graph import format_shape
 from cnnviz.i18n import default_lang, translate
 
 
@@ -35,8 +37,6 @@ def _fmt_macs(macs: int | None, na: str) -> str:
 
 
 def _text(summary, display_name: str, lang: str, layers: bool) -> str:
-    from cnnviz.inspect import format_shape
-
     def tr(key: str, **kw) -> str:
         return translate(f"inspect.cli.{key}", lang, **kw)
 
@@ -76,16 +76,12 @@ def _text(summary, display_name: str, lang: str, layers: bool) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnviz import zoo
-
     lang = args.lang or default_lang()
     spec = zoo.get_spec(args.model)  # unknown name → UserFacingError before TensorFlow loads
     if args.input_size is not None and args.input_size <= 0:
         raise zoo.InvalidModelOptions("zoo.error.bad_input_shape", model=spec.display_name,
                                       shape=repr((args.input_size, args.input_size, spec.channels)))
     input_shape = None if args.input_size is None else (args.input_size, args.input_size, spec.channels)
-
-    from cnnviz import inspect
 
     model = zoo.create_model(spec.name, weights=None, include_top=not args.no_top, input_shape=input_shape)
     summary = inspect.summarize(model)

@@ -15,10 +15,10 @@ from typing import Any
 
 import streamlit as st
 
-from cnnviz import HOMEWORK_MODELS, timeline
+from cnnviz import HOMEWORK_MODELS, inspect, netron_server, timeline, zoo
 from cnnviz.errors import UserFacingError
 from cnnviz.ui import current_lang, error_message, t
-from cnnviz.ui.models import display_name
+from cnnviz.ui.models import display_name, get_model
 
 MODEL_KEY = "explorer_model"
 PILL_KEY = "explorer_pill"
@@ -68,15 +68,8 @@ class Choice:
         return options
 
 
-def _zoo():
-    from cnnviz import zoo  # the registry is cheap (no TensorFlow)
-
-    return zoo
-
-
 def model_names() -> list[str]:
     """Every registry model, grouped by family (families in registry order)."""
-    zoo = _zoo()
     order = {family: i for i, family in enumerate(zoo.families())}
     names = zoo.list_models()
     position = {n: i for i, n in enumerate(names)}
@@ -85,7 +78,7 @@ def model_names() -> list[str]:
 
 def label(name: str) -> str:
     """Selectbox text: "ResNet · ResNet50 (2015)" (★ marks the homework four)."""
-    spec = _zoo().get_spec(name)
+    spec = zoo.get_spec(name)
     star = " ★" if spec.homework else ""
     year = f" ({spec.year})" if spec.year else ""  # course exercises have no paper year
     return f"{spec.family} · {spec.display_name}{year}{star}"
@@ -96,7 +89,7 @@ def short_label(name: str) -> str:
 
 
 def quick_picks() -> list[str]:
-    known = set(_zoo().list_models())
+    known = set(zoo.list_models())
     return [n for n in (*HOMEWORK_MODELS, *CLASSICS) if n in known]
 
 
@@ -111,7 +104,7 @@ def _adopt_query_param() -> None:
         return
     st.session_state[QP_SEEN] = wanted
     try:
-        spec = _zoo().get_spec(str(wanted))
+        spec = zoo.get_spec(str(wanted))
     except UserFacingError as exc:
         st.session_state["_explorer_qp_error"] = error_message(exc)
         return
@@ -126,7 +119,6 @@ def _pill_changed() -> None:
 
 def pick_model() -> Choice:
     """Quick-pick pills, the searchable selectbox and the build options."""
-    zoo = _zoo()
     names = model_names()
     if MODEL_KEY not in st.session_state or st.session_state[MODEL_KEY] not in names:
         st.session_state[MODEL_KEY] = DEFAULT_MODEL if DEFAULT_MODEL in names else names[0]
@@ -166,7 +158,7 @@ def pick_model() -> Choice:
 
 def spec_header(name: str) -> None:
     """Family, year, paper (linked) and the zoo's notes on the course material."""
-    spec = _zoo().get_spec(name)
+    spec = zoo.get_spec(name)
     paper = f"[{spec.paper}]({spec.paper_url})" if spec.paper_url else spec.paper
     st.markdown(t("explorer.spec_line", model=spec.display_name, family=spec.family, year=spec.year or "—", paper=paper,
                   size=f"{spec.input_size}×{spec.input_size}×{spec.channels}"))
@@ -180,8 +172,6 @@ def spec_header(name: str) -> None:
 
 def build(choice: Choice):
     """The model for ``choice`` (cached), or None after showing why it cannot be built."""
-    from cnnviz.ui.models import get_model
-
     display = short_label(choice.name)
     try:
         with st.spinner(t("explorer.building", model=display)):
@@ -196,21 +186,17 @@ def build(choice: Choice):
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _summary(key: str, _model):
-    from cnnviz import inspect
-
     return inspect.summarize(_model)
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _summary_text(key: str, expand_nested: bool, _model) -> str:
-    from cnnviz import inspect
-
     return inspect.summary_text(_model, expand_nested=expand_nested)
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)
 def _figure(key: str, lang: str, kind: str, variant: str, _data):
-    from cnnviz import charts
+    from cnnviz import charts  # heavy: plotly
 
     if kind == "params_per_layer":
         return charts.params_per_layer(_data, lang=lang, log_y=variant == "log")
@@ -288,7 +274,7 @@ def summary_tab(choice: Choice, model, summary) -> None:
 
 
 def layers_tab(choice: Choice, summary) -> None:
-    import pandas as pd
+    import pandas as pd  # heavy: pandas
 
     df = pd.DataFrame(summary.table())
     c1, c2, c3 = st.columns(3)
@@ -373,9 +359,8 @@ def _compare_homework() -> None:
 
 
 def compare_tab(current: str) -> None:
-    import pandas as pd
+    import pandas as pd  # heavy: pandas
 
-    zoo = _zoo()
     names = model_names()
     if COMPARE_KEY not in st.session_state:  # the picked model next to a reference one
         other = "resnet50" if current != "resnet50" else "convnexttiny"
@@ -425,8 +410,6 @@ def _request_host() -> str | None:
 
 
 def netron_tab(choice: Choice, model) -> None:
-    from cnnviz import netron_server
-
     status = netron_server.viewer_status()
     if not status.installed:
         st.error(t("explorer.netron_not_installed", error=status.error or "?"), icon=":material/error:")
@@ -472,7 +455,7 @@ def netron_tab(choice: Choice, model) -> None:
 
 
 def downloads_tab(choice: Choice, model, summary) -> None:
-    from cnnviz import charts
+    from cnnviz import charts  # heavy: plotly
 
     name = choice.name
     lang = current_lang()
@@ -492,8 +475,6 @@ def downloads_tab(choice: Choice, model, summary) -> None:
         st.caption(t("explorer.dl_png_unavailable"))
 
     def keras_bytes() -> bytes:
-        from cnnviz import netron_server
-
         return netron_server.export_model(model, choice.key).read_bytes()
 
     st.download_button(t("explorer.dl_keras", size=f"{summary.size_mb:,.0f}"), keras_bytes,
@@ -513,7 +494,7 @@ def render() -> None:
         return
     summary = summary_for(choice.key, model)
     # Charts and files are titled with the display name ("ConvNeXtTiny", not "convnext_tiny").
-    shown = replace(summary, name=_zoo().get_spec(choice.name).display_name)
+    shown = replace(summary, name=zoo.get_spec(choice.name).display_name)
     st.caption(t("explorer.random_weights"), help=t("explorer.random_weights_help"))
     metrics(summary, choice.name)
     labels = [t(f"explorer.tab_{tab}") for tab in TABS]

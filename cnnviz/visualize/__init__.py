@@ -40,8 +40,8 @@ _EXPORTS = {
     "saliency": "gradcam", "Saliency": "gradcam", "default_target_layer": "gradcam", "zoo_target_layer": "gradcam",
     # activation maximization
     "activation_maximization": "actmax", "ActMaxResult": "actmax",
-    # one object per model, and the benchmark
-    "Visualizer": "core", "layers": "core", "benchmark": "bench",
+    # one object per model (timings: cnnviz.bench.visualize)
+    "Visualizer": "core", "layers": "core",
 }
 
 __all__ = sorted(_EXPORTS)

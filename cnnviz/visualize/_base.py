@@ -14,6 +14,7 @@ and the error classes stay importable without TensorFlow.
 
 from __future__ import annotations
 
+import difflib
 import threading
 import weakref
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from cnnviz.errors import UserFacingError
+from cnnviz.graph import format_shape, walk
 
 
 # --------------------------------------------------------------------------- errors
@@ -67,12 +69,6 @@ class BadChannelError(VisualizeError):
 class BadClassError(VisualizeError):
     def __init__(self, class_index: object, classes: int):
         super().__init__("visualize.error.bad_class", class_index=class_index, last=classes - 1)
-
-
-def format_shape(shape: tuple) -> str:
-    """``(None, 56, 56, 256)`` → ``"56×56×256"`` (batch dimension dropped)."""
-    dims = list(shape[1:]) if len(shape) > 1 else list(shape)
-    return "×".join("?" if d is None else str(d) for d in dims)
 
 
 # --------------------------------------------------------------------------- input
@@ -146,7 +142,11 @@ def _op_alias(op, producers: list[str]) -> str:
 
 
 class _Graph:
-    """Name → node index of one model (built once per model, see :func:`graph`)."""
+    """Name → node index of one model (built once per model, see :func:`graph`).
+
+    The operations come from :func:`cnnviz.graph.walk`; an operation whose output is not one
+    tensor (a layer shared by several calls, several outputs) names no node.
+    """
 
     def __init__(self, model):
         layers = {id(layer) for layer in model.layers}
@@ -154,7 +154,10 @@ class _Graph:
         self.nodes: list[Node] = []
         self.tensors: dict[str, Any] = {}
         producer_of: dict[int, str] = {}  # id(KerasTensor) -> node name
-        for op in model.operations:
+        ops = walk(model)
+        node_name: dict[int, str] = {}  # op index -> node name
+        for index, o in enumerate(ops):
+            op = o.op
             try:
                 out = op.output
             except (AttributeError, ValueError):  # shared layers have no single output
@@ -165,8 +168,7 @@ class _Graph:
             if is_layer:
                 name, owner = op.name, op.name
             else:
-                ins = op.input if isinstance(op.input, (list, tuple)) else [op.input]
-                producers = [producer_of[id(t)] for t in ins if id(t) in producer_of]
+                producers = [node_name[p] for p in o.preds if p in node_name]
                 name = _op_alias(op, producers)
                 owner = producers[-1] if producers else name
                 while name in self.tensors:  # never shadow a real layer
@@ -175,6 +177,7 @@ class _Graph:
             self.nodes.append(Node(name, type(op).__name__, shape, owner, is_layer, op.name))
             self.tensors[name] = out
             producer_of[id(out)] = name
+            node_name[index] = name
         self.by_name = {n.name: n for n in self.nodes}
         self._producer_of = producer_of
 
@@ -203,8 +206,6 @@ def resolve(model, name: str) -> tuple[Node, Any]:
     """
     g = graph(model)
     if not isinstance(name, str) or name not in g.tensors:
-        import difflib
-
         close = difflib.get_close_matches(str(name), list(g.tensors), n=3, cutoff=0.6)
         raise UnknownLayerError(str(name), model.name, close)
     return g.by_name[name], g.tensors[name]

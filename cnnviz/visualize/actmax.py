@@ -53,7 +53,7 @@ _TORCH_STD = (0.229, 0.224, 0.225)
 
 def preprocess_tensor(mode: str, x):
     """Differentiable twin of :func:`cnnviz.zoo.preprocessing.preprocess_batch` (0..255 RGB in)."""
-    import tensorflow as tf
+    import tensorflow as tf  # heavy: TF
 
     if mode == "none":
         return x
@@ -103,8 +103,8 @@ class _Stepper:
 
     def __init__(self, model, layer_name: str, size: tuple[int, int], channels: int, preprocessing: str,
                  blur_sigma: float):
-        import keras
-        import tensorflow as tf
+        import keras  # heavy: TF
+        import tensorflow as tf  # heavy: TF
 
         node, tensor = resolve(model, layer_name)
         if not node.spatial:
@@ -177,7 +177,7 @@ def _pre_activation(model, node, tensor):
 
         return source, conv_pre
     if _activation_name(layer) in _RECTIFIERS and cls == "Dense":
-        from keras import ops
+        from keras import ops  # heavy: TF
 
         def dense_pre(t):
             y = ops.matmul(t, layer.kernel)
@@ -231,7 +231,7 @@ def activation_maximization(model, layer_name: str, channel: int, *, steps: int 
     Raises:
         UnknownLayerError, NotSpatialError, BadChannelError, VisualizeError.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # heavy: TF
 
     if preprocessing not in PREPROCESSING:
         raise ValueError(f"preprocessing must be one of {PREPROCESSING}. Received: preprocessing={preprocessing!r}")

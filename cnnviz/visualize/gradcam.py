@@ -17,8 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 
-from cnnviz.visualize._base import (BadClassError, ModelCache, NotSpatialError, VisualizeError, as_batch,
+from cnnviz import zoo
+from cnnviz.visualize._base import (BadClassError, ModelCache, NotSpatialError, VisualizeError, as_batch, graph,
                                     head_input, resolve)
 
 _explainers = ModelCache(max_per_model=8)
@@ -45,7 +47,7 @@ def _logit_head(model):
     if cls == "Activation":
         return last.input, (lambda t: t), True
     if cls == "Dense":
-        from keras import ops
+        from keras import ops  # heavy: TF
 
         def dense_logits(t):
             y = ops.matmul(t, last.kernel)
@@ -90,8 +92,8 @@ class GradCAM:
     """
 
     def __init__(self, model, layer_name: str | None = None):
-        import keras
-        import tensorflow as tf
+        import keras  # heavy: TF
+        import tensorflow as tf  # heavy: TF
 
         if layer_name is None:
             layer_name = default_target_layer(model)
@@ -122,7 +124,7 @@ class GradCAM:
         self._fn = tf.function(explain, reduce_retracing=True)
 
     def __call__(self, x, class_index: int | None = None, *, upsample: bool = True) -> GradCAMResult:
-        import tensorflow as tf
+        import tensorflow as tf  # heavy: TF
 
         batch = as_batch(self.model, x)
         if class_index is None:
@@ -143,8 +145,6 @@ class GradCAM:
 
 def resize(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Bilinear resize of a [0, 1] map to ``size`` (H, W), values kept in [0, 1]."""
-    from PIL import Image
-
     img = Image.fromarray(np.asarray(a, dtype=np.float32), mode="F")
     out = np.asarray(img.resize((int(size[1]), int(size[0])), Image.BILINEAR), dtype=np.float32)
     return np.clip(out, 0.0, 1.0)
@@ -195,9 +195,9 @@ class Saliency:
     """Vanilla gradient saliency (Simonyan et al., 2014): |∂y_c/∂x|, max over channels."""
 
     def __init__(self, model):
-        import tensorflow as tf
+        import tensorflow as tf  # heavy: TF
 
-        import keras
+        import keras  # heavy: TF
 
         head_tensor, to_logits, _ = _logit_head(model)
         score_model = keras.Model(model.inputs, head_tensor, name=f"{model.name}_saliency")
@@ -218,7 +218,7 @@ class Saliency:
         self._fn = tf.function(explain, reduce_retracing=True)
 
     def __call__(self, x, class_index: int | None = None) -> tuple[np.ndarray, int]:
-        import tensorflow as tf
+        import tensorflow as tf  # heavy: TF
 
         batch = as_batch(self.model, x)
         if class_index is not None and not (isinstance(class_index, (int, np.integer))
@@ -241,9 +241,6 @@ def zoo_target_layer(model, name: str) -> str:
     the layer name or op alias :func:`grad_cam` takes. Falls back to
     :func:`default_target_layer` when the zoo has no target for this model.
     """
-    from cnnviz import zoo
-    from cnnviz.visualize._base import graph
-
     tensor = zoo.gradcam_layer_output(model, name)
     node = graph(model).node_of_tensor(tensor) if tensor is not None else None
     return node.name if node is not None else default_target_layer(model)

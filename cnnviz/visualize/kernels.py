@@ -15,6 +15,7 @@ Four kinds, because kernels differ in what one can honestly draw:
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 import numpy as np
@@ -119,8 +120,6 @@ def _find_layer(model, name: str):
     for layer in _walk(model.layers):
         if layer.name == name:
             return layer
-    import difflib
-
     names = [layer.name for layer in _walk(model.layers)]
     raise UnknownLayerError(name, model.name, difflib.get_close_matches(name, names, n=3, cutoff=0.6))
 

@@ -27,8 +27,8 @@ class FeatureMapExtractor:
     """
 
     def __init__(self, model, layer_names: Sequence[str]):
-        import keras
-        import tensorflow as tf
+        import keras  # heavy: TF
+        import tensorflow as tf  # heavy: TF
 
         names = list(dict.fromkeys(layer_names))  # unique, order kept
         tensors = []

@@ -1,7 +1,7 @@
 """Cold-start comparison: how long a fresh `streamlit run app.py` takes to show the Home
 page in a real browser, next to a hello-world Streamlit app measured the same way.
 
-Used by ``python -m cnnviz coldstart``. Needs Playwright and a Chromium (the test
+Used by ``python -m cnnviz coldstart`` (not a ``bench`` section). Needs Playwright and a Chromium (the test
 requirements); nothing here is imported by the app.
 """
 
@@ -17,7 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # cnnviz/bench/coldstart.py → the checkout
 HELLO = 'import streamlit as st\nst.title("Hello")\nst.write("world")\n'
 
 
@@ -62,7 +62,7 @@ def _time_to_render(browser, script: Path, cwd: Path, selector: str) -> float:
 
 def measure(repeats: int = 3, chromium: str | None = None) -> dict[str, float]:
     """Median seconds from process start to first rendered page: hello world vs cnnviz Home."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import sync_playwright  # heavy: browser driver (test requirement)
 
     exe = chromium or os.environ.get("CNNVIZ_CHROMIUM") or "/usr/bin/chromium"
     args = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",

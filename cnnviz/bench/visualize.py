@@ -1,4 +1,4 @@
-"""Speed of the visualizations on this machine (rows for ``python -m cnnviz bench``).
+"""Visualizations: speed of feature maps, Grad-CAM and activation maximization per model.
 
 Three figures per model, with random weights (the computation is identical to the
 pretrained model's):
@@ -10,38 +10,26 @@ pretrained model's):
   target layer; ``first_ms`` includes tracing.
 - ``activation_maximization``: ascent steps per second at a mid-depth layer (the sub-model
   ends at that layer, so early layers are faster and the last stage slower).
+
+Rows go under "other benchmarks" (``source=visualize``).
 """
 
 from __future__ import annotations
 
-import statistics
-import time
 from typing import Callable, Sequence
 
 import numpy as np
 
-from cnnviz import HOMEWORK_MODELS
+from cnnviz import zoo
+from cnnviz.bench.base import Context, Section, first_and_median_ms, model_names
+from cnnviz.visualize import actmax, gradcam, maps
 
 #: Timed repetitions are capped: a ConvNeXt Grad-CAM takes ~1–2 s on 2 shared cores.
 MAX_RUNS = 5
 
 
-def _timed(fn: Callable[[], object], runs: int) -> tuple[float, float]:
-    t0 = time.perf_counter()
-    fn()
-    first = (time.perf_counter() - t0) * 1000
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return first, statistics.median(times)
-
-
 def _mid_layer(model) -> str:
-    from cnnviz.visualize.maps import map_layers
-
-    layers = map_layers(model)
+    layers = maps.map_layers(model)
     return layers[len(layers) // 2].name
 
 
@@ -59,10 +47,7 @@ def benchmark(models: Sequence[str] | None = None, *, runs: int = 3, actmax_step
         One dict per measurement: ``task``, ``model``, ``layer``, ``unit`` and the figures
         (``first_ms``/``median_ms``, or ``steps_per_s``), plus ``runs`` and ``note``.
     """
-    from cnnviz import zoo
-    from cnnviz.visualize import actmax, gradcam, maps
-
-    names = list(models or HOMEWORK_MODELS)
+    names = model_names(models)
     runs = max(1, min(int(runs), MAX_RUNS))
     rows: list[dict] = []
     say = progress or (lambda _msg: None)
@@ -81,7 +66,7 @@ def benchmark(models: Sequence[str] | None = None, *, runs: int = 3, actmax_step
         def all_maps():
             out.update(maps.feature_maps(model, x, names_all))
 
-        first, med = _timed(all_maps, runs)
+        first, med = first_and_median_ms(all_maps, runs)
         rows.append({"task": "feature_maps_all_layers", "model": name, "layer": f"{len(names_all)} layers",
                      "first_ms": round(first, 1), "median_ms": round(med, 1), "unit": "ms", "runs": runs,
                      "mb": round(sum(a.nbytes for a in out.values()) / 2**20, 1),
@@ -89,7 +74,7 @@ def benchmark(models: Sequence[str] | None = None, *, runs: int = 3, actmax_step
 
         target = gradcam.zoo_target_layer(model, name)
         say(f"{spec.display_name}: Grad-CAM at {target}")
-        first, med = _timed(lambda: gradcam.grad_cam(model, x, layer_name=target), runs)
+        first, med = first_and_median_ms(lambda: gradcam.grad_cam(model, x, layer_name=target), runs)
         rows.append({"task": "grad_cam", "model": name, "layer": target, "first_ms": round(first, 1),
                      "median_ms": round(med, 1), "unit": "ms", "runs": runs, "note": "forward + backward"})
 
@@ -103,3 +88,10 @@ def benchmark(models: Sequence[str] | None = None, *, runs: int = 3, actmax_step
                      "steps_per_s": round(result.steps_per_second, 2), "unit": "steps/s",
                      "runs": result.steps_done, "note": f"{h}×{w} input"})
     return rows
+
+
+def _measure(ctx: Context) -> list[dict]:
+    return benchmark(ctx.names, runs=ctx.runs)
+
+
+SECTION = Section("visualize", _measure)

@@ -1,0 +1,135 @@
+"""The shape of the code: no import cycle between the modules of cnnviz/.
+
+Every module under cnnviz/ is found by walking the tree (modules added later are covered)
+and parsed with ``ast``; its module-level imports of cnnviz modules (absolute or relative,
+``from cnnviz import x`` where x is a submodule, imports under ``if``/``try`` included, not
+those inside functions or classes) form a graph that must be acyclic.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = "cnnviz"
+
+
+def _modules() -> dict[str, Path]:
+    """Dotted module name → file, for every .py under cnnviz/ (packages by their __init__)."""
+    out = {}
+    for path in sorted((ROOT / PACKAGE).rglob("*.py")):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        out[".".join(parts)] = path
+    return out
+
+
+def _top_level_imports(tree: ast.Module):
+    """Import statements run when the module is imported: module level, or nested in if/try/with."""
+    stack = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        elif isinstance(node, (ast.If, ast.Try, ast.With)) or type(node).__name__ == "TryStar":
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                for child in getattr(node, field, []) or []:
+                    stack.extend(child.body if isinstance(child, ast.ExceptHandler) else [child])
+
+
+def _resolve(module: str, is_package: bool, node: ast.ImportFrom) -> str:
+    if not node.level:
+        return node.module or ""
+    base = module.split(".") if is_package else module.split(".")[:-1]
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = _modules()
+
+    def owner(name: str) -> str | None:
+        """The cnnviz module ``name`` loads (its longest known prefix)."""
+        while name:
+            if name in modules:
+                return name
+            name = name.rpartition(".")[0]
+        return None
+
+    graph: dict[str, set[str]] = {m: set() for m in modules}
+    for module, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        is_package = path.name == "__init__.py"
+        for node in _top_level_imports(tree):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            else:
+                base = _resolve(module, is_package, node)
+                # `from cnnviz import zoo`: the submodule if there is one, else the package itself.
+                targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
+                           for alias in node.names]
+            for target in targets:
+                if target == PACKAGE or target.startswith(PACKAGE + "."):
+                    dep = owner(target)
+                    if dep is not None and dep != module:
+                        graph[module].add(dep)
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle as a path ``[a, b, ..., a]``, or None (iterative DFS, three colours)."""
+    WHITE, GREY, BLACK = 0, 1, 2
+    colour = {m: WHITE for m in graph}
+    for start in sorted(graph):
+        if colour[start] != WHITE:
+            continue
+        path = [start]
+        colour[start] = GREY
+        iters = [iter(sorted(graph[start]))]
+        while iters:
+            nxt = next(iters[-1], None)
+            if nxt is None:
+                colour[path.pop()] = BLACK
+                iters.pop()
+            elif colour[nxt] == GREY:
+                return path[path.index(nxt):] + [nxt]
+            elif colour[nxt] == WHITE:
+                colour[nxt] = GREY
+                path.append(nxt)
+                iters.append(iter(sorted(graph[nxt])))
+    return None
+
+
+def test_the_walk_finds_the_modules_and_their_imports():
+    graph = import_graph()
+    assert {"cnnviz", "cnnviz.inspect", "cnnviz.charts", "cnnviz.graph", "cnnviz.bench",
+            "cnnviz.visualize._base", "cnnviz.commands.bench"} <= set(graph)
+    assert "cnnviz.inspect" in graph["cnnviz.charts"]
+    assert "cnnviz.graph" in graph["cnnviz.visualize._base"]
+    assert "cnnviz.bench.inference" in graph["cnnviz.bench"]          # from cnnviz.bench import inference
+    assert "cnnviz.bench" in graph["cnnviz.commands.bench"]            # from cnnviz import bench
+
+
+def test_inspect_imports_nothing_above_it():
+    assert import_graph()["cnnviz.inspect"] <= {"cnnviz", "cnnviz.graph"}
+
+
+def test_no_import_cycle_in_cnnviz():
+    cycle = find_cycle(import_graph())
+    assert cycle is None, "import cycle: " + " → ".join(cycle or [])
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_relative_imports_resolve(tmp_path):
+    node = ast.parse("from .maps import x").body[0]
+    assert _resolve("cnnviz.visualize.core", False, node) == "cnnviz.visualize.maps"
+    assert _resolve("cnnviz.visualize", True, node) == "cnnviz.visualize.maps"
+    node = ast.parse("from .. import errors").body[0]
+    assert _resolve("cnnviz.visualize.core", False, node) == "cnnviz"
