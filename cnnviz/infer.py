@@ -399,9 +399,9 @@ def _labels(classes: int) -> list[str] | None:
     if classes != 1000:
         return None
     try:
-        from cnnviz import cache
+        from cnnviz.zoo import pretrained
 
-        labels = cache.load_labels()
+        labels = pretrained.load_labels()
     except Exception:  # a corrupt index means "no labels", never a failed prediction
         return None
     if not labels or len(labels) != classes:

@@ -359,9 +359,9 @@ def _weights_modes(names: list[str], force_random: bool) -> dict[str, str | None
     if force_random:
         return {n: None for n in names}
     try:
-        from cnnviz import cache
+        from cnnviz.zoo import pretrained
 
-        cached = {e.name for e in cache.status(names, verify=False) if e.state == "cached"}
+        cached = {e.name for e in pretrained.status(names, verify=False) if e.state == "cached"}
     except Exception:
         cached = set()
     return {n: "imagenet" if n in cached else None for n in names}

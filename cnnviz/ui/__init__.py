@@ -153,9 +153,9 @@ def cache_badge() -> None:
     from cnnviz import HOMEWORK_MODELS
 
     try:
-        from cnnviz import cache
+        from cnnviz.zoo import pretrained
 
-        states = cache.status(HOMEWORK_MODELS, verify=False)
+        states = pretrained.status(HOMEWORK_MODELS, verify=False)
     except Exception as exc:  # the sidebar must never take a page down
         st.sidebar.caption(t("common.cache_unknown", error=type(exc).__name__))
         return

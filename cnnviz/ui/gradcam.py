@@ -59,9 +59,9 @@ def class_label(index: int, classes: int) -> str:
     labels = None
     if classes == 1000:
         try:
-            from cnnviz import cache
+            from cnnviz.zoo import pretrained
 
-            labels = cache.load_labels()
+            labels = pretrained.load_labels()
         except Exception:  # a corrupt label index means "no names", never a broken page
             labels = None
     if labels is not None and 0 <= index < len(labels):
@@ -143,9 +143,9 @@ def side_by_side(images: Sequence[np.ndarray], gap: int = 8) -> np.ndarray:
 
 def _labels_or_none() -> list[str] | None:
     try:
-        from cnnviz import cache
+        from cnnviz.zoo import pretrained
 
-        labels = cache.load_labels()
+        labels = pretrained.load_labels()
     except Exception:
         return None
     return list(labels) if labels and len(labels) == 1000 else None

@@ -2,7 +2,7 @@
 
 :func:`weights_banner` shows ONE banner for a set of models: which of them lack cached
 ImageNet weights, a button that downloads them (with a progress bar, through
-:func:`cnnviz.cache.fetch_weights`), and the "random weights (predictions meaningless)"
+:func:`cnnviz.zoo.pretrained.fetch_weights`), and the "random weights (predictions meaningless)"
 switch. It returns the weights mode of every model, so a page never has to guess.
 
 :func:`get_predictor` builds one :class:`cnnviz.infer.Predictor` per
@@ -46,21 +46,21 @@ def _fmt_mb(n: int | float | None) -> str:
 
 def cache_states(names: Sequence[str]) -> dict[str, str]:
     """``{name: "cached" | "missing" | "corrupt"}`` for the ImageNet weights (cheap file check)."""
-    from cnnviz import cache
+    from cnnviz.zoo import pretrained
 
     wanted = list(dict.fromkeys(names))
     states = {n: "missing" for n in wanted}
-    for entry in cache.status(wanted, verify=False):
+    for entry in pretrained.status(wanted, verify=False):
         if entry.name in states:
             states[entry.name] = entry.state
     return states
 
 
 def _labels_cached() -> bool:
-    from cnnviz import cache
+    from cnnviz.zoo import pretrained
 
     try:
-        return cache.load_labels() is not None
+        return pretrained.load_labels() is not None
     except Exception:
         return False
 
@@ -68,6 +68,7 @@ def _labels_cached() -> bool:
 def _download(missing: list[str], labels_missing: bool) -> bool:
     """Fetch the missing files with one progress bar. True when everything arrived."""
     from cnnviz import cache
+    from cnnviz.zoo import pretrained
 
     todo: list[str | None] = list(missing) + ([None] if labels_missing else [])
     bar = st.progress(0.0, text=t("infer.weights.starting"))
@@ -88,9 +89,9 @@ def _download(missing: list[str], labels_missing: bool) -> bool:
 
         try:
             if name is None:
-                cache.fetch_labels(progress=report)
+                pretrained.fetch_labels(progress=report)
             else:
-                cache.fetch_weights(name, include_top=True, progress=report)
+                pretrained.fetch_weights(name, include_top=True, progress=report)
         except cache.CacheError as exc:
             bar.empty()
             st.error(error_message(exc))
