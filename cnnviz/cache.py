@@ -188,6 +188,11 @@ class FileRecord:
         return self.url.split("://", 1)[1]
 
     @property
+    def path(self) -> Path:
+        """Where the file lives (or will live) in the cache (same as :func:`path`)."""
+        return cache_dir() / self.filename
+
+    @property
     def fetch_url(self) -> str:
         """Where cnnviz downloads from: :attr:`url`, or the mirror's copy of it."""
         mirror = mirror_prefix()

@@ -12,7 +12,7 @@ import gc
 import numpy as np
 import pytest
 
-from cnnviz import zoo
+from cnnviz import HOMEWORK_MODELS, zoo
 
 KEEP_LIMIT = 30_000_000  # params above which a model is not kept for the session
 
@@ -79,19 +79,47 @@ def test_layer_names_are_deterministic(model_factory):
         assert first == again, name
 
 
-# --------------------------------------------------------------------------- facts.md counts
+# --------------------------------------------------------------------------- counts the timeline shows
 
-FACTS_PARAMS = {  # ../shared/facts.md, "Parameter counts as Keras 3 builds them"
-    "resnet50": 25_636_712, "efficientnetb0": 5_330_571, "mobilenetv3small": 2_554_968,
-    "mobilenetv3large": 5_507_432, "convnexttiny": 28_589_128, "vgg16": 138_357_544,
-    "inceptionv3": 23_851_784, "xception": 22_910_480, "densenet121": 8_062_504, "mobilenetv2": 3_538_984,
-}
+def _measured_params() -> dict[str, float]:
+    """{zoo model: count_params()} as cnnviz/data/architectures.json records them (cnnviz_measure)."""
+    from cnnviz import timeline
+
+    out = {}
+    for arch in timeline.load().architectures:
+        for variant in arch.variants:
+            for fig in variant.figures:
+                if fig.source == "cnnviz_measure" and fig.quantity == "params" and variant.zoo_model:
+                    out[variant.zoo_model] = fig.value
+    return out
 
 
-@pytest.mark.parametrize("name, params", sorted(FACTS_PARAMS.items()))
-def test_spec_params_match_facts(name, params):
+MEASURED_PARAMS = _measured_params()
+
+
+def test_the_timeline_records_counts_for_the_keras_models():
+    assert set(MEASURED_PARAMS) >= set(HOMEWORK_MODELS) and len(MEASURED_PARAMS) >= 20
+
+
+@pytest.mark.parametrize("name, params", sorted(MEASURED_PARAMS.items()))
+def test_spec_params_match_the_timeline(name, params):
     # The parametrized build test above checks each spec against a real build.
     assert zoo.get_spec(name).params == params
+
+
+def test_spec_params_match_shared_facts():
+    """Extra cross-check against ../shared/facts.md (only where that folder exists)."""
+    import re
+    from pathlib import Path
+
+    facts = Path(__file__).resolve().parents[2] / "shared" / "facts.md"
+    if not facts.is_file():
+        pytest.skip("../shared/facts.md is not in this checkout")
+    text = facts.read_text(encoding="utf-8").split("## Parameter counts as Keras 3", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| (\w+)[^|]* \| ([\d,]+) \|", text, flags=re.M)
+    assert len(rows) >= 10
+    for display, count in rows:
+        assert zoo.get_spec(display.lower()).params == int(count.replace(",", "")), display
 
 
 # --------------------------------------------------------------------------- LeNet-5
