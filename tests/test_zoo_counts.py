@@ -391,12 +391,12 @@ def test_custom_layers_survive_save_and_load(tmp_path, model_factory):
 
 @pytest.mark.parametrize("legacy", [True, False], ids=["keras-published-h5", "keras3-weights-h5"])
 def test_imagenet_weights_come_from_the_cache(tmp_path, monkeypatch, model_factory, legacy):
-    """weights="imagenet" loads exactly the file cache.fetch_weights returns (here: a file we wrote).
+    """weights="imagenet" loads exactly the file zoo.pretrained.fetch_weights returns (here: a file we wrote).
 
     Keras' published ImageNet files are legacy HDF5 (``*.h5``); the test writes one in that
     format, and one in Keras 3's own ``.weights.h5`` format.
     """
-    from cnnviz import cache
+    from cnnviz.zoo import pretrained
 
     source = model_factory("mobilenetv3small")
     if legacy:
@@ -415,7 +415,7 @@ def test_imagenet_weights_come_from_the_cache(tmp_path, monkeypatch, model_facto
         calls.append((name, include_top))
         return path
 
-    monkeypatch.setattr(cache, "fetch_weights", fake_fetch)
+    monkeypatch.setattr(pretrained, "fetch_weights", fake_fetch)
     model = zoo.create_model("MobileNetV3Small", weights="imagenet")
     assert calls == [("mobilenetv3small", True)]
     assert len(model.weights) == len(source.weights)
@@ -424,11 +424,11 @@ def test_imagenet_weights_come_from_the_cache(tmp_path, monkeypatch, model_facto
 
 
 def test_a_damaged_weights_file_is_a_typed_error(tmp_path, monkeypatch):
-    from cnnviz import cache
+    from cnnviz.zoo import pretrained
 
     bad = tmp_path / "mobilenet_v3_small_224_1.0_float.h5"
     bad.write_bytes(b"not an HDF5 file" * 64)
-    monkeypatch.setattr(cache, "fetch_weights", lambda name, include_top=True, progress=None: bad)
+    monkeypatch.setattr(pretrained, "fetch_weights", lambda name, include_top=True, progress=None: bad)
     with pytest.raises(zoo.WeightsLoadError) as info:
         zoo.create_model("mobilenetv3small", weights="imagenet", include_top=False)
     assert str(bad) in str(info.value) and "cache verify" in str(info.value)

@@ -7,7 +7,7 @@ builders.
 
 from __future__ import annotations
 
-from cnnviz.zoo.registry import ModelSpec, check_bool, check_classes, check_int, register
+from cnnviz.zoo.registry import ModelSpec, check_bool, check_classes, register
 
 # LeNet-5's C3 connection table (LeCun et al. 1998, Table I): for each of the 16 C3
 # maps, the S2 maps it reads. Six maps read 3 contiguous maps, six read 4 contiguous,

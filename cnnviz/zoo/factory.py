@@ -17,7 +17,7 @@ from cnnviz.zoo.registry import (
     get_builder,
     get_spec,
 )
-from cnnviz.zoo.pretrained import fetch_weights
+from cnnviz.zoo import pretrained
 
 WEIGHTS_VALUES = (None, "imagenet")
 
@@ -104,7 +104,7 @@ def create_model(name: str, weights: str | None = None, *, include_top: bool = T
 
     weights_path = None
     if weights == "imagenet":
-        weights_path = str(fetch_weights(spec.name, include_top=include_top))
+        weights_path = str(pretrained.fetch_weights(spec.name, include_top=include_top))
 
     builder = get_builder(spec.name)
     try:
