@@ -1,9 +1,10 @@
-"""The pretrained-weights cache: the only code that knows ``models_cache/``.
+"""The download cache: the only code that knows ``models_cache/``.
 
-Every file the app downloads (Keras' ImageNet weights and ImageNet's class index) is
-listed in :data:`WEIGHTS` / :data:`LABELS_FILE` with Keras' own URL and hash, fetched
-once through those URLs (or a mirror of them), checked against the hash and kept
-under :func:`cache_dir`:
+Every file the app downloads is described by a :class:`FileRecord` (origin URL, file
+name, pinned hash) that its owner keeps beside what uses it -- the zoo's pretrained
+weights on each model spec, ImageNet's class index in :mod:`cnnviz.zoo.pretrained`.
+This module knows no model: it fetches a record's file once through its URL (or a
+mirror of it), checks it against the hash and keeps it under :func:`cache_dir`:
 
 - downloads stream into a temporary file in the cache folder and are renamed into
   place only after the hash matched, so an interrupted or corrupted download never
@@ -14,15 +15,24 @@ under :func:`cache_dir`:
   :class:`CacheError` that says which file is missing, where it would go and how to
   get it there (prefetch, import a zip, or a mirror) -- within seconds, never a hang;
 - ``CNNVIZ_WEIGHTS_MIRROR=http://host/path/`` replaces the
-  ``https://storage.googleapis.com/`` prefix, so a mirror is a copy of that folder
-  tree (``file:///media/usb/keras/`` works too); hashes are still checked.
+  ``https://storage.googleapis.com/`` prefix (:data:`MIRROR_ORIGINS`), so a mirror is a
+  copy of that folder tree (``file:///media/usb/keras/`` works too); hashes are still
+  checked.
+
+Files cnnviz derives itself (converted models...) go under :func:`derived_dir`;
+:func:`derived_status` lists them and :func:`clear_derived` removes them.
 
 :func:`status` is cheap enough for the sidebar of every page: it never hashes a
 100 MB file. A successful hash check is remembered in a small sidecar
 (``.verified.json``: size, mtime and digest per file); a file without a matching
 record gets a structural check instead (HDF5 superblock: a truncated file is shorter
-than the end-of-file address it declares). :func:`verify` and :func:`fetch_weights`
+than the end-of-file address it declares). :func:`verify` and :func:`fetch`
 do the full hash check.
+
+Public API (records in, paths and :class:`EntryStatus` out): :func:`fetch`,
+:func:`path`, :func:`status`, :func:`verify`, :func:`prefetch`, :func:`clear`,
+:func:`export_zip`, :func:`import_zip`; :func:`cache_dir`, :func:`offline`,
+:func:`mirror_prefix`; :func:`derived_dir`, :func:`derived_status`, :func:`clear_derived`.
 
 This module imports neither TensorFlow/Keras nor Streamlit.
 """
@@ -51,11 +61,12 @@ from cnnviz.i18n import translate
 Progress = Callable[[int, "int | None"], None]
 """``progress(done_bytes, total_bytes_or_None)``, called as a download advances."""
 
-KERAS_PREFIX = "https://storage.googleapis.com/"
-"""The prefix of every Keras download URL; ``CNNVIZ_WEIGHTS_MIRROR`` replaces it."""
+MIRROR_ORIGINS: tuple[str, ...] = ("https://storage.googleapis.com/",)
+"""Origin prefixes ``CNNVIZ_WEIGHTS_MIRROR`` replaces (Keras' weights, its datasets and
+ImageNet's class index all live under this one); see :attr:`FileRecord.mirror_path`."""
 
-LABELS = "labels"
-"""Pseudo model name of the ImageNet class index in :func:`status`, :func:`prefetch`, :func:`clear`."""
+DERIVED = "derived"
+"""Folder under the cache root for files cnnviz makes itself (see :func:`derived_dir`)."""
 
 # Environment variables (documented in docs/ARCHITECTURE.md and models_cache/README.md).
 ENV_DIR = "CNNVIZ_CACHE_DIR"
@@ -77,83 +88,6 @@ PART_SUFFIX = ".part"
 MANIFEST = "cnnviz-cache.json"
 """Manifest written into exported zips (digests of files Keras pins no hash for)."""
 _IGNORED_IN_ZIP = {"README.md", ".gitignore", MANIFEST, SIDECAR}
-
-# --------------------------------------------------------------------------- the table
-# name -> (folder under KERAS_PREFIX, top file, top hash, notop file, notop hash).
-# Copied from the installed keras' applications/*.py (keras 3.15.1): exactly what
-# ``keras.applications.X(weights="imagenet", include_top=...)`` passes to
-# ``keras.utils.get_file``. tests/test_cache.py re-derives a representative set from
-# the keras sources so the table cannot drift silently. 32-hex hashes are MD5, 64-hex
-# SHA-256 (ConvNeXt), as keras' ``hash_algorithm="auto"`` decides. Keras pins no hash
-# for MobileNetV2 (None): those files get a structural HDF5 check instead, and their
-# SHA-256 is recorded on first download ("trust on first use").
-_KA = "tensorflow/keras-applications/"
-WEIGHTS: dict[str, tuple[str, str, str | None, str, str | None]] = {
-    "resnet50": (_KA + "resnet/", "resnet50_weights_tf_dim_ordering_tf_kernels.h5", "2cb95161c43110f7111970584f804107",
-                 "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5", "4d473c1dd8becc155b73f8504c6f6626"),
-    "resnet101": (_KA + "resnet/", "resnet101_weights_tf_dim_ordering_tf_kernels.h5", "f1aeb4b969a6efcfb50fad2f0c20cfc5",
-                  "resnet101_weights_tf_dim_ordering_tf_kernels_notop.h5", "88cf7a10940856eca736dc7b7e228a21"),
-    "resnet152": (_KA + "resnet/", "resnet152_weights_tf_dim_ordering_tf_kernels.h5", "100835be76be38e30d865e96f2aaae62",
-                  "resnet152_weights_tf_dim_ordering_tf_kernels_notop.h5", "ee4c566cf9a93f14d82f913c2dc6dd0c"),
-    "resnet50v2": (_KA + "resnet/", "resnet50v2_weights_tf_dim_ordering_tf_kernels.h5", "3ef43a0b657b3be2300d5770ece849e0",
-                   "resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5", "fac2f116257151a9d068a22e544a4917"),
-    "resnet101v2": (_KA + "resnet/", "resnet101v2_weights_tf_dim_ordering_tf_kernels.h5",
-                    "6343647c601c52e1368623803854d971",
-                    "resnet101v2_weights_tf_dim_ordering_tf_kernels_notop.h5", "c0ed64b8031c3730f411d2eb4eea35b5"),
-    "resnet152v2": (_KA + "resnet/", "resnet152v2_weights_tf_dim_ordering_tf_kernels.h5",
-                    "a49b44d1979771252814e80f8ec446f9",
-                    "resnet152v2_weights_tf_dim_ordering_tf_kernels_notop.h5", "ed17cf2e0169df9d443503ef94b23b33"),
-    "vgg16": (_KA + "vgg16/", "vgg16_weights_tf_dim_ordering_tf_kernels.h5", "64373286793e3c8b2b4e3219cbf3544b",
-              "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", "6d6bbae143d832006294945121d1f1fc"),
-    "vgg19": (_KA + "vgg19/", "vgg19_weights_tf_dim_ordering_tf_kernels.h5", "cbe5617147190e668d6c5d5026f83318",
-              "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5", "253f8cb515780f3b799900260a226db6"),
-    "inceptionv3": (_KA + "inception_v3/", "inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
-                    "9a0d58056eeedaa3f26cb7ebd46da564",
-                    "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5", "bcbd6486424b2319ff4ef7d526e38f63"),
-    "xception": (_KA + "xception/", "xception_weights_tf_dim_ordering_tf_kernels.h5", "0a58e3b7378bc2990ea3b43d5981f1f6",
-                 "xception_weights_tf_dim_ordering_tf_kernels_notop.h5", "b0042744bf5b25fce3cb969f33bebb97"),
-    "inceptionresnetv2": (_KA + "inception_resnet_v2/", "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels.h5",
-                          "e693bd0210a403b3192acc6073ad2e96",
-                          "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                          "d19885ff4a710c122648d3b5c3b684e4"),
-    "densenet121": (_KA + "densenet/", "densenet121_weights_tf_dim_ordering_tf_kernels.h5",
-                    "9d60b8095a5708f2dcce2bca79d332c7",
-                    "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5", "30ee3e1110167f948a6b9946edeeb738"),
-    "densenet169": (_KA + "densenet/", "densenet169_weights_tf_dim_ordering_tf_kernels.h5",
-                    "d699b8f76981ab1b30698df4c175e90b",
-                    "densenet169_weights_tf_dim_ordering_tf_kernels_notop.h5", "b8c4d4c20dd625c148057b9ff1c1176b"),
-    "densenet201": (_KA + "densenet/", "densenet201_weights_tf_dim_ordering_tf_kernels.h5",
-                    "1ceb130c1ea1b78c3bf6114dbdfd8807",
-                    "densenet201_weights_tf_dim_ordering_tf_kernels_notop.h5", "c13680b51ded0fb44dff2d8f86ac8bb1"),
-    "mobilenetv2": (_KA + "mobilenet_v2/", "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5", None,
-                    "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5", None),
-    "mobilenetv3small": (_KA + "mobilenet_v3/", "weights_mobilenet_v3_small_224_1.0_float.h5",
-                         "8768d4c2e7dee89b9d02b2d03d65d862",
-                         "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5", "d3e8ec802a04aa4fc771ee12a9a9b836"),
-    "mobilenetv3large": (_KA + "mobilenet_v3/", "weights_mobilenet_v3_large_224_1.0_float.h5",
-                         "59e551e166be033d707958cf9e29a6a7",
-                         "weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5", "07fb09a5933dd0c8eaafa16978110389"),
-    "efficientnetb0": ("keras-applications/", "efficientnetb0.h5", "902e53a9f72be733fc0bcb005b3ebbac",
-                       "efficientnetb0_notop.h5", "50bc09e76180e00e4465e1a485ddc09d"),
-    "efficientnetb1": ("keras-applications/", "efficientnetb1.h5", "1d254153d4ab51201f1646940f018540",
-                       "efficientnetb1_notop.h5", "74c4e6b3e1f6a1eea24c589628592432"),
-    "efficientnetb2": ("keras-applications/", "efficientnetb2.h5", "b15cce36ff4dcbd00b6dd88e7857a6ad",
-                       "efficientnetb2_notop.h5", "111f8e2ac8aa800a7a99e3239f7bfb39"),
-    "efficientnetb3": ("keras-applications/", "efficientnetb3.h5", "ffd1fdc53d0ce67064dc6a9c7960ede0",
-                       "efficientnetb3_notop.h5", "af6d107764bb5b1abb91932881670226"),
-    "efficientnetv2b0": (_KA + "efficientnet_v2/", "efficientnetv2-b0.h5", "21ecbf6da12460d5c40bb2f29ceb2188",
-                         "efficientnetv2-b0_notop.h5", "893217f2bb855e2983157299931e43ff"),
-    "convnexttiny": (_KA + "convnext/", "convnext_tiny.h5",
-                     "8ae6e78ce2933352b1ef4008e6dd2f17bc40771563877d156bc6426c7cf503ff",
-                     "convnext_tiny_notop.h5", "d547c096cabd03329d7be5562c5e14798aa39ed24b474157cef5e85ab9e49ef1"),
-    "convnextsmall": (_KA + "convnext/", "convnext_small.h5",
-                      "ce1277d8f1ee5a0ef0e171469089c18f5233860ceaf9b168049cb9263fd7483c",
-                      "convnext_small_notop.h5", "6fc8009faa2f00c1c1dfce59feea9b0745eb260a7dd11bee65c8e20843da6eab"),
-}
-
-# keras.applications.imagenet_utils.CLASS_INDEX_PATH and the hash decode_predictions pins.
-LABELS_FILE = ("download.tensorflow.org/data/", "imagenet_class_index.json", "c2c37ea517e94d9795004a39431a14cb")
-
 
 # --------------------------------------------------------------------------- errors
 
@@ -189,13 +123,6 @@ class HashMismatchError(CacheError):
     """A downloaded or imported file does not match the hash Keras pins; it was not kept."""
 
 
-class NoPretrainedWeightsError(CacheError, KeyError):
-    """The model has no ImageNet weights file in the table (a from-code classic, or a typo)."""
-
-    def __str__(self) -> str:  # KeyError would repr() the message
-        return self.message("en")
-
-
 class ZipImportError(CacheError, ValueError):
     """A cache zip that cnnviz refuses to import (unsafe or unknown entries, not a zip)."""
 
@@ -203,40 +130,73 @@ class ZipImportError(CacheError, ValueError):
 # --------------------------------------------------------------------------- data
 
 @dataclass(frozen=True)
-class WeightFile:
-    """One downloadable file of the table.
+class FileRecord:
+    """One file fetched from outside, pinned to its hash: all the cache needs to know about it.
+
+    Owners keep their records beside what uses them (the zoo's pretrained weights on each
+    :class:`cnnviz.zoo.ModelSpec`, ImageNet's class index in :mod:`cnnviz.zoo.pretrained`,
+    datasets beside the labs); this module only fetches, checks, lists, removes and
+    carries files by record.
 
     Attributes:
-        name: registry name ("resnet50") or :data:`LABELS`.
-        include_top: True for the classifier ("top") file, False for "notop", None for labels.
-        file_name: the name Keras gives it (also its name in the cache folder).
-        rel_url: path under :data:`KERAS_PREFIX` (also its path in a mirror).
-        file_hash: hex digest Keras pins, or None when Keras pins none (MobileNetV2).
-        hash_algo: "md5" or "sha256" (the algorithm of ``file_hash``; sha256 when unpinned).
+        url: the origin URL (where Keras itself downloads it). With a mirror set, the
+            part after a known origin prefix (:data:`MIRROR_ORIGINS`) is the file's
+            path in the mirror; see :attr:`mirror_path`.
+        filename: the file's name in the cache folder (and in an exported zip); unique
+            across all records.
+        file_hash: hex digest the owner pins, or None when none is known (MobileNetV2's
+            weights): then the file gets a structural check and the digest seen on first
+            download is remembered ("trust on first use").
+        hash_algo: "md5" or "sha256"; "" (default) picks as keras' ``get_file(hash_algorithm="auto")``:
+            64 hex digits are SHA-256, anything else MD5 (SHA-256 when unpinned).
+        name: what the file belongs to, shown in tables and messages ("resnet50", "labels", "mnist").
+        include_top: for model weights, True (classifier "top" file) or False ("notop");
+            None for any other file.
     """
 
-    name: str
-    include_top: bool | None
-    file_name: str
-    rel_url: str
+    url: str
+    filename: str
     file_hash: str | None
-    hash_algo: str
+    hash_algo: str = ""
+    name: str = ""
+    include_top: bool | None = None
+
+    def __post_init__(self) -> None:
+        if not self.hash_algo:
+            object.__setattr__(self, "hash_algo", _algo(self.file_hash))
+        if self.hash_algo not in ("md5", "sha256"):
+            raise ValueError(f"hash_algo must be 'md5' or 'sha256'; got hash_algo={self.hash_algo!r}")
+        if not self.filename or "/" in self.filename or "\\" in self.filename or self.filename.startswith("."):
+            raise ValueError(f"filename must be a plain file name; got filename={self.filename!r}")
+        if "://" not in self.url:
+            raise ValueError(f"url must be absolute; got url={self.url!r}")
+        if not self.name:
+            object.__setattr__(self, "name", self.filename)
 
     @property
-    def keras_url(self) -> str:
-        """The URL Keras itself downloads from."""
-        return KERAS_PREFIX + self.rel_url
+    def mirror_path(self) -> str:
+        """The file's path under a mirror's root: :attr:`url` without its known origin prefix.
 
-    @property
-    def url(self) -> str:
-        """Where cnnviz downloads from: the Keras URL, or the mirror's copy of it."""
-        mirror = mirror_prefix()
-        return (mirror + self.rel_url) if mirror else self.keras_url
+        ``https://storage.googleapis.com/tensorflow/keras-applications/resnet/x.h5`` →
+        ``tensorflow/keras-applications/resnet/x.h5`` (so a mirror is a copy of that
+        folder tree, weights and ``tf-keras-datasets`` alike); a URL under no known
+        prefix keeps host and path (``www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz``).
+        """
+        for origin in MIRROR_ORIGINS:
+            if self.url.startswith(origin):
+                return self.url[len(origin):]
+        return self.url.split("://", 1)[1]
 
     @property
     def path(self) -> Path:
-        """Where the file lives (or will live) in the cache."""
-        return cache_dir() / self.file_name
+        """Where the file lives (or will live) in the cache (same as :func:`path`)."""
+        return cache_dir() / self.filename
+
+    @property
+    def fetch_url(self) -> str:
+        """Where cnnviz downloads from: :attr:`url`, or the mirror's copy of it."""
+        mirror = mirror_prefix()
+        return (mirror + self.mirror_path) if mirror else self.url
 
     @property
     def label(self) -> str:
@@ -245,7 +205,7 @@ class WeightFile:
 
     @property
     def is_hdf5(self) -> bool:
-        return self.file_name.endswith(".h5")
+        return self.filename.endswith(".h5")
 
 
 @dataclass(frozen=True)
@@ -335,69 +295,19 @@ def _timeouts() -> tuple[float, float]:
     return CONNECT_TIMEOUT, READ_TIMEOUT
 
 
-# --------------------------------------------------------------------------- the table, as objects
+# --------------------------------------------------------------------------- records
 
 def _algo(file_hash: str | None) -> str:
     # keras.utils.get_file(hash_algorithm="auto"): 64 hex digits are SHA-256, anything else MD5.
     return "sha256" if file_hash is None or len(file_hash) == 64 else "md5"
 
 
-def pretrained_models() -> list[str]:
-    """Registry names that have ImageNet weights in the table, in table order."""
-    return list(WEIGHTS)
+def path(record: FileRecord) -> Path:
+    """Where ``record``'s file lives (or will live) in the cache."""
+    return cache_dir() / record.filename
 
 
-def has_weights(name: str) -> bool:
-    """True when ``name`` has an ImageNet weights file cnnviz can download."""
-    return str(name).strip().lower() in WEIGHTS
-
-
-def weights_file(name: str, include_top: bool = True) -> WeightFile:
-    """The table entry of ``name``'s weights (``include_top`` False → the "notop" file).
-
-    Raises:
-        NoPretrainedWeightsError: ``name`` has no file in the table.
-    """
-    key = str(name).strip().lower()
-    if key not in WEIGHTS:
-        raise NoPretrainedWeightsError("cache.error.no_weights", name=name, available=", ".join(WEIGHTS))
-    folder, top, top_hash, notop, notop_hash = WEIGHTS[key]
-    file_name, file_hash = (top, top_hash) if include_top else (notop, notop_hash)
-    return WeightFile(key, bool(include_top), file_name, folder + file_name, file_hash, _algo(file_hash))
-
-
-def labels_file() -> WeightFile:
-    """The table entry of ImageNet's class index (``imagenet_class_index.json``)."""
-    folder, file_name, file_hash = LABELS_FILE
-    return WeightFile(LABELS, None, file_name, folder + file_name, file_hash, _algo(file_hash))
-
-
-def all_files() -> list[WeightFile]:
-    """Every file of the table: each model's top and notop file, then the labels."""
-    files = []
-    for name in WEIGHTS:
-        files += [weights_file(name, True), weights_file(name, False)]
-    return [*files, labels_file()]
-
-
-def _entries_for(names: Iterable[str] | None, include_top: bool | None) -> list[WeightFile]:
-    """Table entries for ``names`` ("labels" allowed); ``include_top`` None means both files."""
-    if names is None:
-        names = [*WEIGHTS, LABELS]
-    if isinstance(names, str):
-        names = [names]
-    tops = [True, False] if include_top is None else [bool(include_top)]
-    out: list[WeightFile] = []
-    for name in names:
-        if str(name).strip().lower() == LABELS:
-            out.append(labels_file())
-        else:
-            out += [weights_file(name, top) for top in tops]
-    return out
-
-
-def _by_file_name() -> dict[str, WeightFile]:
-    return {entry.file_name: entry for entry in all_files()}
+_path_of = path  # for functions whose argument is also called ``path``
 
 
 # --------------------------------------------------------------------------- locks
@@ -531,7 +441,7 @@ def _hdf5_problem(path: Path, size: int) -> str | None:
     return "truncated" if size < base + base_address + eof else None
 
 
-def _structure_problem(entry: WeightFile, path: Path, size: int) -> str | None:
+def _structure_problem(entry: FileRecord, path: Path, size: int) -> str | None:
     if size == 0:
         return "truncated"
     if entry.is_hdf5:
@@ -539,17 +449,17 @@ def _structure_problem(entry: WeightFile, path: Path, size: int) -> str | None:
     return None
 
 
-def _assess(entry: WeightFile, *, verify: bool, records: dict[str, dict]) -> EntryStatus:
+def _assess(entry: FileRecord, *, verify: bool, records: dict[str, dict]) -> EntryStatus:
     """State of ``entry`` on disk. ``verify`` forces a full hash (and records the result).
 
     Without ``verify`` a big file is judged by its sidecar record (a hash check done
     earlier for this exact size and mtime) or, lacking one, by the structural check.
     """
-    path = cache_dir() / entry.file_name
+    path = cache_dir() / entry.filename
 
     def result(state: str, size: int | None, verified: bool, problem: str | None = None,
                expected_size: int | None = None) -> EntryStatus:
-        return EntryStatus(entry.name, entry.include_top, entry.file_name, state, path, size, verified, entry.url,
+        return EntryStatus(entry.name, entry.include_top, entry.filename, state, path, size, verified, entry.fetch_url,
                            problem, expected_size)
 
     try:
@@ -559,7 +469,7 @@ def _assess(entry: WeightFile, *, verify: bool, records: dict[str, dict]) -> Ent
     if not stat.S_ISREG(st.st_mode):
         return result("corrupt", None, False, "format")
     size = st.st_size
-    record = records.get(entry.file_name) or {}
+    record = records.get(entry.filename) or {}
     expected_size = record.get("size") if isinstance(record.get("size"), int) else None
     # Keras pins no hash for some files: then the digest recorded at download time is the reference.
     expected = entry.file_hash or record.get("trusted_digest")
@@ -575,7 +485,7 @@ def _assess(entry: WeightFile, *, verify: bool, records: dict[str, dict]) -> Ent
             new_record = _record(path, entry.hash_algo, digest)
             if record.get("trusted_digest"):
                 new_record["trusted_digest"] = record["trusted_digest"]
-            _update_records(cache_dir(), {entry.file_name: new_record})
+            _update_records(cache_dir(), {entry.filename: new_record})
         verified = True
     elif fresh:
         digest, verified = record["digest"], True
@@ -603,8 +513,8 @@ def _reason(exc: BaseException) -> str:
     return text.splitlines()[0]
 
 
-def _hint_params(entry: WeightFile) -> dict[str, object]:
-    return {"model": entry.name, "file": entry.file_name, "path": str(cache_dir() / entry.file_name)}
+def _hint_params(entry: FileRecord) -> dict[str, object]:
+    return {"model": entry.name, "file": entry.filename, "path": str(cache_dir() / entry.filename)}
 
 
 def _host_of(url: str) -> str:
@@ -647,7 +557,7 @@ def _resolve(url: str, timeout: float) -> None:
         raise outcome["error"]
 
 
-def _open(entry: WeightFile, url: str):
+def _open(entry: FileRecord, url: str):
     """Open ``url`` for streaming, mapping failures to typed errors."""
     import http.client
     import urllib.error
@@ -675,7 +585,7 @@ def _open(entry: WeightFile, url: str):
     return response
 
 
-def _check_space(folder: Path, total: int | None, entry: WeightFile) -> None:
+def _check_space(folder: Path, total: int | None, entry: FileRecord) -> None:
     if total is None:
         return
     try:
@@ -683,7 +593,7 @@ def _check_space(folder: Path, total: int | None, entry: WeightFile) -> None:
     except OSError:
         return
     if free < total + 16 * 1024 * 1024:
-        raise CacheError("cache.error.no_space", file=entry.file_name, path=str(folder), needed_mb=_mb(total),
+        raise CacheError("cache.error.no_space", file=entry.filename, path=str(folder), needed_mb=_mb(total),
                          free_mb=_mb(free))
 
 
@@ -695,17 +605,17 @@ def _part_path(folder: Path, file_name: str) -> Path:
     return folder / f".{file_name}.{os.getpid()}.{threading.get_ident()}{PART_SUFFIX}"
 
 
-def _download(entry: WeightFile, progress: Progress | None) -> None:
+def _download(entry: FileRecord, progress: Progress | None) -> None:
     """Download ``entry`` into the cache (caller holds its lock). Raises a :class:`CacheError`."""
     import http.client
 
-    url = entry.url
+    url = entry.fetch_url
     folder = cache_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CacheError("cache.error.write", path=str(folder), reason=_reason(exc), hint="cache.hint.writable") from exc
-    tmp = _part_path(folder, entry.file_name)
+    tmp = _part_path(folder, entry.filename)
     params = {**_hint_params(entry), "url": url, "host": _host_of(url)}
     try:
         response = _open(entry, url)
@@ -758,21 +668,32 @@ def _download(entry: WeightFile, progress: Progress | None) -> None:
         if entry.file_hash is None and _structure_problem(entry, tmp, done) is not None:
             raise DownloadError("cache.error.not_weights", **params)
         try:
-            os.replace(tmp, entry.path)
+            os.replace(tmp, _path_of(entry))
         except OSError as exc:
-            raise CacheError("cache.error.write", path=str(entry.path), reason=_reason(exc),
+            raise CacheError("cache.error.write", path=str(_path_of(entry)), reason=_reason(exc),
                              hint="cache.hint.writable") from exc
-        record = _record(entry.path, entry.hash_algo, actual)
+        record = _record(_path_of(entry), entry.hash_algo, actual)
         if entry.file_hash is None:
             record["trusted_digest"] = actual
-        _update_records(folder, {entry.file_name: record})
+        _update_records(folder, {entry.filename: record})
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
 
 
-def _fetch(entry: WeightFile, progress: Progress | None) -> Path:
-    """``entry``'s path in the cache, downloading it first when missing or corrupt."""
+def fetch(entry: FileRecord, progress: Progress | None = None) -> Path:
+    """Path of ``entry``'s file in the cache, downloaded (once) if missing or corrupt.
+
+    Args:
+        entry: the file's record.
+        progress: ``progress(done_bytes, total_bytes_or_None)`` while downloading.
+
+    Raises:
+        OfflineError: offline mode, or the server cannot be reached.
+        DownloadError: HTTP error or interrupted transfer.
+        HashMismatchError: the server sent a file with the wrong hash.
+        CacheError: the cache folder is not writable or the disk is full.
+    """
     folder = cache_dir()
     current = _assess(entry, verify=False, records=_read_records(folder))
     if current.state == "cached" and not current.verified:
@@ -784,7 +705,7 @@ def _fetch(entry: WeightFile, progress: Progress | None) -> Path:
     if offline():  # before the lock: offline mode creates nothing in the cache folder
         key = "cache.error.offline" if current.state == "missing" else "cache.error.offline_corrupt"
         raise OfflineError(key, **_hint_params(entry))
-    with _file_lock(entry.file_name):
+    with _file_lock(entry.filename):
         # Whoever held the lock before us may have just downloaded it.
         current = _assess(entry, verify=False, records=_read_records(folder))
         if current.state == "cached" and not current.verified:
@@ -792,104 +713,35 @@ def _fetch(entry: WeightFile, progress: Progress | None) -> Path:
         if current.state == "cached":
             return current.path
         _download(entry, progress)
-    return entry.path
-
-
-def fetch_weights(name: str, include_top: bool = True, progress: Progress | None = None) -> Path:
-    """Path of ``name``'s ImageNet weights in the cache, downloaded (once) if needed.
-
-    Args:
-        name: registry name, e.g. "resnet50".
-        include_top: False for the "notop" file (feature extractor, transfer learning).
-        progress: ``progress(done_bytes, total_bytes_or_None)`` while downloading.
-
-    Raises:
-        NoPretrainedWeightsError: the model has no weights file.
-        OfflineError: offline mode, or the server cannot be reached.
-        DownloadError: HTTP error or interrupted transfer.
-        HashMismatchError: the server sent a file with the wrong hash.
-        CacheError: the cache folder is not writable or the disk is full.
-    """
-    return _fetch(weights_file(name, include_top), progress)
-
-
-def fetch_labels(progress: Progress | None = None) -> Path:
-    """Path of ``imagenet_class_index.json`` in the cache, downloaded (once) if needed."""
-    return _fetch(labels_file(), progress)
-
-
-_labels_memo: dict[tuple, list[str]] = {}
-
-
-def load_labels() -> list[str] | None:
-    """ImageNet's 1000 class names in index order ("tench", "goldfish", ..., "tabby", ...).
-
-    Read from the cached class index (underscores become spaces); None when the file
-    is absent or damaged. Never downloads: call :func:`fetch_labels` for that.
-    """
-    entry = labels_file()
-    path = cache_dir() / entry.file_name
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if key in _labels_memo:
-        return list(_labels_memo[key])
-    if _assess(entry, verify=True, records={}).state != "cached":
-        return None
-    try:
-        index = json.loads(path.read_text(encoding="utf-8"))
-        labels = [str(index[str(i)][1]).replace("_", " ") for i in range(len(index))]
-    except (OSError, ValueError, KeyError, IndexError, TypeError):
-        return None
-    _labels_memo.clear()
-    _labels_memo[key] = labels
-    return list(labels)
+    return _path_of(entry)
 
 
 # --------------------------------------------------------------------------- status, prefetch, verify, clear
 
-def status(names: Iterable[str] | None = None, verify: bool = False, *,
-           include_top: bool | None = True) -> list[EntryStatus]:
-    """State of cache files, cheap unless ``verify``.
+def status(records: Iterable[FileRecord], verify: bool = False) -> list[EntryStatus]:
+    """State of each record's file, in order; cheap unless ``verify``.
 
     Args:
-        names: registry names (and/or "labels"). None: every model's top file and the
-            labels, plus every "notop" file that is on disk.
+        records: the files to look at.
         verify: hash every present file (slow for big files); otherwise remembered
             hash checks and the structural check decide.
-        include_top: which file of each named model: True (top), False (notop), None (both).
-
-    Raises:
-        NoPretrainedWeightsError: a name without weights.
     """
-    records = _read_records(cache_dir())
-    entries = _entries_for(names, include_top)
-    out = [_assess(entry, verify=verify, records=records) for entry in entries]
-    if names is None and include_top is True:
-        for name in WEIGHTS:
-            notop = _assess(weights_file(name, False), verify=verify, records=records)
-            if notop.state != "missing":
-                out.append(notop)
-    return out
+    known = _read_records(cache_dir())
+    return [_assess(entry, verify=verify, records=known) for entry in records]
 
 
-def verify(names: Iterable[str] | None = None) -> list[EntryStatus]:
-    """Hash-check every cached file of ``names`` (default: all, top and notop); corrupt ones are reported."""
-    states = status(names, verify=True, include_top=None)
-    return [s for s in states if s.state != "missing"]
+def verify(records: Iterable[FileRecord]) -> list[EntryStatus]:
+    """Hash-check every cached file of ``records``; absent ones are left out, corrupt ones reported."""
+    return [s for s in status(records, verify=True) if s.state != "missing"]
 
 
-def prefetch(names: Iterable[str] | None = None, progress: Callable[[WeightFile, int, int | None], None] | None = None,
-             *, include_top: bool | None = True, labels: bool | None = None) -> list[Path]:
-    """Download what is missing so the app works offline afterwards.
+def prefetch(records: Iterable[FileRecord],
+             progress: Callable[[FileRecord, int, int | None], None] | None = None) -> list[Path]:
+    """Download what is missing of ``records`` so the app works offline afterwards.
 
     Args:
-        names: registry names; default the four homework models (``cnnviz.HOMEWORK_MODELS``).
-        progress: ``progress(entry, done_bytes, total_bytes_or_None)``.
-        include_top: True (top files), False (notop), None (both: classify and transfer learning).
-        labels: also fetch the ImageNet class index; default True when ``names`` is None.
+        records: the files to have in the cache.
+        progress: ``progress(record, done_bytes, total_bytes_or_None)``.
 
     Returns:
         The cached paths.
@@ -898,18 +750,12 @@ def prefetch(names: Iterable[str] | None = None, progress: Callable[[WeightFile,
         OfflineError: at the first file when there is no network (the rest would fail too).
         CacheError: the first failure after every other file was tried.
     """
-    if names is None:
-        names, labels = list(cnnviz.HOMEWORK_MODELS), (True if labels is None else labels)
-    names = [names] if isinstance(names, str) else list(names)
-    entries = _entries_for([n for n in names if str(n).strip().lower() != LABELS], include_top)
-    if labels or any(str(n).strip().lower() == LABELS for n in names):
-        entries.append(labels_file())
     paths: list[Path] = []
     failures: list[CacheError] = []
-    for entry in entries:
+    for entry in records:
         callback = (lambda done, total, _e=entry: progress(_e, done, total)) if progress else None
         try:
-            paths.append(_fetch(entry, callback))
+            paths.append(fetch(entry, callback))
         except OfflineError:
             raise
         except CacheError as exc:
@@ -926,23 +772,23 @@ class Removed(NamedTuple):
     size: int
 
 
-def clear(names: Iterable[str] | None = None) -> list[Removed]:
-    """Delete cached files of ``names`` (both top and notop; "labels" allowed), default all.
+def clear(records: Iterable[FileRecord]) -> list[Removed]:
+    """Delete the cached files of ``records`` and leftovers of their interrupted downloads.
 
-    Also removes leftovers of interrupted downloads. Files that are not cnnviz's
-    (README.md, anything else in the folder) are never touched.
+    Files that are not named by a record (README.md, anything else in the folder) are
+    never touched; :func:`clear_derived` removes derived files.
 
     Returns:
         The deleted files.
     """
     folder = cache_dir()
-    entries = _entries_for(names, None)
+    entries = list(records)
     removed: list[Removed] = []
     if not folder.is_dir():
         return removed
     for entry in entries:
-        with _file_lock(entry.file_name):
-            candidates = [folder / entry.file_name, *folder.glob(f".{entry.file_name}.*{PART_SUFFIX}")]
+        with _file_lock(entry.filename):
+            candidates = [folder / entry.filename, *folder.glob(f".{entry.filename}.*{PART_SUFFIX}")]
             for path in candidates:
                 try:
                     size = path.stat().st_size
@@ -953,14 +799,14 @@ def clear(names: Iterable[str] | None = None) -> list[Removed]:
                 except OSError as exc:
                     raise CacheError("cache.error.write", path=str(path), reason=_reason(exc),
                                      hint="cache.hint.writable") from exc
-    _update_records(folder, {entry.file_name: None for entry in entries})
+    _update_records(folder, {entry.filename: None for entry in entries})
     return removed
 
 
 # --------------------------------------------------------------------------- export / import
 
-def export_zip(path: str | os.PathLike) -> list[EntryStatus]:
-    """Write every intact cached file into the zip ``path`` (for machines without network).
+def export_zip(path: str | os.PathLike, records: Iterable[FileRecord]) -> list[EntryStatus]:
+    """Write every intact cached file of ``records`` into the zip ``path`` (for machines without network).
 
     Each file is hash-checked first; corrupt files are left out. The zip is written
     to a temporary name and renamed, so a half-written zip never exists.
@@ -972,10 +818,10 @@ def export_zip(path: str | os.PathLike) -> list[EntryStatus]:
         CacheError: nothing intact to export, or the zip cannot be written.
     """
     target = Path(path).expanduser()
-    states = [s for s in verify() if s.state == "cached"]
+    states = [s for s in verify(records) if s.state == "cached"]
     if not states:
         raise CacheError("cache.error.export_empty", path=str(cache_dir()))
-    records = _read_records(cache_dir())
+    sidecar = _read_records(cache_dir())
     manifest = {"format": 1, "cnnviz": cnnviz.__version__, "files": {}}
     tmp = target.with_name(f".{target.name}.{os.getpid()}{PART_SUFFIX}")
     try:
@@ -985,7 +831,7 @@ def export_zip(path: str | os.PathLike) -> list[EntryStatus]:
                 # HDF5 weights barely compress; the JSON labels do.
                 method = zipfile.ZIP_DEFLATED if s.file_name.endswith(".json") else zipfile.ZIP_STORED
                 zf.write(s.path, arcname=s.file_name, compress_type=method)
-                record = records.get(s.file_name) or {}
+                record = sidecar.get(s.file_name) or {}
                 manifest["files"][s.file_name] = {"size": s.size, "algo": record.get("algo"),
                                                   "digest": record.get("digest")}
             zf.writestr(MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
@@ -1015,12 +861,12 @@ def _zip_entry_name(info: zipfile.ZipInfo, zip_path: Path) -> str | None:
     return pure.name
 
 
-def import_zip(path: str | os.PathLike) -> list[EntryStatus]:
+def import_zip(path: str | os.PathLike, records: Iterable[FileRecord]) -> list[EntryStatus]:
     """Install the files of a cache zip (from :func:`export_zip`, or a zipped ``models_cache/``).
 
-    Every entry must be a file of the table; each is streamed to a temporary file,
-    checked against the table's hash (or, for MobileNetV2, the export's manifest and
-    the HDF5 structure), and only when every entry passed are they all renamed into
+    Every entry must be the file of one of ``records``; each is streamed to a temporary
+    file, checked against its record's hash (or, when the record pins none, the export's
+    manifest and the HDF5 structure), and only when every entry passed are they all renamed into
     place. Entries that would escape the cache folder (``../``, absolute paths,
     symlinks) or are unknown refuse the whole zip before anything is written.
 
@@ -1034,13 +880,13 @@ def import_zip(path: str | os.PathLike) -> list[EntryStatus]:
     source = Path(path).expanduser()
     if not source.is_file():
         raise ZipImportError("cache.error.zip_missing", zip=str(source))
-    known = _by_file_name()
+    known = {entry.filename: entry for entry in records}
     folder = cache_dir()
     try:
         zf = zipfile.ZipFile(source)
     except (zipfile.BadZipFile, OSError) as exc:
         raise ZipImportError("cache.error.zip_invalid", zip=str(source), reason=_reason(exc)) from None
-    staged: list[tuple[WeightFile, Path, str]] = []
+    staged: list[tuple[FileRecord, Path, str]] = []
     try:
         with zf:
             plan: dict[str, zipfile.ZipInfo] = {}
@@ -1102,17 +948,83 @@ def import_zip(path: str | os.PathLike) -> list[EntryStatus]:
         # Every entry passed: move them into place, each under its download lock.
         changes: dict[str, dict] = {}
         for entry, tmp, actual in staged:
-            with _file_lock(entry.file_name):
-                os.replace(tmp, folder / entry.file_name)
-                record = _record(folder / entry.file_name, entry.hash_algo, actual)
+            with _file_lock(entry.filename):
+                os.replace(tmp, folder / entry.filename)
+                record = _record(folder / entry.filename, entry.hash_algo, actual)
                 if entry.file_hash is None:
                     record["trusted_digest"] = actual
-                changes[entry.file_name] = record
+                changes[entry.filename] = record
         _update_records(folder, changes)
     finally:
         for _, tmp, _ in staged:
             with contextlib.suppress(OSError):
                 tmp.unlink()
-    records = _read_records(folder)
-    return [_assess(entry, verify=False, records=records) for entry, _, _ in staged]
+    sidecar = _read_records(folder)
+    return [_assess(entry, verify=False, records=sidecar) for entry, _, _ in staged]
 
+
+
+# --------------------------------------------------------------------------- derived files
+
+def derived_dir(kind: str) -> Path:
+    """Folder for files of ``kind`` that cnnviz makes itself (e.g. ``"litert"`` models).
+
+    ``<cache>/derived/<kind>/``; not created here. Whatever an owner writes there is
+    listed by :func:`derived_status` (so ``cache status`` shows it) and removed by
+    :func:`clear_derived` (so ``cache clear`` frees it). Derived files are rebuilt
+    from cached downloads, so they carry no hash and are not exported.
+
+    Raises:
+        ValueError: ``kind`` is not a plain lowercase name.
+    """
+    if not kind or not kind.replace("_", "").replace("-", "").isalnum() or kind != kind.lower():
+        raise ValueError(f"derived kind must be a plain lowercase name; got kind={kind!r}")
+    return cache_dir() / DERIVED / kind
+
+
+def _derived_files(kind: str | None) -> list[tuple[str, Path]]:
+    root = cache_dir() / DERIVED
+    kinds = [kind] if kind is not None else sorted(p.name for p in root.iterdir() if p.is_dir()) \
+        if root.is_dir() else []
+    out = []
+    for k in kinds:
+        folder = derived_dir(k)
+        if folder.is_dir():
+            out += [(k, p) for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.endswith(PART_SUFFIX)]
+    return out
+
+
+def derived_status(kind: str | None = None) -> list[EntryStatus]:
+    """Derived files on disk (of ``kind``, default all), as "cached" entries named by their kind."""
+    out = []
+    for k, file in _derived_files(kind):
+        size = file.stat().st_size
+        out.append(EntryStatus(k, None, file.relative_to(derived_dir(k)).as_posix(), "cached", file, size, False,
+                               "", None, None))
+    return out
+
+
+def clear_derived(kind: str | None = None) -> list[Removed]:
+    """Delete derived files (of ``kind``, default all), leftovers of unfinished writes included."""
+    removed: list[Removed] = []
+    root = cache_dir() / DERIVED
+    if not root.is_dir():
+        return removed
+    folders = [derived_dir(kind)] if kind is not None else [p for p in root.iterdir() if p.is_dir()]
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for file in sorted(folder.rglob("*"), reverse=True):
+            try:
+                if file.is_dir():
+                    file.rmdir()
+                    continue
+                size = file.stat().st_size
+                file.unlink()
+                removed.append(Removed(file, size))
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise CacheError("cache.error.write", path=str(file), reason=_reason(exc),
+                                 hint="cache.hint.writable") from exc
+    return removed

@@ -49,7 +49,8 @@ from typing import Any, Callable
 import numpy as np
 from PIL import Image
 
-from cnnviz import cache, zoo
+from cnnviz import zoo
+from cnnviz.zoo import pretrained
 from cnnviz.device import Device, cpu_fallback, select_device
 from cnnviz.errors import UserFacingError
 from cnnviz.i18n import translate
@@ -260,7 +261,7 @@ def class_labels(classes: int = 1000) -> list[str] | None:
     if classes != 1000:
         return None
     try:
-        labels = cache.load_labels()
+        labels = pretrained.load_labels()
     except Exception:  # a corrupt index means "no labels", never a failed prediction
         return None
     if not labels or len(labels) != classes:

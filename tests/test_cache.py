@@ -14,6 +14,7 @@ the body, hold a response until the test releases it (concurrency), or answer 40
 from __future__ import annotations
 
 import ast
+import dataclasses
 import hashlib
 import http.server
 import inspect
@@ -30,7 +31,8 @@ from pathlib import Path
 
 import pytest
 
-from cnnviz import cache
+from cnnviz import cache, zoo
+from cnnviz.zoo import pretrained
 from cnnviz.errors import UserFacingError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,11 +112,11 @@ class Loopback:
         host, port = self.httpd.server_address[:2]
         return f"http://{host}:{port}/mirror/"
 
-    def path_for(self, entry: cache.WeightFile) -> str:
+    def path_for(self, entry: cache.FileRecord) -> str:
         """The request path a mirror download of ``entry`` must use."""
-        return "/mirror/" + entry.rel_url
+        return "/mirror/" + entry.mirror_path
 
-    def serve(self, entry: cache.WeightFile, data: bytes, mode: str | None = None) -> str:
+    def serve(self, entry: cache.FileRecord, data: bytes, mode: str | None = None) -> str:
         path = self.path_for(entry)
         self.files[path] = data
         if mode:
@@ -150,25 +152,26 @@ def md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 
 
-def pin(monkeypatch, name: str, data: bytes, include_top: bool = True, *, digest: str | None = "md5") -> cache.WeightFile:
-    """Make the table expect ``data`` for ``name``'s top (or notop) file; returns the entry.
+def pin(monkeypatch, name: str, data: bytes, include_top: bool = True, *, digest: str | None = "md5") -> cache.FileRecord:
+    """Make the zoo spec of ``name`` expect ``data`` for its top (or notop) file; returns the record.
 
     ``digest``: "md5", "sha256" (the ConvNeXt style) or None (no pinned hash, MobileNetV2 style).
     """
-    folder, top, top_hash, notop, notop_hash = cache.WEIGHTS[name]
+    from cnnviz.zoo import registry
+
+    spec = zoo.get_spec(name)
     value = None if digest is None else hashlib.new(digest, data).hexdigest()
-    if include_top:
-        top_hash = value
-    else:
-        notop_hash = value
-    monkeypatch.setitem(cache.WEIGHTS, name, (folder, top, top_hash, notop, notop_hash))
-    return cache.weights_file(name, include_top)
+    old = spec.pretrained.file(include_top)
+    record = dataclasses.replace(old, file_hash=value, hash_algo="")
+    weights = dataclasses.replace(spec.pretrained, **{"top" if include_top else "notop": record})
+    monkeypatch.setitem(registry._SPECS, name, dataclasses.replace(spec, pretrained=weights))
+    return pretrained.weights_file(name, include_top)
 
 
-def pin_labels(monkeypatch, data: bytes) -> cache.WeightFile:
-    folder, file_name, _ = cache.LABELS_FILE
-    monkeypatch.setattr(cache, "LABELS_FILE", (folder, file_name, md5(data)))
-    return cache.labels_file()
+def pin_labels(monkeypatch, data: bytes) -> cache.FileRecord:
+    record = dataclasses.replace(pretrained.IMAGENET_CLASS_INDEX, file_hash=md5(data), hash_algo="")
+    monkeypatch.setattr(pretrained, "IMAGENET_CLASS_INDEX", record)
+    return pretrained.labels_file()
 
 
 def h5_bytes(tmp_path: Path, size: int = 300_000, libver: str = "earliest", seed: int = 0) -> bytes:
@@ -222,21 +225,21 @@ def run_with_deadline(fn, seconds: float = 60):
 # --------------------------------------------------------------------------- the table
 
 def test_table_covers_every_keras_model_of_the_zoo():
-    assert sorted(cache.pretrained_models()) == sorted(ZOO_KERAS_NAMES)
-    files = cache.all_files()
+    assert sorted(pretrained.pretrained_models()) == sorted(ZOO_KERAS_NAMES)
+    files = pretrained.all_records()
     assert len(files) == 2 * len(ZOO_KERAS_NAMES) + 1
-    assert len({f.file_name for f in files}) == len(files), "two entries share a file name"
+    assert len({f.filename for f in files}) == len(files), "two entries share a file name"
     for f in files:
-        assert f.keras_url.startswith("https://storage.googleapis.com/")
-        assert f.keras_url.endswith("/" + f.file_name)
+        assert f.url.startswith("https://storage.googleapis.com/")
+        assert f.url.endswith("/" + f.filename)
         if f.file_hash is None:
             assert f.name == "mobilenetv2"  # the only keras.applications file keras pins no hash for
         else:
             assert len(f.file_hash) in (32, 64) and int(f.file_hash, 16) >= 0
             assert f.hash_algo == ("sha256" if len(f.file_hash) == 64 else "md5")
-    assert cache.weights_file("convnexttiny").hash_algo == "sha256"
-    assert cache.weights_file("resnet50").hash_algo == "md5"
-    assert cache.weights_file("ResNet50 ").name == "resnet50"
+    assert pretrained.weights_file("convnexttiny").hash_algo == "sha256"
+    assert pretrained.weights_file("resnet50").hash_algo == "md5"
+    assert pretrained.weights_file("ResNet50 ").name == "resnet50"
 
 
 def _get_file_calls(module) -> list[dict]:
@@ -316,17 +319,17 @@ REPRESENTATIVE = ["resnet50", "efficientnetb0", "mobilenetv3small", "convnexttin
 def test_table_matches_installed_keras_sources(name):
     expected = keras_expected(name)
     for include_top in (True, False):
-        entry = cache.weights_file(name, include_top)
-        assert (entry.keras_url, entry.file_hash) == expected[include_top], (name, include_top)
+        entry = pretrained.weights_file(name, include_top)
+        assert (entry.url, entry.file_hash) == expected[include_top], (name, include_top)
 
 
 def test_labels_entry_matches_keras_decode_predictions():
     from keras.src.applications import imagenet_utils
 
     [call] = [c for c in _get_file_calls(imagenet_utils) if c["origin"] == "CLASS_INDEX_PATH"]
-    entry = cache.labels_file()
-    assert entry.keras_url == imagenet_utils.CLASS_INDEX_PATH
-    assert (entry.file_name, entry.file_hash) == (call["fname"], call["file_hash"])
+    entry = pretrained.labels_file()
+    assert entry.url == imagenet_utils.CLASS_INDEX_PATH
+    assert (entry.filename, entry.file_hash) == (call["fname"], call["file_hash"])
 
 
 @pytest.mark.filterwarnings("ignore:`input_shape` is undefined")
@@ -350,8 +353,8 @@ def test_table_is_what_keras_applications_would_download(name, ctor, monkeypatch
             getattr(keras.applications, ctor)(weights="imagenet", include_top=include_top)
         keras.backend.clear_session()
         fname, origin, file_hash = asked.value.args
-        entry = cache.weights_file(name, include_top)
-        assert (entry.file_name, entry.keras_url, entry.file_hash) == (fname, origin, file_hash)
+        entry = pretrained.weights_file(name, include_top)
+        assert (entry.filename, entry.url, entry.file_hash) == (fname, origin, file_hash)
 
 
 # --------------------------------------------------------------------------- configuration
@@ -361,31 +364,76 @@ def test_cache_dir_default_and_override(monkeypatch, tmp_path):
     assert cache.cache_dir() == ROOT / "models_cache"
     monkeypatch.setenv("CNNVIZ_CACHE_DIR", str(tmp_path / "elsewhere"))
     assert cache.cache_dir() == tmp_path / "elsewhere"
-    assert cache.weights_file("resnet50").path == tmp_path / "elsewhere" / "resnet50_weights_tf_dim_ordering_tf_kernels.h5"
+    assert pretrained.weights_file("resnet50").path == tmp_path / "elsewhere" / "resnet50_weights_tf_dim_ordering_tf_kernels.h5"
 
 
 def test_mirror_replaces_only_the_prefix(monkeypatch):
-    entry = cache.weights_file("efficientnetb0", include_top=False)
-    assert entry.url == "https://storage.googleapis.com/keras-applications/efficientnetb0_notop.h5"
+    entry = pretrained.weights_file("efficientnetb0", include_top=False)
+    assert entry.fetch_url == entry.url == "https://storage.googleapis.com/keras-applications/efficientnetb0_notop.h5"
     monkeypatch.setenv("CNNVIZ_WEIGHTS_MIRROR", "http://10.0.0.5:8000/keras")
-    assert entry.url == "http://10.0.0.5:8000/keras/keras-applications/efficientnetb0_notop.h5"
+    assert entry.fetch_url == "http://10.0.0.5:8000/keras/keras-applications/efficientnetb0_notop.h5"
+    assert entry.url == "https://storage.googleapis.com/keras-applications/efficientnetb0_notop.h5"
     monkeypatch.setenv("CNNVIZ_WEIGHTS_MIRROR", "ftp://nope/")
     with pytest.raises(cache.CacheError) as err:
-        entry.url
+        entry.fetch_url
     assert "ftp://nope/" in str(err.value)
 
 
+def test_mirror_mapping_is_general(monkeypatch):
+    """Datasets (keras' tf-keras-datasets, or another host) map into the same mirror tree."""
+    mnist = cache.FileRecord("https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz", "mnist.npz",
+                             "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1", name="mnist")
+    cifar = cache.FileRecord("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", "cifar-10-python.tar.gz",
+                             "c58f30108f718f92721af3b95e74349a", name="cifar10")
+    assert (mnist.hash_algo, cifar.hash_algo) == ("sha256", "md5")
+    assert mnist.mirror_path == "tensorflow/tf-keras-datasets/mnist.npz"
+    assert cifar.mirror_path == "www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+    monkeypatch.setenv("CNNVIZ_WEIGHTS_MIRROR", "file:///media/usb/keras/")
+    assert mnist.fetch_url == "file:///media/usb/keras/tensorflow/tf-keras-datasets/mnist.npz"
+    assert cifar.fetch_url == "file:///media/usb/keras/www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+    assert (mnist.label, mnist.include_top) == ("mnist", None)
+
+
+@pytest.mark.parametrize("kwargs", [dict(filename="../x.h5"), dict(filename=""), dict(url="storage/x.h5"),
+                                    dict(hash_algo="sha1")])
+def test_file_record_refuses_bad_fields(kwargs):
+    base = dict(url="https://example.org/x.h5", filename="x.h5", file_hash=None)
+    with pytest.raises(ValueError):
+        cache.FileRecord(**{**base, **kwargs})
+
+
+def test_derived_files_are_listed_and_cleared(cache_root):
+    """The hook for files cnnviz makes itself (converted models): status lists them, clear frees them."""
+    assert cache.derived_status() == [] and cache.clear_derived() == []
+    folder = cache.derived_dir("litert")
+    assert folder == cache_root / "derived" / "litert" and not folder.exists()
+    (folder / "sub").mkdir(parents=True)
+    (folder / "resnet50.tflite").write_bytes(b"x" * 10)
+    (folder / "sub" / "b.tflite").write_bytes(b"y" * 3)
+    listed = cache.derived_status()
+    assert [(e.name, e.file_name, e.size, e.state) for e in listed] == [
+        ("litert", "resnet50.tflite", 10, "cached"), ("litert", "sub/b.tflite", 3, "cached")]
+    assert cache.derived_status("other") == []
+    removed = cache.clear_derived()
+    assert sorted(r.size for r in removed) == [3, 10] and not list(folder.rglob("*"))
+    with pytest.raises(ValueError):
+        cache.derived_dir("../up")
+
+
 def test_unknown_model_has_no_weights():
-    with pytest.raises(cache.NoPretrainedWeightsError) as err:
-        cache.fetch_weights("lenet5")
-    assert isinstance(err.value, cache.CacheError) and isinstance(err.value, UserFacingError)
-    assert isinstance(err.value, KeyError)
+    with pytest.raises(zoo.NoPretrainedWeightsError) as err:
+        pretrained.fetch_weights("lenet5")
+    # One exception for "no weights", the zoo's: the same class create_model raises.
+    assert isinstance(err.value, zoo.ZooError) and isinstance(err.value, UserFacingError)
+    assert isinstance(err.value, KeyError) and isinstance(err.value, zoo.InvalidModelOptions)
+    with pytest.raises(zoo.NoPretrainedWeightsError):
+        pretrained.weights_file("notamodel")
     assert "lenet5" in str(err.value) and "resnet50" in str(err.value)
     assert "lenet5" in err.value.message("es") and "pesos aleatorios" in err.value.message("es")
 
 
 def test_module_does_not_import_tensorflow():
-    code = ("import sys, cnnviz.cache as c; c.status(); "
+    code = ("import sys, cnnviz.cache as c, cnnviz.zoo.pretrained as p; p.status(); c.status(p.all_records()); "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'streamlit')]; "
             "print(bad); sys.exit(1 if bad else 0)")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -399,7 +447,7 @@ def test_download_ok_through_mirror_with_progress(server, monkeypatch, cache_roo
     entry = pin(monkeypatch, "resnet50", data)
     path_seen = server.serve(entry, data)
     calls = []
-    path = cache.fetch_weights("resnet50", progress=lambda done, total: calls.append((done, total)))
+    path = pretrained.fetch_weights("resnet50", progress=lambda done, total: calls.append((done, total)))
     assert path == cache_root / "resnet50_weights_tf_dim_ordering_tf_kernels.h5"
     assert path.read_bytes() == data
     # the mirror kept Keras' path under the prefix
@@ -409,11 +457,11 @@ def test_download_ok_through_mirror_with_progress(server, monkeypatch, cache_roo
     dones = [d for d, _ in calls]
     assert dones[0] == 0 and dones[-1] == len(data) and dones == sorted(dones) and len(set(dones)) > 2
     assert {t for _, t in calls} == {len(data)}
-    [state] = cache.status(["resnet50"])
+    [state] = pretrained.status(["resnet50"])
     assert (state.state, state.size, state.verified) == ("cached", len(data), True)
     assert leftovers(cache_root) == [path.name]
     # second call: served from the cache, no new request
-    assert cache.fetch_weights("resnet50") == path
+    assert pretrained.fetch_weights("resnet50") == path
     assert len(server.requests) == 1
 
 
@@ -422,17 +470,17 @@ def test_sha256_pinned_file(server, monkeypatch, cache_root):
     entry = pin(monkeypatch, "convnexttiny", data, digest="sha256")
     server.serve(entry, data)
     assert entry.hash_algo == "sha256"
-    assert cache.fetch_weights("convnexttiny").read_bytes() == data
+    assert pretrained.fetch_weights("convnexttiny").read_bytes() == data
 
 
 def test_notop_file_is_a_separate_entry(server, monkeypatch, cache_root):
     data = os.urandom(10_000)
     entry = pin(monkeypatch, "efficientnetb0", data, include_top=False)
     server.serve(entry, data)
-    path = cache.fetch_weights("efficientnetb0", include_top=False)
+    path = pretrained.fetch_weights("efficientnetb0", include_top=False)
     assert path.name == "efficientnetb0_notop.h5"
     assert server.requests == ["/mirror/keras-applications/efficientnetb0_notop.h5"]
-    states = {(s.name, s.include_top): s.state for s in cache.status()}
+    states = {(s.name, s.include_top): s.state for s in pretrained.status()}
     assert states[("efficientnetb0", False)] == "cached" and states[("efficientnetb0", True)] == "missing"
 
 
@@ -440,11 +488,11 @@ def test_wrong_hash_is_refused_and_nothing_valid_left(server, monkeypatch, cache
     entry = pin(monkeypatch, "resnet50", b"the bytes keras expects")
     server.serve(entry, b"something else entirely" * 1000)
     with pytest.raises(cache.HashMismatchError) as err:
-        cache.fetch_weights("resnet50")
+        pretrained.fetch_weights("resnet50")
     assert entry.file_hash in str(err.value) and md5(b"something else entirely" * 1000) in str(err.value)
     assert not entry.path.exists()
     assert leftovers(cache_root) == []
-    assert cache.status(["resnet50"])[0].state == "missing"
+    assert pretrained.status(["resnet50"])[0].state == "missing"
 
 
 def test_truncated_download_leaves_nothing(server, monkeypatch, cache_root):
@@ -452,10 +500,10 @@ def test_truncated_download_leaves_nothing(server, monkeypatch, cache_root):
     entry = pin(monkeypatch, "resnet50", data)
     server.serve(entry, data, mode="truncate")
     with pytest.raises(cache.DownloadError) as err:
-        cache.fetch_weights("resnet50")
+        pretrained.fetch_weights("resnet50")
     assert "resnet50" in str(err.value) and "nothing was kept" in str(err.value)
     assert leftovers(cache_root) == []
-    assert cache.status(["resnet50"])[0].state == "missing"
+    assert pretrained.status(["resnet50"])[0].state == "missing"
 
 
 def test_unpinned_file_cut_short_without_length_is_refused(server, monkeypatch, cache_root, tmp_path):
@@ -465,19 +513,19 @@ def test_unpinned_file_cut_short_without_length_is_refused(server, monkeypatch, 
     assert entry.file_hash is None
     server.serve(entry, data, mode="no_length")
     with pytest.raises(cache.DownloadError):
-        cache.fetch_weights("mobilenetv2")
+        pretrained.fetch_weights("mobilenetv2")
     assert leftovers(cache_root) == []
     # the complete file is accepted, and its digest remembered for later checks
     server.modes.clear()
-    path = cache.fetch_weights("mobilenetv2")
+    path = pretrained.fetch_weights("mobilenetv2")
     assert path.read_bytes() == data
-    record = json.loads((cache_root / cache.SIDECAR).read_text())[entry.file_name]
+    record = json.loads((cache_root / cache.SIDECAR).read_text())[entry.filename]
     assert record["trusted_digest"] == hashlib.sha256(data).hexdigest()
     # a later change of content is reported by verify
     raw = bytearray(data)
     raw[len(raw) // 2] ^= 0xFF
     path.write_bytes(bytes(raw))
-    [state] = [s for s in cache.verify(["mobilenetv2"]) if s.include_top]
+    [state] = [s for s in pretrained.verify(["mobilenetv2"]) if s.include_top]
     assert (state.state, state.problem) == ("corrupt", "hash")
 
 
@@ -486,21 +534,21 @@ def test_file_url_mirror_from_a_usb_stick(monkeypatch, cache_root, tmp_path):
     data = os.urandom(30_000)
     entry = pin(monkeypatch, "densenet121", data)
     stick = tmp_path / "usb" / "keras"
-    (stick / entry.rel_url).parent.mkdir(parents=True)
-    (stick / entry.rel_url).write_bytes(data)
+    (stick / entry.mirror_path).parent.mkdir(parents=True)
+    (stick / entry.mirror_path).write_bytes(data)
     monkeypatch.delenv("CNNVIZ_OFFLINE")
     monkeypatch.setenv("CNNVIZ_WEIGHTS_MIRROR", stick.as_uri())
     seen = []
-    assert cache.fetch_weights("densenet121", progress=lambda d, t: seen.append(t)).read_bytes() == data
+    assert pretrained.fetch_weights("densenet121", progress=lambda d, t: seen.append(t)).read_bytes() == data
     assert seen[-1] == len(data)
     with pytest.raises(cache.DownloadError):
-        cache.fetch_weights("densenet121", include_top=False)  # not on the stick
+        pretrained.fetch_weights("densenet121", include_top=False)  # not on the stick
 
 
 def test_http_error_is_a_download_error(server, monkeypatch, cache_root):
     pin(monkeypatch, "vgg16", b"never served")
     with pytest.raises(cache.DownloadError) as err:
-        cache.fetch_weights("vgg16")
+        pretrained.fetch_weights("vgg16")
     assert "404" in str(err.value) and server.mirror in str(err.value)
     assert leftovers(cache_root) == []
 
@@ -512,7 +560,7 @@ def test_server_down_gives_offline_error_fast(cache_root, monkeypatch):
     monkeypatch.delenv("CNNVIZ_OFFLINE")
     monkeypatch.setenv("CNNVIZ_WEIGHTS_MIRROR", f"http://127.0.0.1:{port}/m/")
     with pytest.raises(cache.OfflineError) as err:
-        run_with_deadline(lambda: cache.fetch_weights("resnet50"))
+        run_with_deadline(lambda: pretrained.fetch_weights("resnet50"))
     message = str(err.value)
     assert "127.0.0.1" in message and str(cache_root / "resnet50_weights_tf_dim_ordering_tf_kernels.h5") in message
     assert "cache prefetch resnet50" in message and "cache import" in message and "CNNVIZ_WEIGHTS_MIRROR" in message
@@ -524,7 +572,7 @@ def test_silent_server_times_out(server, monkeypatch, cache_root):
     entry = pin(monkeypatch, "resnet50", b"x")
     server.serve(entry, b"x", mode="silent")
     with pytest.raises(cache.OfflineError):
-        run_with_deadline(lambda: cache.fetch_weights("resnet50"))
+        run_with_deadline(lambda: pretrained.fetch_weights("resnet50"))
 
 
 def test_stalled_body_times_out(server, monkeypatch, cache_root):
@@ -532,7 +580,7 @@ def test_stalled_body_times_out(server, monkeypatch, cache_root):
     entry = pin(monkeypatch, "resnet50", b"y" * 1000)
     server.serve(entry, b"y" * 1000, mode="stall")
     with pytest.raises(cache.DownloadError):
-        run_with_deadline(lambda: cache.fetch_weights("resnet50"))
+        run_with_deadline(lambda: pretrained.fetch_weights("resnet50"))
     assert leftovers(cache_root) == []
 
 
@@ -541,14 +589,14 @@ def test_offline_mode_never_touches_the_network(server, monkeypatch, cache_root)
     server.serve(entry, b"data")
     monkeypatch.setenv("CNNVIZ_OFFLINE", "1")
     with pytest.raises(cache.OfflineError) as err:
-        cache.fetch_weights("resnet50")
+        pretrained.fetch_weights("resnet50")
     assert server.requests == []
     assert not cache_root.exists()  # nothing created either
     assert "CNNVIZ_OFFLINE=1" in str(err.value) and str(entry.path) in str(err.value)
     es = err.value.message("es")
     assert "sin conexión" in es and str(entry.path) in es and "cache import cache.zip" in es
     with pytest.raises(cache.OfflineError):
-        cache.fetch_labels()
+        pretrained.fetch_labels()
 
 
 def test_two_threads_download_once(server, monkeypatch, cache_root):
@@ -559,7 +607,7 @@ def test_two_threads_download_once(server, monkeypatch, cache_root):
 
     def fetch():
         try:
-            results.append(cache.fetch_weights("efficientnetb0"))
+            results.append(pretrained.fetch_weights("efficientnetb0"))
         except Exception as exc:  # noqa: BLE001 - checked below
             errors.append(exc)
 
@@ -589,9 +637,9 @@ def test_two_processes_download_once(server, monkeypatch, cache_root):
 
     with tempfile.TemporaryDirectory() as tmp:
         data = h5_bytes(Path(tmp), size=200_000)
-    entry = cache.weights_file("mobilenetv2")
+    entry = pretrained.weights_file("mobilenetv2")
     server.serve(entry, data, mode="hold")
-    code = "import cnnviz.cache as c; print('start', flush=True); print(c.fetch_weights('mobilenetv2'))"
+    code = "import cnnviz.zoo.pretrained as p; print('start', flush=True); print(p.fetch_weights('mobilenetv2'))"
     env = {**os.environ}
     first = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
@@ -620,27 +668,27 @@ def test_corrupt_cached_file_is_detected_and_replaced(server, monkeypatch, cache
     data = h5_bytes(tmp_path, size=5_000_000)  # above the "always hash" size: status must not hash it
     entry = pin(monkeypatch, "resnet50", data)
     server.serve(entry, data)
-    cache.fetch_weights("resnet50")
+    pretrained.fetch_weights("resnet50")
     # Same size, one flipped byte in the payload: structurally fine, so only a hash finds it.
     raw = bytearray(data)
     raw[len(raw) - 1000] ^= 0xFF
     entry.path.write_bytes(bytes(raw))
-    [quick] = cache.status(["resnet50"])
+    [quick] = pretrained.status(["resnet50"])
     assert (quick.state, quick.verified) == ("cached", False)  # cheap check: not hashed
-    [full] = cache.status(["resnet50"], verify=True)
+    [full] = pretrained.status(["resnet50"], verify=True)
     assert (full.state, full.problem) == ("corrupt", "hash")
-    [remembered] = cache.status(["resnet50"])  # the failed check is remembered: no re-hash needed
+    [remembered] = pretrained.status(["resnet50"])  # the failed check is remembered: no re-hash needed
     assert (remembered.state, remembered.verified) == ("corrupt", True)
     # offline: reported, not silently used
     monkeypatch.setenv("CNNVIZ_OFFLINE", "1")
     with pytest.raises(cache.OfflineError) as err:
-        cache.fetch_weights("resnet50")
+        pretrained.fetch_weights("resnet50")
     assert "damaged" in str(err.value)
     # online again: the next download replaces it
     monkeypatch.delenv("CNNVIZ_OFFLINE")
-    assert cache.fetch_weights("resnet50").read_bytes() == data
+    assert pretrained.fetch_weights("resnet50").read_bytes() == data
     assert len(server.requests) == 2
-    assert cache.status(["resnet50"])[0].state == "cached"
+    assert pretrained.status(["resnet50"])[0].state == "cached"
 
 
 def test_truncated_cached_file_is_corrupt_without_hashing(server, monkeypatch, cache_root, tmp_path):
@@ -651,20 +699,20 @@ def test_truncated_cached_file_is_corrupt_without_hashing(server, monkeypatch, c
     hashed = []
     real_hash = cache._hash_file
     monkeypatch.setattr(cache, "_hash_file", lambda p, a: hashed.append(p) or real_hash(p, a))
-    [state] = cache.status(["resnet50"])
+    [state] = pretrained.status(["resnet50"])
     assert (state.state, state.problem, state.verified) == ("corrupt", "truncated", False)
     assert hashed == []
     server.serve(entry, data)
-    assert cache.fetch_weights("resnet50").read_bytes() == data
+    assert pretrained.fetch_weights("resnet50").read_bytes() == data
 
 
 def test_status_of_verified_big_file_does_not_hash(server, monkeypatch, cache_root, tmp_path):
     data = os.urandom(5_000_000)
     entry = pin(monkeypatch, "vgg16", data)
     server.serve(entry, data)
-    cache.fetch_weights("vgg16")
+    pretrained.fetch_weights("vgg16")
     monkeypatch.setattr(cache, "_hash_file", lambda *a: pytest.fail("status hashed a big file"))
-    [state] = cache.status(["vgg16"])
+    [state] = pretrained.status(["vgg16"])
     assert (state.state, state.verified, state.size) == ("cached", True, len(data))
 
 
@@ -673,10 +721,10 @@ def test_hand_copied_file_is_hash_checked_once_then_trusted(server, monkeypatch,
     entry = pin(monkeypatch, "resnet50", data)
     cache_root.mkdir(parents=True)
     entry.path.write_bytes(data)  # e.g. copied from ~/.keras/models by hand: no sidecar record
-    assert cache.status(["resnet50"])[0].verified is False
-    assert cache.fetch_weights("resnet50") == entry.path
+    assert pretrained.status(["resnet50"])[0].verified is False
+    assert pretrained.fetch_weights("resnet50") == entry.path
     assert server.requests == []
-    assert cache.status(["resnet50"])[0].verified is True
+    assert pretrained.status(["resnet50"])[0].verified is True
 
 
 def test_read_only_cache_still_serves_its_files(server, monkeypatch, cache_root, tmp_path):
@@ -690,7 +738,7 @@ def test_read_only_cache_still_serves_its_files(server, monkeypatch, cache_root,
         raise cache.CacheError("cache.error.write", path=str(cache_root), reason="Read-only file system")
 
     monkeypatch.setattr(cache, "_file_lock", no_lock)
-    assert cache.fetch_weights("resnet50") == entry.path
+    assert pretrained.fetch_weights("resnet50") == entry.path
     assert server.requests == []
 
 
@@ -715,7 +763,7 @@ def test_unwritable_cache_dir_is_a_clear_error(server, monkeypatch, tmp_path):
     entry = pin(monkeypatch, "resnet50", b"z")
     server.serve(entry, b"z")
     with pytest.raises(cache.CacheError) as err:
-        cache.fetch_weights("resnet50")
+        pretrained.fetch_weights("resnet50")
     assert "CNNVIZ_CACHE_DIR" in str(err.value) and str(blocker) in str(err.value)
 
 
@@ -728,7 +776,7 @@ def test_full_disk_is_a_clear_error(server, monkeypatch, cache_root):
     usage = collections.namedtuple("usage", "total used free")
     monkeypatch.setattr(cache.shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 1000, 1000))
     with pytest.raises(cache.CacheError) as err:
-        cache.fetch_weights("resnet50")
+        pretrained.fetch_weights("resnet50")
     assert "disk space" in str(err.value)
     assert leftovers(cache_root) == []
 
@@ -744,29 +792,29 @@ def test_progress_callback_may_abort(server, monkeypatch, cache_root):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        cache.fetch_weights("resnet50", progress=progress)
+        pretrained.fetch_weights("resnet50", progress=progress)
     assert leftovers(cache_root) == []
 
 
 # --------------------------------------------------------------------------- labels
 
 def test_labels_fetch_and_load(server, monkeypatch, cache_root):
-    assert cache.load_labels() is None  # absent: None, and no download attempt
+    assert pretrained.load_labels() is None  # absent: None, and no download attempt
     assert server.requests == []
     data = class_index_bytes()
     entry = pin_labels(monkeypatch, data)
     server.serve(entry, data)
-    path = cache.fetch_labels()
+    path = pretrained.fetch_labels()
     assert path.name == "imagenet_class_index.json"
     assert server.requests == ["/mirror/download.tensorflow.org/data/imagenet_class_index.json"]
-    labels = cache.load_labels()
+    labels = pretrained.load_labels()
     assert len(labels) == 1000
     assert labels[0] == "tench" and labels[281] == "tabby" and labels[235] == "German shepherd"
     assert labels[999] == "toilet tissue"
     # damaged index: None, and status says corrupt
     path.write_bytes(data[:-10])
-    assert cache.load_labels() is None
-    assert cache.status([cache.LABELS])[0].state == "corrupt"
+    assert pretrained.load_labels() is None
+    assert pretrained.status([pretrained.LABELS])[0].state == "corrupt"
 
 
 # --------------------------------------------------------------------------- prefetch, clear
@@ -780,11 +828,11 @@ def test_prefetch_defaults_to_homework_models_and_labels(server, monkeypatch, ca
     labels = class_index_bytes()
     server.serve(pin_labels(monkeypatch, labels), labels)
     seen = []
-    paths = cache.prefetch(progress=lambda entry, done, total: seen.append(entry.name))
+    paths = pretrained.prefetch(progress=lambda entry, done, total: seen.append(entry.name))
     assert len(paths) == 5 and all(p.exists() for p in paths)
     assert set(seen) == {*cnnviz.HOMEWORK_MODELS, "labels"}
     assert len(server.requests) == 5
-    assert cache.prefetch() == paths and len(server.requests) == 5  # nothing left to fetch
+    assert pretrained.prefetch() == paths and len(server.requests) == 5  # nothing left to fetch
 
 
 def test_prefetch_keeps_going_after_a_bad_file(server, monkeypatch, cache_root):
@@ -792,26 +840,26 @@ def test_prefetch_keeps_going_after_a_bad_file(server, monkeypatch, cache_root):
     server.serve(pin(monkeypatch, "vgg16", good), good)
     pin(monkeypatch, "resnet50", b"expected")  # not served: 404
     with pytest.raises(cache.DownloadError):
-        cache.prefetch(["resnet50", "vgg16"])
-    assert cache.status(["vgg16"])[0].state == "cached"
+        pretrained.prefetch(["resnet50", "vgg16"])
+    assert pretrained.status(["vgg16"])[0].state == "cached"
 
 
 def test_clear_removes_only_cnnviz_files(server, monkeypatch, cache_root):
     a, b = b"a" * 1000, b"b" * 2000
     server.serve(pin(monkeypatch, "resnet50", a), a)
     server.serve(pin(monkeypatch, "vgg16", b), b)
-    cache.prefetch(["resnet50", "vgg16"], labels=False)
+    pretrained.prefetch(["resnet50", "vgg16"], labels=False)
     (cache_root / "README.md").write_text("keep me")
     (cache_root / "notes.txt").write_text("mine")
     stale = cache_root / ".resnet50_weights_tf_dim_ordering_tf_kernels.h5.123.456.part"
     stale.write_bytes(b"half")
-    removed = cache.clear(["resnet50"])
+    removed = pretrained.clear(["resnet50"])
     assert {r.path.name for r in removed} == {"resnet50_weights_tf_dim_ordering_tf_kernels.h5", stale.name}
     assert sum(r.size for r in removed) == 1000 + 4
-    assert cache.status(["vgg16"])[0].state == "cached"
-    cache.clear()
+    assert pretrained.status(["vgg16"])[0].state == "cached"
+    pretrained.clear()
     assert sorted(p.name for p in cache_root.iterdir() if not p.name.startswith(".")) == ["README.md", "notes.txt"]
-    assert all(s.state == "missing" for s in cache.status())
+    assert all(s.state == "missing" for s in pretrained.status())
 
 
 # --------------------------------------------------------------------------- export / import
@@ -824,43 +872,43 @@ def _fill(server, monkeypatch, tmp_path) -> dict[str, bytes]:
         server.serve(pin(monkeypatch, name, data, digest=digest), data)
     labels = class_index_bytes()
     server.serve(pin_labels(monkeypatch, labels), labels)
-    cache.prefetch(list(contents), labels=True)
+    pretrained.prefetch(list(contents), labels=True)
     return contents
 
 
 def test_export_import_round_trip(server, monkeypatch, cache_root, tmp_path):
     contents = _fill(server, monkeypatch, tmp_path)
     target = tmp_path / "out" / "cache.zip"
-    exported = cache.export_zip(target)
+    exported = cache.export_zip(target, pretrained.all_records())
     assert {e.name for e in exported} == {*contents, "labels"}
     with zipfile.ZipFile(target) as zf:
-        assert sorted(zf.namelist()) == sorted([cache.weights_file(n).file_name for n in contents]
+        assert sorted(zf.namelist()) == sorted([pretrained.weights_file(n).filename for n in contents]
                                                + ["imagenet_class_index.json", cache.MANIFEST])
-    cache.clear()
-    assert all(s.state == "missing" for s in cache.status([*contents, "labels"]))
+    pretrained.clear()
+    assert all(s.state == "missing" for s in pretrained.status([*contents, "labels"]))
     monkeypatch.setenv("CNNVIZ_OFFLINE", "1")  # the classroom machine
-    imported = cache.import_zip(target)
+    imported = cache.import_zip(target, pretrained.all_records())
     assert {e.name for e in imported} == {*contents, "labels"}
     for name, data in contents.items():
-        assert cache.fetch_weights(name).read_bytes() == data
-    assert all(s.state == "cached" for s in cache.verify())
-    assert cache.load_labels()[281] == "tabby"
-    assert leftovers(cache_root) == sorted([cache.weights_file(n).file_name for n in contents]
+        assert pretrained.fetch_weights(name).read_bytes() == data
+    assert all(s.state == "cached" for s in pretrained.verify())
+    assert pretrained.load_labels()[281] == "tabby"
+    assert leftovers(cache_root) == sorted([pretrained.weights_file(n).filename for n in contents]
                                            + ["imagenet_class_index.json"])
 
 
 def test_export_leaves_out_corrupt_files_and_refuses_an_empty_cache(server, monkeypatch, cache_root, tmp_path):
     with pytest.raises(cache.CacheError) as err:
-        cache.export_zip(tmp_path / "empty.zip")
+        cache.export_zip(tmp_path / "empty.zip", pretrained.all_records())
     assert "cache prefetch" in str(err.value) and not (tmp_path / "empty.zip").exists()
     a = os.urandom(1000)
     server.serve(pin(monkeypatch, "resnet50", a), a)
-    cache.fetch_weights("resnet50")
+    pretrained.fetch_weights("resnet50")
     b = os.urandom(1000)
     server.serve(pin(monkeypatch, "vgg16", b), b)
-    cache.fetch_weights("vgg16")
-    cache.weights_file("vgg16").path.write_bytes(b"rotten")
-    exported = cache.export_zip(tmp_path / "c.zip")
+    pretrained.fetch_weights("vgg16")
+    pretrained.weights_file("vgg16").path.write_bytes(b"rotten")
+    exported = cache.export_zip(tmp_path / "c.zip", pretrained.all_records())
     assert [e.name for e in exported] == ["resnet50"]
 
 
@@ -882,10 +930,10 @@ def _zip(path: Path, entries: dict[str, bytes], symlinks: dict[str, str] | None 
 def test_import_refuses_entries_escaping_the_cache(monkeypatch, cache_root, tmp_path, evil):
     data = b"payload"
     pin(monkeypatch, "resnet50", data)
-    good = cache.labels_file().file_name
+    good = pretrained.labels_file().filename
     z = _zip(tmp_path / "evil.zip", {good: b"{}", evil: data})
     with pytest.raises(cache.ZipImportError) as err:
-        cache.import_zip(z)
+        cache.import_zip(z, pretrained.all_records())
     assert evil in str(err.value)
     assert leftovers(cache_root) == []
     assert not (tmp_path / "resnet50_weights_tf_dim_ordering_tf_kernels.h5").exists()
@@ -894,29 +942,29 @@ def test_import_refuses_entries_escaping_the_cache(monkeypatch, cache_root, tmp_
 def test_import_refuses_symlinks_and_unknown_files(monkeypatch, cache_root, tmp_path):
     z = _zip(tmp_path / "link.zip", {}, {"resnet50_weights_tf_dim_ordering_tf_kernels.h5": "/etc/passwd"})
     with pytest.raises(cache.ZipImportError) as err:
-        cache.import_zip(z)
+        cache.import_zip(z, pretrained.all_records())
     assert "symbolic link" in str(err.value)
     z = _zip(tmp_path / "unknown.zip", {"evil.sh": b"rm -rf ~"})
     with pytest.raises(cache.ZipImportError) as err:
-        cache.import_zip(z)
+        cache.import_zip(z, pretrained.all_records())
     assert "evil.sh" in str(err.value)
     assert leftovers(cache_root) == []
     not_zip = tmp_path / "photo.zip"
     not_zip.write_bytes(b"\xff\xd8\xff\xe0 a jpeg")
     with pytest.raises(cache.ZipImportError):
-        cache.import_zip(not_zip)
+        cache.import_zip(not_zip, pretrained.all_records())
     with pytest.raises(cache.ZipImportError):
-        cache.import_zip(tmp_path / "missing.zip")
+        cache.import_zip(tmp_path / "missing.zip", pretrained.all_records())
 
 
 def test_import_checks_hashes_all_or_nothing(monkeypatch, cache_root, tmp_path):
     good, expected = b"good", b"expected"
     pin(monkeypatch, "vgg16", good)
     pin(monkeypatch, "resnet50", expected)
-    z = _zip(tmp_path / "mixed.zip", {cache.weights_file("vgg16").file_name: good,
-                                      cache.weights_file("resnet50").file_name: b"tampered"})
+    z = _zip(tmp_path / "mixed.zip", {pretrained.weights_file("vgg16").filename: good,
+                                      pretrained.weights_file("resnet50").filename: b"tampered"})
     with pytest.raises(cache.HashMismatchError) as err:
-        cache.import_zip(z)
+        cache.import_zip(z, pretrained.all_records())
     assert "resnet50" in str(err.value)
     assert leftovers(cache_root) == []  # the good file was not installed either
 
@@ -926,9 +974,9 @@ def test_import_accepts_a_zipped_models_cache_folder(monkeypatch, cache_root, tm
     pin(monkeypatch, "resnet50", data)
     z = _zip(tmp_path / "folder.zip", {"models_cache/": b"", "models_cache/README.md": b"readme",
                                        "models_cache/resnet50_weights_tf_dim_ordering_tf_kernels.h5": data})
-    [entry] = cache.import_zip(z)
+    [entry] = cache.import_zip(z, pretrained.all_records())
     assert entry.name == "resnet50" and entry.state == "cached"
-    assert cache.fetch_weights("resnet50").read_bytes() == data
+    assert pretrained.fetch_weights("resnet50").read_bytes() == data
 
 
 # --------------------------------------------------------------------------- a real Keras file
@@ -948,12 +996,12 @@ def test_real_keras_weights_file_round_trip(server, monkeypatch, cache_root, tmp
     data = saved.read_bytes()
     entry = pin(monkeypatch, "mobilenetv3small", data)
     server.serve(entry, data)
-    path = cache.fetch_weights("mobilenetv3small")
+    path = pretrained.fetch_weights("mobilenetv3small")
     assert path.name == "weights_mobilenet_v3_small_224_1.0_float.h5"
     loaded = keras.applications.MobileNetV3Small(weights=str(path))
     for a, b in zip(source.weights, loaded.weights):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    [state] = cache.status(["mobilenetv3small"], verify=True)
+    [state] = pretrained.status(["mobilenetv3small"], verify=True)
     assert state.state == "cached"
     keras.backend.clear_session()
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from cnnviz import HOMEWORK_MODELS, cache, cli
+from cnnviz.zoo import pretrained
 from test_cache import (  # noqa: F401 - cache_root and server are fixtures shared with test_cache
     ZOO_KERAS_NAMES, Loopback, cache_root, class_index_bytes, h5_bytes, pin, pin_labels, server)
 
@@ -47,9 +48,9 @@ def test_status_json_on_a_fresh_cache(cache_root):
     assert set(entries) == {*ZOO_KERAS_NAMES, "labels"}
     for name, e in entries.items():
         assert e["state"] == "missing" and e["size"] is None
-        expected = cache.labels_file() if name == "labels" else cache.weights_file(name)
-        assert e["path"] == str(cache_root / expected.file_name)
-        assert e["url"] == expected.keras_url
+        expected = pretrained.labels_file() if name == "labels" else pretrained.weights_file(name)
+        assert e["path"] == str(cache_root / expected.filename)
+        assert e["url"] == expected.url
     assert not cache_root.exists()  # looking does not create anything
 
 
@@ -58,7 +59,7 @@ def test_status_table_lists_every_model_with_its_path(cache_root):
     assert proc.returncode == 0, proc.stderr
     for name in ZOO_KERAS_NAMES:
         line = next(line for line in proc.stdout.splitlines() if line.split()[0] == name)
-        assert "missing" in line and str(cache_root / cache.weights_file(name).file_name) in line
+        assert "missing" in line and str(cache_root / pretrained.weights_file(name).filename) in line
     assert "0 of 25 files cached" in proc.stdout and "CNNVIZ_OFFLINE=1" in proc.stdout
 
 
@@ -79,7 +80,7 @@ def test_prefetch_offline_ends_with_a_clear_message(cache_root):
     assert proc.returncode == 1
     line = one_line_error(proc)
     first = HOMEWORK_MODELS[0]
-    assert "CNNVIZ_OFFLINE=1" in line and str(cache_root / cache.weights_file(first).file_name) in line
+    assert "CNNVIZ_OFFLINE=1" in line and str(cache_root / pretrained.weights_file(first).filename) in line
     assert f"cache prefetch {first}" in line and "cache import" in line and "CNNVIZ_WEIGHTS_MIRROR" in line
 
 
@@ -97,26 +98,26 @@ def test_prefetch_without_network_ends_with_a_clear_message(cache_root):
 def test_prefetch_downloads_through_the_mirror(server, cache_root, tmp_path):
     """The real table, end to end: MobileNetV2's file (Keras pins no hash for it) from the loopback mirror."""
     data = h5_bytes(tmp_path, size=150_000)
-    entry = cache.weights_file("mobilenetv2")
+    entry = pretrained.weights_file("mobilenetv2")
     server.serve(entry, data)
     proc = run_cli("prefetch", "mobilenetv2", timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert server.requests == ["/mirror/tensorflow/keras-applications/mobilenet_v2/"
                                "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5"]
-    assert (cache_root / entry.file_name).read_bytes() == data
-    assert "Downloading mobilenetv2" in proc.stderr and str(cache_root / entry.file_name) in proc.stdout
+    assert (cache_root / entry.filename).read_bytes() == data
+    assert "Downloading mobilenetv2" in proc.stderr and str(cache_root / entry.filename) in proc.stdout
     status = json.loads(run_cli("status", "--json", "mobilenetv2").stdout)
     assert [e["state"] for e in status["entries"]] == ["cached"]
 
 
 def test_prefetch_refuses_a_file_with_the_wrong_hash(server, cache_root):
-    entry = cache.weights_file("resnet50")
+    entry = pretrained.weights_file("resnet50")
     server.serve(entry, b"<html>captive portal login page</html>")
     proc = run_cli("prefetch", "resnet50", timeout=60)
     assert proc.returncode == 1
     line = one_line_error(proc)
     assert entry.file_hash in line and "not kept" in line
-    assert not (cache_root / entry.file_name).exists()
+    assert not (cache_root / entry.filename).exists()
 
 
 def test_unknown_model_is_one_line(cache_root):
@@ -150,13 +151,13 @@ def test_prefetch_verify_clear_in_process(server, monkeypatch, cache_root, capsy
     assert "5 file(s) ready" in out
     for name in HOMEWORK_MODELS:
         assert f"Downloading {name}" in err
-        assert (cache_root / cache.weights_file(name).file_name).read_bytes() == contents[name]
-    assert cache.load_labels()[281] == "tabby"
+        assert (cache_root / pretrained.weights_file(name).filename).read_bytes() == contents[name]
+    assert pretrained.load_labels()[281] == "tabby"
 
     assert cli.main(["cache", "verify"]) == 0
     assert "5 file(s) hash-checked, all intact" in capsys.readouterr().out
 
-    bad = cache.weights_file("convnexttiny").path
+    bad = pretrained.weights_file("convnexttiny").path
     bad.write_bytes(b"bit rot")
     assert cli.main(["cache", "verify"]) == 1
     out, err = capsys.readouterr()
@@ -172,10 +173,10 @@ def test_prefetch_verify_clear_in_process(server, monkeypatch, cache_root, capsy
 
     assert cli.main(["cache", "clear", "resnet50"]) == 0
     assert "Removed 1 file(s) (0.0 MB)" in capsys.readouterr().out
-    assert not cache.weights_file("resnet50").path.exists()
+    assert not pretrained.weights_file("resnet50").path.exists()
     assert cli.main(["cache", "clear"]) == 0
     assert "Removed 4 file(s)" in capsys.readouterr().out
-    assert all(s.state == "missing" for s in cache.status())
+    assert all(s.state == "missing" for s in pretrained.status())
 
 
 def test_export_import_in_process(server, monkeypatch, cache_root, tmp_path, capsys):
@@ -189,7 +190,7 @@ def test_export_import_in_process(server, monkeypatch, cache_root, tmp_path, cap
     assert cli.main(["cache", "import", str(target)]) == 0
     assert "Imported 5 file(s)" in capsys.readouterr().out
     for name, data in contents.items():
-        assert cache.fetch_weights(name).read_bytes() == data
+        assert pretrained.fetch_weights(name).read_bytes() == data
 
     evil = tmp_path / "evil.zip"
     with zipfile.ZipFile(evil, "w") as zf:

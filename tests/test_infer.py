@@ -82,19 +82,19 @@ def test_params_and_size(predictors):
 
 
 def test_labels_from_the_cache(predictors, monkeypatch):
-    from cnnviz import cache
+    from cnnviz.zoo import pretrained
 
     names = [f"name_{i}" for i in range(1000)]
-    monkeypatch.setattr(cache, "load_labels", lambda: names)
+    monkeypatch.setattr(pretrained, "load_labels", lambda: names)
     result = predictors["mobilenetv3small"].predict(photo(), runs=1)
     assert result.labels_available
     assert [lbl for lbl, _, _ in result.top5] == [f"name {i}" for _, _, i in result.top5]  # "_" → " "
 
 
 def test_wrong_label_count_falls_back_to_numbers(predictors, monkeypatch):
-    from cnnviz import cache
+    from cnnviz.zoo import pretrained
 
-    monkeypatch.setattr(cache, "load_labels", lambda: ["only", "three", "names"])
+    monkeypatch.setattr(pretrained, "load_labels", lambda: ["only", "three", "names"])
     result = predictors["mobilenetv3small"].predict(photo(), runs=1)
     assert not result.labels_available and result.top5[0][0].startswith("class ")
 

@@ -9,6 +9,7 @@ MD5s in the cache's table. Everything from the URL to the model's answer is the 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import http.server
 import json
@@ -43,23 +44,24 @@ class WeightsMirror:
     """A loopback mirror with one model's weights and the class index."""
 
     def __init__(self, root: Path, source_model):
-        from cnnviz import cache
+        from cnnviz.zoo import pretrained
 
         self.root = root
         self.source_model = source_model
-        folder, top, _, notop, notop_hash = cache.WEIGHTS[MODEL]
-        weights_path = root / folder / top
+        top = pretrained.weights_file(MODEL, True)
+        weights_path = root / top.mirror_path
         weights_path.parent.mkdir(parents=True)
         self._save_legacy_h5(source_model, weights_path)
         self.weights_md5 = hashlib.md5(weights_path.read_bytes()).hexdigest()
-        self.table_entry = (folder, top, self.weights_md5, notop, notop_hash)
+        self.top_record = dataclasses.replace(top, file_hash=self.weights_md5, hash_algo="")
 
-        labels_folder, labels_name, _ = cache.LABELS_FILE
-        labels_path = root / labels_folder / labels_name
+        labels = pretrained.labels_file()
+        labels_path = root / labels.mirror_path
         labels_path.parent.mkdir(parents=True)
         index = {str(i): [f"n{i:08d}", label_name(i)] for i in range(1000)}
         labels_path.write_text(json.dumps(index))
-        self.labels_entry = (labels_folder, labels_name, hashlib.md5(labels_path.read_bytes()).hexdigest())
+        self.labels_record = dataclasses.replace(labels, file_hash=hashlib.md5(labels_path.read_bytes()).hexdigest(),
+                                                 hash_algo="")
 
         handler = type("Handler", (_Handler,), {"requests": []})
         self.handler = handler
@@ -83,13 +85,16 @@ class WeightsMirror:
 
     def activate(self, monkeypatch, cache_dir: Path) -> None:
         """Online, through this mirror, with a fresh cache and the served files' hashes."""
-        from cnnviz import cache
+        from cnnviz import zoo
+        from cnnviz.zoo import pretrained, registry
 
         monkeypatch.setenv("CNNVIZ_CACHE_DIR", str(cache_dir))
         monkeypatch.delenv("CNNVIZ_OFFLINE", raising=False)
         monkeypatch.setenv("CNNVIZ_WEIGHTS_MIRROR", self.url)
-        monkeypatch.setitem(cache.WEIGHTS, MODEL, self.table_entry)
-        monkeypatch.setattr(cache, "LABELS_FILE", self.labels_entry)
+        spec = zoo.get_spec(MODEL)
+        weights = dataclasses.replace(spec.pretrained, top=self.top_record)
+        monkeypatch.setitem(registry._SPECS, MODEL, dataclasses.replace(spec, pretrained=weights))
+        monkeypatch.setattr(pretrained, "IMAGENET_CLASS_INDEX", self.labels_record)
 
     def close(self) -> None:
         self.server.shutdown()
@@ -117,14 +122,14 @@ def test_offline_without_cached_weights_says_so():
 
 
 def test_pretrained_inference_through_the_cache(weights_mirror, monkeypatch, tmp_path):
-    from cnnviz import cache
+    from cnnviz.zoo import pretrained
 
     weights_mirror.activate(monkeypatch, tmp_path / "cache")
-    cache.fetch_labels()
+    pretrained.fetch_labels()
     predictor = infer.load_predictor(MODEL, "imagenet", runs=2)
 
     # The served file went through the cache and is what the model now holds.
-    (entry,) = cache.status([MODEL])
+    (entry,) = pretrained.status([MODEL])
     assert entry.state == "cached" and entry.path.parent == tmp_path / "cache"
     for ours, theirs in zip(predictor.model.get_weights(), weights_mirror.source_model.get_weights()):
         np.testing.assert_array_equal(ours, theirs)
@@ -154,9 +159,9 @@ def test_predict_cli_with_pretrained_weights(weights_mirror, monkeypatch, tmp_pa
     from cnnviz.cli import main
 
     weights_mirror.activate(monkeypatch, tmp_path / "cache")
-    from cnnviz import cache
+    from cnnviz.zoo import pretrained
 
-    cache.fetch_labels()
+    pretrained.fetch_labels()
     path = tmp_path / "photo.png"
     photo(1).save(path)
     assert main(["predict", str(path), "--models", MODEL, "--json", "--runs", "1"]) == 0

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnnviz import HOMEWORK_MODELS, zoo
+from cnnviz import HOMEWORK_MODELS, timeline, zoo
 from cnnviz.i18n import LANGS, catalog, translate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +56,6 @@ def test_spec_metadata_is_complete(name):
     assert spec.homework == (name in HOMEWORK_MODELS)
     assert spec.has_imagenet_weights == (spec.source == "keras")
     assert spec.params is not None and spec.params > 0
-    assert spec.timeline_id is None or spec.timeline_id in zoo.TIMELINE_IDS
     assert spec.year is None or 1989 <= spec.year <= 2025
     assert spec.input_shape[0] >= spec.min_input_size
     for key in (*spec.notes, *([spec.description] if spec.description else [])):
@@ -78,18 +77,49 @@ def test_preprocessing_modes_per_family():
 
 
 def test_timeline_ids_match_the_timeline_data():
-    path = ROOT / "cnnviz" / "data" / "architectures.json"
-    if not path.exists():
-        pytest.skip("cnnviz/data/architectures.json is not there yet")
-    entries = {a["id"]: a for a in json.loads(path.read_text(encoding="utf-8"))["architectures"]}
-    for name in zoo.list_models():
-        spec = zoo.get_spec(name)
+    """Every spec's timeline id names an entry of cnnviz/data/architectures.json, with its year."""
+    tl = timeline.load()
+    for spec in zoo.list_specs():
         if spec.timeline_id is not None:
-            entry = entries[spec.timeline_id]
-            assert entry["year"] == spec.year, (name, entry["year"], spec.year)
-    for entry in entries.values():
-        for name in entry.get("zoo_models", []):
-            assert zoo.get_spec(name).timeline_id == entry["id"], name
+            entry = tl.get(spec.timeline_id)  # UnknownArchitectureError for an id the data lacks
+            assert entry.year == spec.year, (spec.name, entry.year, spec.year)
+            assert spec.name in (*entry.zoo_models, *entry.course_models), spec.name
+    for entry in tl.architectures:
+        for name in entry.zoo_models:
+            if name in zoo.list_models():
+                assert zoo.get_spec(name).timeline_id == entry.id, name
+
+
+@pytest.mark.parametrize("name", zoo.list_models(source="keras"))
+def test_keras_paper_facts_come_from_the_timeline_sources(name):
+    """Year, paper and link of a keras.applications model are those of architectures.json."""
+    tl = timeline.load()
+    spec = zoo.get_spec(name)
+    source = tl.sources[spec.paper_source]
+    assert source.kind == "paper" and spec.paper_url == source.url
+    assert spec.paper.endswith(f"{source.venue} {source.year}")
+    if spec.timeline_id is not None:
+        arch = tl.get(spec.timeline_id)
+        assert (spec.paper_source, spec.year) == (arch.paper, arch.year)
+    else:
+        assert spec.year == source.year
+
+
+def test_variants_are_data_with_their_weights_records():
+    from cnnviz.zoo import keras_apps
+
+    assert list(keras_apps.KERAS_APPS) == KERAS_NAMES
+    for name, app in keras_apps.KERAS_APPS.items():
+        spec = zoo.get_spec(name)
+        assert app.family in keras_apps.FAMILIES
+        assert (spec.display_name, spec.input_size, spec.last_conv_layer, spec.params) == \
+            (app.constructor, app.size, app.last_conv, app.params)
+        top, notop = spec.pretrained.top, spec.pretrained.notop
+        assert (top.name, top.include_top, notop.name, notop.include_top) == (name, True, name, False)
+        assert top.filename == app.weights.top and notop.filename == app.weights.notop
+        assert top.url.endswith("/" + top.filename) and notop.url.endswith("/" + notop.filename)
+    for name in CODE_NAMES:
+        assert zoo.get_spec(name).pretrained is None and not zoo.get_spec(name).has_imagenet_weights
 
 
 def test_get_spec_accepts_common_spellings():

@@ -12,7 +12,7 @@ import gc
 import numpy as np
 import pytest
 
-from cnnviz import zoo
+from cnnviz import HOMEWORK_MODELS, zoo
 
 KEEP_LIMIT = 30_000_000  # params above which a model is not kept for the session
 
@@ -79,19 +79,47 @@ def test_layer_names_are_deterministic(model_factory):
         assert first == again, name
 
 
-# --------------------------------------------------------------------------- facts.md counts
+# --------------------------------------------------------------------------- counts the timeline shows
 
-FACTS_PARAMS = {  # ../shared/facts.md, "Parameter counts as Keras 3 builds them"
-    "resnet50": 25_636_712, "efficientnetb0": 5_330_571, "mobilenetv3small": 2_554_968,
-    "mobilenetv3large": 5_507_432, "convnexttiny": 28_589_128, "vgg16": 138_357_544,
-    "inceptionv3": 23_851_784, "xception": 22_910_480, "densenet121": 8_062_504, "mobilenetv2": 3_538_984,
-}
+def _measured_params() -> dict[str, float]:
+    """{zoo model: count_params()} as cnnviz/data/architectures.json records them (cnnviz_measure)."""
+    from cnnviz import timeline
+
+    out = {}
+    for arch in timeline.load().architectures:
+        for variant in arch.variants:
+            for fig in variant.figures:
+                if fig.source == "cnnviz_measure" and fig.quantity == "params" and variant.zoo_model:
+                    out[variant.zoo_model] = fig.value
+    return out
 
 
-@pytest.mark.parametrize("name, params", sorted(FACTS_PARAMS.items()))
-def test_spec_params_match_facts(name, params):
+MEASURED_PARAMS = _measured_params()
+
+
+def test_the_timeline_records_counts_for_the_keras_models():
+    assert set(MEASURED_PARAMS) >= set(HOMEWORK_MODELS) and len(MEASURED_PARAMS) >= 20
+
+
+@pytest.mark.parametrize("name, params", sorted(MEASURED_PARAMS.items()))
+def test_spec_params_match_the_timeline(name, params):
     # The parametrized build test above checks each spec against a real build.
     assert zoo.get_spec(name).params == params
+
+
+def test_spec_params_match_shared_facts():
+    """Extra cross-check against ../shared/facts.md (only where that folder exists)."""
+    import re
+    from pathlib import Path
+
+    facts = Path(__file__).resolve().parents[2] / "shared" / "facts.md"
+    if not facts.is_file():
+        pytest.skip("../shared/facts.md is not in this checkout")
+    text = facts.read_text(encoding="utf-8").split("## Parameter counts as Keras 3", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| (\w+)[^|]* \| ([\d,]+) \|", text, flags=re.M)
+    assert len(rows) >= 10
+    for display, count in rows:
+        assert zoo.get_spec(display.lower()).params == int(count.replace(",", "")), display
 
 
 # --------------------------------------------------------------------------- LeNet-5
@@ -363,12 +391,12 @@ def test_custom_layers_survive_save_and_load(tmp_path, model_factory):
 
 @pytest.mark.parametrize("legacy", [True, False], ids=["keras-published-h5", "keras3-weights-h5"])
 def test_imagenet_weights_come_from_the_cache(tmp_path, monkeypatch, model_factory, legacy):
-    """weights="imagenet" loads exactly the file cache.fetch_weights returns (here: a file we wrote).
+    """weights="imagenet" loads exactly the file zoo.pretrained.fetch_weights returns (here: a file we wrote).
 
     Keras' published ImageNet files are legacy HDF5 (``*.h5``); the test writes one in that
     format, and one in Keras 3's own ``.weights.h5`` format.
     """
-    from cnnviz import cache
+    from cnnviz.zoo import pretrained
 
     source = model_factory("mobilenetv3small")
     if legacy:
@@ -387,7 +415,7 @@ def test_imagenet_weights_come_from_the_cache(tmp_path, monkeypatch, model_facto
         calls.append((name, include_top))
         return path
 
-    monkeypatch.setattr(cache, "fetch_weights", fake_fetch)
+    monkeypatch.setattr(pretrained, "fetch_weights", fake_fetch)
     model = zoo.create_model("MobileNetV3Small", weights="imagenet")
     assert calls == [("mobilenetv3small", True)]
     assert len(model.weights) == len(source.weights)
@@ -396,11 +424,11 @@ def test_imagenet_weights_come_from_the_cache(tmp_path, monkeypatch, model_facto
 
 
 def test_a_damaged_weights_file_is_a_typed_error(tmp_path, monkeypatch):
-    from cnnviz import cache
+    from cnnviz.zoo import pretrained
 
     bad = tmp_path / "mobilenet_v3_small_224_1.0_float.h5"
     bad.write_bytes(b"not an HDF5 file" * 64)
-    monkeypatch.setattr(cache, "fetch_weights", lambda name, include_top=True, progress=None: bad)
+    monkeypatch.setattr(pretrained, "fetch_weights", lambda name, include_top=True, progress=None: bad)
     with pytest.raises(zoo.WeightsLoadError) as info:
         zoo.create_model("mobilenetv3small", weights="imagenet", include_top=False)
     assert str(bad) in str(info.value) and "cache verify" in str(info.value)

@@ -28,7 +28,8 @@ import time
 import numpy as np
 from PIL import Image
 
-from cnnviz import cache, images, infer, samples
+from cnnviz import images, infer, samples
+from cnnviz.zoo import pretrained
 from cnnviz.bench.base import Context, Section, fmt, timed_ms
 from cnnviz.bench.machine import MATMUL_N, matmul_peak, peak_rss_mb, rss_mb
 from cnnviz.inspect import summarize
@@ -72,7 +73,7 @@ def _weights_modes(names: list[str], force_random: bool) -> dict[str, str | None
     if force_random:
         return {n: None for n in names}
     try:
-        cached = {e.name for e in cache.status(names, verify=False) if e.state == "cached"}
+        cached = {e.name for e in pretrained.status(names, verify=False) if e.state == "cached"}
     except Exception:
         cached = set()
     return {n: "imagenet" if n in cached else None for n in names}

@@ -1,6 +1,7 @@
 """``python -m cnnviz cache status|prefetch|verify|clear|export|import``.
 
-The command-line face of :mod:`cnnviz.cache`, for teachers preparing machines before
+The command-line face of :mod:`cnnviz.cache` (files) and :mod:`cnnviz.zoo.pretrained`
+(which files each model needs), for teachers preparing machines before
 class: fill the cache where there is network, carry it as a zip to where there is
 none. Never imports TensorFlow. Messages follow ``CNNVIZ_LANG`` (en/es); errors are
 :class:`cnnviz.errors.UserFacingError`, which ``cnnviz.cli`` prints as one line
@@ -15,6 +16,7 @@ import sys
 import time
 
 from cnnviz import cache
+from cnnviz.zoo import pretrained
 from cnnviz.i18n import default_lang, translate
 
 
@@ -100,14 +102,14 @@ class _TerminalProgress:
     def __init__(self, stream=None):
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.current: cache.WeightFile | None = None
+        self.current: cache.FileRecord | None = None
         self.last = 0.0
 
-    def __call__(self, entry: cache.WeightFile, done: int, total: int | None) -> None:
+    def __call__(self, entry: cache.FileRecord, done: int, total: int | None) -> None:
         if entry is not self.current:
             self.finish()
             self.current = entry
-            print(_tr("cache.cli.downloading", label=entry.label, url=entry.url), file=self.stream, flush=True)
+            print(_tr("cache.cli.downloading", label=entry.label, url=entry.fetch_url), file=self.stream, flush=True)
         now = time.monotonic()
         if not self.tty or (now - self.last < 0.1 and done != total):
             return
@@ -127,7 +129,9 @@ class _TerminalProgress:
 # --------------------------------------------------------------------------- actions
 
 def _status(args: argparse.Namespace) -> int:
-    entries = cache.status(args.models or None, verify=args.verify)
+    entries = pretrained.status(args.models or None, verify=args.verify)
+    if not args.models:
+        entries += cache.derived_status()
     if args.json:
         payload = {"cache_dir": str(cache.cache_dir()), "offline": cache.offline(), "mirror": cache.mirror_prefix(),
                    "entries": [e.to_dict() for e in entries]}
@@ -143,14 +147,14 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _prefetch(args: argparse.Namespace) -> int:
-    names = cache.pretrained_models() if args.all else (args.models or None)
+    names = pretrained.pretrained_models() if args.all else (args.models or None)
     progress = _TerminalProgress()
     try:
-        paths = cache.prefetch(names, progress, include_top=None if args.notop else True,
+        paths = pretrained.prefetch(names, progress, include_top=None if args.notop else True,
                                labels=True if args.all else None)
     finally:
         progress.finish()
-    for entry in cache.status(names, include_top=None if args.notop else True):
+    for entry in pretrained.status(names, include_top=None if args.notop else True):
         if entry.state == "cached":
             print(_tr("cache.cli.ready", label=entry.name if entry.include_top is not False
                       else f"{entry.name} (notop)", path=entry.path))
@@ -159,7 +163,7 @@ def _prefetch(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    entries = cache.verify(args.models or None)
+    entries = pretrained.verify(args.models or None)
     if args.json:
         json.dump({"cache_dir": str(cache.cache_dir()), "entries": [e.to_dict() for e in entries]}, sys.stdout,
                   indent=2)
@@ -180,21 +184,23 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _clear(args: argparse.Namespace) -> int:
-    removed = cache.clear(args.models or None)
+    removed = pretrained.clear(args.models or None)
+    if not args.models:
+        removed += cache.clear_derived()
     print(_tr("cache.cli.cleared", count=len(removed), size_mb=f"{sum(r.size for r in removed) / 1e6:.1f}",
               path=cache.cache_dir()))
     return 0
 
 
 def _export(args: argparse.Namespace) -> int:
-    entries = cache.export_zip(args.file)
+    entries = cache.export_zip(args.file, pretrained.all_records())
     print(_tr("cache.cli.exported", count=len(entries), size_mb=f"{sum(e.size or 0 for e in entries) / 1e6:.1f}",
               zip=args.file))
     return 0
 
 
 def _import(args: argparse.Namespace) -> int:
-    entries = cache.import_zip(args.file)
+    entries = cache.import_zip(args.file, pretrained.all_records())
     _print_table(entries)
     print(_tr("cache.cli.imported", count=len(entries), path=cache.cache_dir()))
     return 0

@@ -13,7 +13,8 @@ from urllib.parse import urlencode
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from cnnviz import HOMEWORK_MODELS, cache, device
+from cnnviz import HOMEWORK_MODELS, device
+from cnnviz.zoo import pretrained
 from cnnviz.i18n import LANG_NAMES, LANGS, default_lang, translate
 
 LANG_KEY = "lang"
@@ -153,7 +154,7 @@ def device_badge() -> None:
 def cache_badge() -> None:
     """How many of the homework models' weights are in the local cache (cheap file check)."""
     try:
-        states = cache.status(HOMEWORK_MODELS, verify=False)
+        states = pretrained.status(HOMEWORK_MODELS, verify=False)
     except Exception as exc:  # the sidebar must never take a page down
         st.sidebar.caption(t("common.cache_unknown", error=type(exc).__name__))
         return

@@ -2,7 +2,7 @@
 
 :func:`weights_banner` shows ONE banner for a set of models: which of them lack cached
 ImageNet weights, a button that downloads them (with a progress bar, through
-:func:`cnnviz.cache.fetch_weights`), and the "random weights (predictions meaningless)"
+:func:`cnnviz.zoo.pretrained.fetch_weights`), and the "random weights (predictions meaningless)"
 switch. It returns the weights mode of every model, so a page never has to guess.
 The cached predictor loader lives in :mod:`cnnviz.ui.models`.
 
@@ -17,6 +17,7 @@ from typing import Sequence
 import streamlit as st
 
 from cnnviz import cache, zoo
+from cnnviz.zoo import pretrained
 from cnnviz.ui import error_message, t
 from cnnviz.ui.models import display_name
 
@@ -29,7 +30,7 @@ def cache_states(names: Sequence[str]) -> dict[str, str]:
     """``{name: "cached" | "missing" | "corrupt"}`` for the ImageNet weights (cheap file check)."""
     wanted = list(dict.fromkeys(names))
     states = {n: "missing" for n in wanted}
-    for entry in cache.status(wanted, verify=False):
+    for entry in pretrained.status(wanted, verify=False):
         if entry.name in states:
             states[entry.name] = entry.state
     return states
@@ -37,7 +38,7 @@ def cache_states(names: Sequence[str]) -> dict[str, str]:
 
 def _labels_cached() -> bool:
     try:
-        return cache.load_labels() is not None
+        return pretrained.load_labels() is not None
     except Exception:
         return False
 
@@ -63,9 +64,9 @@ def _download(missing: list[str], labels_missing: bool) -> bool:
 
         try:
             if name is None:
-                cache.fetch_labels(progress=report)
+                pretrained.fetch_labels(progress=report)
             else:
-                cache.fetch_weights(name, include_top=True, progress=report)
+                pretrained.fetch_weights(name, include_top=True, progress=report)
         except cache.CacheError as exc:
             bar.empty()
             st.error(error_message(exc))

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from cnnviz.zoo.registry import (  # noqa: F401  (public API)
     PREPROCESSING_MODES,
-    TIMELINE_IDS,
     InvalidModelOptions,
     ModelSpec,
     NoPretrainedWeightsError,
+    PretrainedWeights,
     UnknownModelError,
     WeightsLoadError,
     ZooError,
@@ -32,10 +32,11 @@ from cnnviz.zoo.preprocessing import preprocess_input  # noqa: F401
 
 # Registration order = listing order: keras.applications first, then models from code.
 from cnnviz.zoo import keras_apps, classics, googlenet, resnet, course  # noqa: F401,E402
+from cnnviz.zoo import pretrained  # noqa: F401,E402  (weights files by model name)
 
 __all__ = [
     "ModelSpec", "UnknownModelError", "InvalidModelOptions", "NoPretrainedWeightsError", "WeightsLoadError",
     "ZooError",
     "list_models", "list_specs", "get_spec", "families", "close_matches", "create_model", "preprocess_input",
-    "gradcam_layer_output", "register", "PREPROCESSING_MODES", "TIMELINE_IDS",
+    "gradcam_layer_output", "register", "PREPROCESSING_MODES", "PretrainedWeights", "pretrained",
 ]

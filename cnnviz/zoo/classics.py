@@ -7,7 +7,7 @@ builders.
 
 from __future__ import annotations
 
-from cnnviz.zoo.registry import ModelSpec, check_bool, check_int, register
+from cnnviz.zoo.registry import ModelSpec, check_bool, check_classes, register
 
 # LeNet-5's C3 connection table (LeCun et al. 1998, Table I): for each of the 16 C3
 # maps, the S2 maps it reads. Six maps read 3 contiguous maps, six read 4 contiguous,
@@ -23,16 +23,12 @@ LENET_PAPER = "LeCun, Bottou, Bengio & Haffner, Proc. IEEE 1998"
 ALEXNET_PAPER = "Krizhevsky, Sutskever & Hinton, NeurIPS 2012"
 
 
-def _classes(spec: ModelSpec, options: dict) -> int:
-    return check_int(spec, "classes", options.get("classes", spec.classes), 1, 100_000)
-
-
 # --------------------------------------------------------------------------- LeNet-5
 
 @register(ModelSpec(
     name="lenet5", display_name="LeNet-5", family="Classic", year=1998, paper=LENET_PAPER,
     paper_url="http://yann.lecun.com/exdb/publis/pdf/lecun-98.pdf",
-    input_shape=(32, 32, 1), preprocessing="scale01", has_imagenet_weights=False,
+    input_shape=(32, 32, 1), preprocessing="scale01",
     last_conv_layer="c3", timeline_id="lenet5", source="code", accepts_input_size=False,
     min_input_size=32, classes=10, params=60_840,
     notes=("zoo.note.lenet5_params", "zoo.note.lenet5_rbf"),
@@ -58,7 +54,7 @@ def lenet5(spec: ModelSpec, *, weights=None, include_top: bool = True, input_sha
     from cnnviz.zoo.layers import ChannelSubset, EuclideanRBF, lecun_tanh
 
     full_c3 = check_bool(spec, "full_c3", options.get("full_c3", False))
-    classes = _classes(spec, options)
+    classes = check_classes(spec, options)
 
     inputs = keras.Input(shape=input_shape, name="input")
     x = layers.Conv2D(6, 5, activation=lecun_tanh, name="c1")(inputs)
@@ -91,7 +87,7 @@ def lenet5(spec: ModelSpec, *, weights=None, include_top: bool = True, input_sha
 @register(ModelSpec(
     name="alexnet", display_name="AlexNet", family="Classic", year=2012, paper=ALEXNET_PAPER,
     paper_url="https://papers.nips.cc/paper/4824-imagenet-classification-with-deep-convolutional-neural-networks",
-    input_shape=(227, 227, 3), preprocessing="scale01", has_imagenet_weights=False,
+    input_shape=(227, 227, 3), preprocessing="scale01",
     last_conv_layer="conv5", timeline_id="alexnet", source="code", accepts_input_size=False,
     min_input_size=227, params=62_378_344,
     notes=("zoo.note.alexnet_single_tower", "zoo.note.alexnet_no_lrn"),
@@ -110,7 +106,7 @@ def alexnet(spec: ModelSpec, *, weights=None, include_top: bool = True, input_sh
     from keras import layers
 
     grouped = check_bool(spec, "grouped", options.get("grouped", False))
-    classes = _classes(spec, options)
+    classes = check_classes(spec, options)
     groups = 2 if grouped else 1
 
     inputs = keras.Input(shape=input_shape, name="input")
@@ -137,7 +133,7 @@ def alexnet(spec: ModelSpec, *, weights=None, include_top: bool = True, input_sh
 @register(ModelSpec(
     name="zfnet", display_name="ZFNet", family="Classic", year=2013, paper="Zeiler & Fergus, ECCV 2014",
     paper_url="https://arxiv.org/abs/1311.2901",
-    input_shape=(224, 224, 3), preprocessing="scale01", has_imagenet_weights=False,
+    input_shape=(224, 224, 3), preprocessing="scale01",
     last_conv_layer="conv5", timeline_id="zfnet", source="code", accepts_input_size=False,
     min_input_size=224, params=62_357_608,
     notes=("zoo.note.zfnet_sizes",),
@@ -153,7 +149,7 @@ def zfnet(spec: ModelSpec, *, weights=None, include_top: bool = True, input_shap
     import keras
     from keras import layers
 
-    classes = _classes(spec, options)
+    classes = check_classes(spec, options)
     inputs = keras.Input(shape=input_shape, name="input")
     x = layers.ZeroPadding2D(1, name="conv1_pad")(inputs)
     x = layers.Conv2D(96, 7, strides=2, activation="relu", name="conv1")(x)             # 110×110×96

@@ -7,13 +7,9 @@ The CIFAR-10 versions reproduce the notebooks' code layer for layer (NUM_CLASSES
 
 from __future__ import annotations
 
-from cnnviz.zoo.registry import ModelSpec, check_int, register
+from cnnviz.zoo.registry import ModelSpec, check_classes, check_int, register
 
 SEED_002 = "Course notebooks cnn_cifar10_version1–5 (CNNs II, seed 002)"
-
-
-def _classes(spec: ModelSpec, options: dict) -> int:
-    return check_int(spec, "classes", options.get("classes", spec.classes), 1, 100_000)
 
 
 # --------------------------------------------------------------------------- mini-ResNet (exercise 2)
@@ -21,7 +17,7 @@ def _classes(spec: ModelSpec, options: dict) -> int:
 @register(ModelSpec(
     name="miniresnet", display_name="Mini-ResNet", family="Course", year=None,
     paper="Course exercise 2 (class 130), after He et al., CVPR 2016",
-    input_shape=(32, 32, 3), preprocessing="scale01", has_imagenet_weights=False,
+    input_shape=(32, 32, 3), preprocessing="scale01",
     last_conv_layer="block4_add", timeline_id=None, source="code", classes=10, params=297_866,
     options=("blocks", "classes"), description="zoo.desc.miniresnet",
 ))
@@ -35,7 +31,7 @@ def miniresnet(spec: ModelSpec, *, weights=None, include_top: bool = True, input
     from keras import layers
 
     n_blocks = check_int(spec, "blocks", options.get("blocks", 4), 1, 32)
-    classes = _classes(spec, options)
+    classes = check_classes(spec, options)
     inputs = keras.Input(shape=input_shape, name="input")
     x = layers.Conv2D(64, 3, padding="same", activation="relu", name="stem_conv")(inputs)
     for b in range(1, n_blocks + 1):
@@ -72,7 +68,7 @@ def _cifar_resnet(spec: ModelSpec, *, include_top: bool, input_shape, residual: 
         raise InvalidModelOptions("zoo.error.depth_6n2", model=spec.display_name, value=depth,
                                   lower=depth - (depth - 2) % 6, upper=depth - (depth - 2) % 6 + 6)
     n = (depth - 2) // 6
-    classes = _classes(spec, options)
+    classes = check_classes(spec, options)
 
     def conv_bn(x, filters, strides, name, relu=True):
         x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
@@ -102,7 +98,7 @@ def _cifar_resnet(spec: ModelSpec, *, include_top: bool, input_shape, residual: 
 
 _EX3 = dict(family="Course", year=2015, paper="He, Zhang, Ren & Sun, CVPR 2016 (§4.2, CIFAR-10); course exercise 3",
             paper_url="https://arxiv.org/abs/1512.03385", input_shape=(32, 32, 3), preprocessing="scale01",
-            has_imagenet_weights=False, last_conv_layer="conv4_block8_out", timeline_id=None, source="code",
+            last_conv_layer="conv4_block8_out", timeline_id=None, source="code",
             classes=10, params=759_418, options=("depth", "classes"),
             extra={"gradcam_input_of": "<global_pool>", "trainable_params": 755_802})
 
@@ -151,7 +147,7 @@ def build_cifar10(spec: ModelSpec, *, weights=None, include_top: bool = True, in
 
     version = spec.extra["version"]
     convs, dense, relu, augment, bn_dropout = CIFAR10_VERSIONS[version]
-    classes = _classes(spec, options)
+    classes = check_classes(spec, options)
 
     inputs = keras.Input(shape=input_shape, name="input")
     x = inputs
@@ -186,7 +182,7 @@ for _v, (_convs, _dense, _relu, _aug, _bn) in CIFAR10_VERSIONS.items():
     _last = f"relu{_n}" if _relu else f"conv{_n}"
     register(ModelSpec(
         name=f"cifar10_v{_v}", display_name=f"CIFAR-10 CNN v{_v}", family="Course", year=None,
-        paper=SEED_002, input_shape=(32, 32, 3), preprocessing="scale01", has_imagenet_weights=False,
+        paper=SEED_002, input_shape=(32, 32, 3), preprocessing="scale01",
         last_conv_layer=_last, timeline_id=None, source="code", accepts_input_size=False, classes=10,
         params=CIFAR10_PARAMS[_v], description=CIFAR10_TITLES[_v], options=("classes",),
         extra={"version": _v},

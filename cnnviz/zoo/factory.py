@@ -17,6 +17,7 @@ from cnnviz.zoo.registry import (
     get_builder,
     get_spec,
 )
+from cnnviz.zoo import pretrained
 
 WEIGHTS_VALUES = (None, "imagenet")
 
@@ -65,7 +66,7 @@ def create_model(name: str, weights: str | None = None, *, include_top: bool = T
     Args:
         name: registry name (see :func:`cnnviz.zoo.list_models`).
         weights: None (random initialisation, always works offline) or ``"imagenet"``
-            (pretrained; the file comes from :func:`cnnviz.cache.fetch_weights`).
+            (pretrained; the file comes from :func:`cnnviz.zoo.pretrained.fetch_weights`).
         include_top: keep the classifier head. Without it the model ends at its last
             feature map (use ``pooling="avg"`` on keras.applications models for a vector).
         input_shape: (H, W, C); default the spec's. Models whose classifier fixes the
@@ -103,10 +104,7 @@ def create_model(name: str, weights: str | None = None, *, include_top: bool = T
 
     weights_path = None
     if weights == "imagenet":
-        # Lazy: cnnviz.cache is another area's module; only pretrained builds need it.
-        from cnnviz import cache
-
-        weights_path = str(cache.fetch_weights(spec.name, include_top=include_top))
+        weights_path = str(pretrained.fetch_weights(spec.name, include_top=include_top))
 
     builder = get_builder(spec.name)
     try:

@@ -7,7 +7,7 @@ Layer names follow the authors' released Caffe model (``inception_3a_1x1``,
 
 from __future__ import annotations
 
-from cnnviz.zoo.registry import InvalidModelOptions, ModelSpec, check_bool, check_int, register
+from cnnviz.zoo.registry import InvalidModelOptions, ModelSpec, check_bool, check_classes, register
 
 # Inception blocks as data, straight from the paper's Table 1:
 # name: (#1×1, #3×3 reduce, #3×3, #5×5 reduce, #5×5, pool proj)
@@ -52,7 +52,7 @@ def block_output_channels(block: str) -> int:
 @register(ModelSpec(
     name="googlenet", display_name="GoogLeNet (Inception v1)", family="Inception", year=2014,
     paper="Szegedy et al., CVPR 2015", paper_url="https://arxiv.org/abs/1409.4842",
-    input_shape=(224, 224, 3), preprocessing="scale01", has_imagenet_weights=False,
+    input_shape=(224, 224, 3), preprocessing="scale01",
     last_conv_layer="inception_5b_output", timeline_id="googlenet", source="code",
     params=6_998_552,
     notes=("zoo.note.googlenet_table_params", "zoo.note.googlenet_4million", "zoo.note.googlenet_no_lrn"),
@@ -72,7 +72,7 @@ def googlenet(spec: ModelSpec, *, weights=None, include_top: bool = True, input_
     from keras import layers
 
     aux_logits = check_bool(spec, "aux_logits", options.get("aux_logits", False))
-    classes = check_int(spec, "classes", options.get("classes", spec.classes), 1, 100_000)
+    classes = check_classes(spec, options)
     if aux_logits and (not include_top or tuple(input_shape) != tuple(spec.input_shape)):
         # The auxiliary FC layers read a 4×4×128 map: only the paper's 224×224 gives it.
         raise InvalidModelOptions("zoo.error.aux_needs_default", model=spec.display_name,

@@ -20,16 +20,12 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Callable
 
+from cnnviz.cache import FileRecord
 from cnnviz.errors import UserFacingError
 
 #: Preprocessing modes (see :func:`cnnviz.zoo.preprocess_input`).
 PREPROCESSING_MODES = ("caffe", "tf", "torch", "none", "scale01")
 
-#: Ids of the entries of ``cnnviz/data/architectures.json`` a spec may point to.
-TIMELINE_IDS = (
-    "lenet5", "alexnet", "zfnet", "vgg", "googlenet", "inceptionv3", "resnet", "resnetv2", "densenet",
-    "xception", "mobilenetv2", "senet", "mobilenetv3", "efficientnet", "efficientnetv2", "convnext", "vit",
-)
 
 
 # --------------------------------------------------------------------------- errors
@@ -58,8 +54,13 @@ class InvalidModelOptions(ZooError, ValueError):
     """Options a model cannot take (input too small, unknown option, bad weights value...)."""
 
 
-class NoPretrainedWeightsError(InvalidModelOptions):
-    """``weights="imagenet"`` for an architecture the app only builds from code."""
+class NoPretrainedWeightsError(InvalidModelOptions, KeyError):
+    """No ImageNet weights for this name: an architecture the app only builds from code
+    (``create_model(..., weights="imagenet")``), or a name without a weights file
+    (:func:`cnnviz.zoo.pretrained.weights_file`, ``cache status NAME``)."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return self.message("en")
 
 
 class WeightsLoadError(ZooError, ValueError):
@@ -67,6 +68,18 @@ class WeightsLoadError(ZooError, ValueError):
 
 
 # --------------------------------------------------------------------------- spec
+
+@dataclass(frozen=True)
+class PretrainedWeights:
+    """A model's ImageNet weights files, pinned to their hashes (keras' ``WEIGHTS_HASHES``,
+    timm's ``PretrainedCfg``): ``top`` with the classifier, ``notop`` without it."""
+
+    top: FileRecord
+    notop: FileRecord
+
+    def file(self, include_top: bool = True) -> FileRecord:
+        return self.top if include_top else self.notop
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -80,7 +93,6 @@ class ModelSpec:
         paper: authors and venue (``"He et al., CVPR 2016"``).
         input_shape: default input (H, W, C).
         preprocessing: one of :data:`PREPROCESSING_MODES`.
-        has_imagenet_weights: whether ``weights="imagenet"`` exists for it.
         last_conv_layer: name of the last layer with a 4-D (spatial) output in the
             ``include_top=True`` model, the default Grad-CAM target; None if none.
         timeline_id: id of its entry in the timeline, or None.
@@ -93,6 +105,9 @@ class ModelSpec:
         params: ``count_params()`` of the default model (include_top=True, default input,
             default options) — checked against a real build by ``tests/test_zoo*.py``.
         paper_url: where to read the paper.
+        paper_source: id of the paper in ``cnnviz/data/architectures.json``'s sources
+            (where ``paper``, ``year`` and ``paper_url`` come from), or None.
+        pretrained: its ImageNet weights files (None: built from code, random weights only).
         notes: i18n keys (``zoo.note.*``) of remarks pages show next to the model, e.g.
             where the course material's figures differ from the paper's.
         options: extra keyword options the builder takes (beyond include_top/input_shape).
@@ -106,7 +121,6 @@ class ModelSpec:
     paper: str
     input_shape: tuple[int, int, int]
     preprocessing: str
-    has_imagenet_weights: bool
     last_conv_layer: str | None
     timeline_id: str | None
     source: str
@@ -116,6 +130,8 @@ class ModelSpec:
     classes: int = 1000
     params: int | None = None
     paper_url: str | None = None
+    paper_source: str | None = None
+    pretrained: PretrainedWeights | None = None
     notes: tuple[str, ...] = ()
     options: tuple[str, ...] = ()
     description: str | None = None
@@ -132,13 +148,16 @@ class ModelSpec:
                              f"got preprocessing={self.preprocessing!r}")
         if self.source not in ("keras", "code"):
             raise ValueError(f"{self.name}: source must be 'keras' or 'code'; got source={self.source!r}")
-        if self.timeline_id is not None and self.timeline_id not in TIMELINE_IDS:
-            raise ValueError(f"{self.name}: unknown timeline_id={self.timeline_id!r}")
         if len(self.input_shape) != 3:
             raise ValueError(f"{self.name}: input_shape must be (H, W, C); got {self.input_shape!r}")
         for key in self.notes:
             if not key.startswith("zoo.note."):
                 raise ValueError(f"{self.name}: notes are zoo.note.* i18n keys; got {key!r}")
+
+    @property
+    def has_imagenet_weights(self) -> bool:
+        """Whether ``weights="imagenet"`` exists for it."""
+        return self.pretrained is not None
 
     @property
     def channels(self) -> int:
@@ -267,3 +286,8 @@ def check_int(spec: ModelSpec, option: str, value: object, lo: int, hi: int) -> 
         raise InvalidModelOptions("zoo.error.option_range", model=spec.display_name, option=option,
                                   min=lo, max=hi, value=value)
     return value
+
+
+def check_classes(spec: ModelSpec, options: dict) -> int:
+    """The ``classes`` option (default the spec's), checked: an int in [1, 100000]."""
+    return check_int(spec, "classes", options.get("classes", spec.classes), 1, 100_000)

@@ -13,7 +13,7 @@ shortcut), ``conv2_block1_add``, ``conv2_block1_out``, and for SE blocks
 
 from __future__ import annotations
 
-from cnnviz.zoo.registry import ModelSpec, check_int, register
+from cnnviz.zoo.registry import ModelSpec, check_classes, register
 
 RESNET_PAPER = "He, Zhang, Ren & Sun, CVPR 2016"
 RESNET_URL = "https://arxiv.org/abs/1512.03385"
@@ -35,7 +35,7 @@ def build_resnet(spec: ModelSpec, *, weights=None, include_top: bool = True, inp
     from keras import layers
 
     kind, stages, se_ratio = RESNET_CONFIGS[spec.name]
-    classes = check_int(spec, "classes", options.get("classes", spec.classes), 1, 100_000)
+    classes = check_classes(spec, options)
     bn_axis = 3
 
     def conv_bn(x, filters, kernel, strides, name, relu=True):
@@ -92,7 +92,7 @@ def build_resnet(spec: ModelSpec, *, weights=None, include_top: bool = True, inp
     return keras.Model(inputs, x, name=spec.name)
 
 
-_COMMON = dict(family="ResNet", input_shape=(224, 224, 3), preprocessing="scale01", has_imagenet_weights=False,
+_COMMON = dict(family="ResNet", input_shape=(224, 224, 3), preprocessing="scale01",
                source="code", options=("classes",))
 
 register(ModelSpec(
