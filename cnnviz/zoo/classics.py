@@ -45,10 +45,10 @@ def lenet5(spec: ModelSpec, *, weights=None, include_top: bool = True, input_sha
     - C5: 120 maps 5×5 (48,120); F6: 84 units (10,164); squashing 1.7159·tanh(2a/3);
     - output: 10 Euclidean RBF units with fixed parameters (not trainable), then softmax.
     """
-    import keras
+    import keras  # heavy: TF
     from keras import layers
 
-    from cnnviz.zoo.layers import ChannelSubset, EuclideanRBF, lecun_tanh
+    from cnnviz.zoo.layers import ChannelSubset, EuclideanRBF, lecun_tanh  # heavy: Keras layers
 
     full_c3 = check_bool(spec, "full_c3", options.get("full_c3", False))
     classes = check_classes(spec, options)
@@ -98,7 +98,7 @@ def alexnet(spec: ModelSpec, *, weights=None, include_top: bool = True, input_sh
     → fc 4096 → fc 1000 softmax, ReLU everywhere. ``grouped=True`` splits conv2, conv4 and
     conv5 into the paper's two GPU groups (60,965,224 params).
     """
-    import keras
+    import keras  # heavy: TF
     from keras import layers
 
     grouped = check_bool(spec, "grouped", options.get("grouped", False))
@@ -141,7 +141,7 @@ def zfnet(spec: ModelSpec, *, weights=None, include_top: bool = True, input_shap
     (conv1 padded by 1, pool1/pool2 'same'). ReLU everywhere; dropout 0.5 on the two
     4096-unit layers. The paper's local contrast normalisation after layers 1–2 is omitted.
     """
-    import keras
+    import keras  # heavy: TF
     from keras import layers
 
     classes = check_classes(spec, options)

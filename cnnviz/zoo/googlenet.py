@@ -67,7 +67,7 @@ def googlenet(spec: ModelSpec, *, weights=None, include_top: bool = True, input_
             has three outputs, [main, aux1, aux2]. Needs the 224×224 input.
         classes: classifier outputs (1000).
     """
-    import keras
+    import keras  # heavy: TF
     from keras import layers
 
     aux_logits = check_bool(spec, "aux_logits", options.get("aux_logits", False))

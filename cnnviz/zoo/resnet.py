@@ -28,7 +28,7 @@ BN_EPSILON = 1.001e-5  # as keras.applications.ResNet
 def build_resnet(spec: ModelSpec, *, weights=None, include_top: bool = True, input_shape=(224, 224, 3),
                  **options):
     """Build ``spec.name``'s variant of :data:`RESNET_CONFIGS` (paper Table 1)."""
-    import keras
+    import keras  # heavy: TF
     from keras import layers
 
     kind, stages, se_ratio = RESNET_CONFIGS[spec.name]
