@@ -7,7 +7,7 @@ The CIFAR-10 versions reproduce the notebooks' code layer for layer (NUM_CLASSES
 
 from __future__ import annotations
 
-from cnnviz.zoo.registry import InvalidModelOptions, ModelSpec, check_classes, check_int, register
+from cnnviz.zoo.registry import InvalidModelOptions, ModelSpec, check_classes, check_int, published_in, register
 
 SEED_002 = "Course notebooks cnn_cifar10_version1–5 (CNNs II, seed 002)"
 
@@ -94,8 +94,10 @@ def _cifar_resnet(spec: ModelSpec, *, include_top: bool, input_shape, residual: 
     return keras.Model(inputs, x, name=f"{kind}{depth}")
 
 
-_EX3 = dict(family="Course", year=2015, paper="He, Zhang, Ren & Sun, CVPR 2016 (§4.2, CIFAR-10); course exercise 3",
-            paper_url="https://arxiv.org/abs/1512.03385", input_shape=(32, 32, 3), preprocessing="scale01",
+# ResNet's paper (year, link, source id) from architectures.json; the citation names its CIFAR-10 section.
+_HE = published_in("resnet")
+_EX3 = dict(family="Course", **{**_HE, "paper": f"{_HE['paper']} (§4.2, CIFAR-10); course exercise 3"},
+            input_shape=(32, 32, 3), preprocessing="scale01",
             last_conv_layer="conv4_block8_out", timeline_id=None, source="code",
             classes=10, params=759_418, options=("depth", "classes"),
             extra={"gradcam_input_of": "<global_pool>", "trainable_params": 755_802})
