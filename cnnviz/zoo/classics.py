@@ -1,13 +1,14 @@
 """LeNet-5, AlexNet and ZFNet built from code, as their papers and the course tables describe.
 
 Random initialisation only (no pretrained weights exist in the app): they are for
-structure, summaries, parameter counts and the labs. Keras is imported inside the
-builders.
+structure, summaries, parameter counts and the labs. Year, paper and link come from
+``cnnviz/data/architectures.json`` (:func:`~cnnviz.zoo.registry.published_in`). Keras is
+imported inside the builders.
 """
 
 from __future__ import annotations
 
-from cnnviz.zoo.registry import ModelSpec, check_bool, check_classes, register
+from cnnviz.zoo.registry import ModelSpec, check_bool, check_classes, published_in, register
 
 # LeNet-5's C3 connection table (LeCun et al. 1998, Table I): for each of the 16 C3
 # maps, the S2 maps it reads. Six maps read 3 contiguous maps, six read 4 contiguous,
@@ -19,15 +20,11 @@ LENET_C3_TABLE: tuple[tuple[int, ...], ...] = (
     (0, 1, 2, 3, 4, 5),
 )
 
-LENET_PAPER = "LeCun, Bottou, Bengio & Haffner, Proc. IEEE 1998"
-ALEXNET_PAPER = "Krizhevsky, Sutskever & Hinton, NeurIPS 2012"
-
 
 # --------------------------------------------------------------------------- LeNet-5
 
 @register(ModelSpec(
-    name="lenet5", display_name="LeNet-5", family="Classic", year=1998, paper=LENET_PAPER,
-    paper_url="http://yann.lecun.com/exdb/publis/pdf/lecun-98.pdf",
+    name="lenet5", display_name="LeNet-5", family="Classic", **published_in("lenet5"),
     input_shape=(32, 32, 1), preprocessing="scale01",
     last_conv_layer="c3", timeline_id="lenet5", source="code", accepts_input_size=False,
     min_input_size=32, classes=10, params=60_840,
@@ -48,10 +45,10 @@ def lenet5(spec: ModelSpec, *, weights=None, include_top: bool = True, input_sha
     - C5: 120 maps 5×5 (48,120); F6: 84 units (10,164); squashing 1.7159·tanh(2a/3);
     - output: 10 Euclidean RBF units with fixed parameters (not trainable), then softmax.
     """
-    import keras
+    import keras  # heavy: TF
     from keras import layers
 
-    from cnnviz.zoo.layers import ChannelSubset, EuclideanRBF, lecun_tanh
+    from cnnviz.zoo.layers import ChannelSubset, EuclideanRBF, lecun_tanh  # heavy: Keras layers
 
     full_c3 = check_bool(spec, "full_c3", options.get("full_c3", False))
     classes = check_classes(spec, options)
@@ -85,8 +82,7 @@ def lenet5(spec: ModelSpec, *, weights=None, include_top: bool = True, input_sha
 # --------------------------------------------------------------------------- AlexNet
 
 @register(ModelSpec(
-    name="alexnet", display_name="AlexNet", family="Classic", year=2012, paper=ALEXNET_PAPER,
-    paper_url="https://papers.nips.cc/paper/4824-imagenet-classification-with-deep-convolutional-neural-networks",
+    name="alexnet", display_name="AlexNet", family="Classic", **published_in("alexnet"),
     input_shape=(227, 227, 3), preprocessing="scale01",
     last_conv_layer="conv5", timeline_id="alexnet", source="code", accepts_input_size=False,
     min_input_size=227, params=62_378_344,
@@ -102,7 +98,7 @@ def alexnet(spec: ModelSpec, *, weights=None, include_top: bool = True, input_sh
     → fc 4096 → fc 1000 softmax, ReLU everywhere. ``grouped=True`` splits conv2, conv4 and
     conv5 into the paper's two GPU groups (60,965,224 params).
     """
-    import keras
+    import keras  # heavy: TF
     from keras import layers
 
     grouped = check_bool(spec, "grouped", options.get("grouped", False))
@@ -131,8 +127,7 @@ def alexnet(spec: ModelSpec, *, weights=None, include_top: bool = True, input_sh
 # --------------------------------------------------------------------------- ZFNet
 
 @register(ModelSpec(
-    name="zfnet", display_name="ZFNet", family="Classic", year=2013, paper="Zeiler & Fergus, ECCV 2014",
-    paper_url="https://arxiv.org/abs/1311.2901",
+    name="zfnet", display_name="ZFNet", family="Classic", **published_in("zfnet"),
     input_shape=(224, 224, 3), preprocessing="scale01",
     last_conv_layer="conv5", timeline_id="zfnet", source="code", accepts_input_size=False,
     min_input_size=224, params=62_357_608,
@@ -146,7 +141,7 @@ def zfnet(spec: ModelSpec, *, weights=None, include_top: bool = True, input_shap
     (conv1 padded by 1, pool1/pool2 'same'). ReLU everywhere; dropout 0.5 on the two
     4096-unit layers. The paper's local contrast normalisation after layers 1–2 is omitted.
     """
-    import keras
+    import keras  # heavy: TF
     from keras import layers
 
     classes = check_classes(spec, options)

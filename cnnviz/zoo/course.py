@@ -7,7 +7,7 @@ The CIFAR-10 versions reproduce the notebooks' code layer for layer (NUM_CLASSES
 
 from __future__ import annotations
 
-from cnnviz.zoo.registry import ModelSpec, check_classes, check_int, register
+from cnnviz.zoo.registry import InvalidModelOptions, ModelSpec, check_classes, check_int, published_in, register
 
 SEED_002 = "Course notebooks cnn_cifar10_version1–5 (CNNs II, seed 002)"
 
@@ -27,7 +27,7 @@ def miniresnet(spec: ModelSpec, *, weights=None, include_top: bool = True, input
     A 3×3/64 stem convolution brings the image to the 64 channels the identity sum
     needs; then ``blocks`` (4) residual blocks, global average pooling and a softmax.
     """
-    import keras
+    import keras  # heavy: TF
     from keras import layers
 
     n_blocks = check_int(spec, "blocks", options.get("blocks", 4), 1, 32)
@@ -56,15 +56,13 @@ def _cifar_resnet(spec: ModelSpec, *, include_top: bool, input_shape, residual: 
     zero-padded channels where the shape changes ("option A"), so both nets have
     exactly the same parameters and differ only in the skips.
     """
-    import keras
+    import keras  # heavy: TF
     from keras import layers
 
-    from cnnviz.zoo.layers import ZeroPadShortcut
+    from cnnviz.zoo.layers import ZeroPadShortcut  # heavy: Keras layers
 
     depth = check_int(spec, "depth", options.get("depth", 50), 8, 200)
     if (depth - 2) % 6:
-        from cnnviz.zoo.registry import InvalidModelOptions
-
         raise InvalidModelOptions("zoo.error.depth_6n2", model=spec.display_name, value=depth,
                                   lower=depth - (depth - 2) % 6, upper=depth - (depth - 2) % 6 + 6)
     n = (depth - 2) // 6
@@ -96,8 +94,10 @@ def _cifar_resnet(spec: ModelSpec, *, include_top: bool, input_shape, residual: 
     return keras.Model(inputs, x, name=f"{kind}{depth}")
 
 
-_EX3 = dict(family="Course", year=2015, paper="He, Zhang, Ren & Sun, CVPR 2016 (§4.2, CIFAR-10); course exercise 3",
-            paper_url="https://arxiv.org/abs/1512.03385", input_shape=(32, 32, 3), preprocessing="scale01",
+# ResNet's paper (year, link, source id) from architectures.json; the citation names its CIFAR-10 section.
+_HE = published_in("resnet")
+_EX3 = dict(family="Course", **{**_HE, "paper": f"{_HE['paper']} (§4.2, CIFAR-10); course exercise 3"},
+            input_shape=(32, 32, 3), preprocessing="scale01",
             last_conv_layer="conv4_block8_out", timeline_id=None, source="code",
             classes=10, params=759_418, options=("depth", "classes"),
             extra={"gradcam_input_of": "<global_pool>", "trainable_params": 755_802})
@@ -142,7 +142,7 @@ def build_cifar10(spec: ModelSpec, *, weights=None, include_top: bool = True, in
     active only in training); v5: + BatchNormalization after every conv/dense and
     Dropout(0.5) before the output.
     """
-    import keras
+    import keras  # heavy: TF
     from keras import layers
 
     version = spec.extra["version"]

@@ -156,7 +156,7 @@ def _find_pooling_input(model, consumer: str):
     if consumer == "<global_pool>":
         # The last GlobalAveragePooling2D: keras names it automatically (session-dependent),
         # so find it by type.
-        import keras
+        import keras  # heavy: TF
 
         pools = [layer for layer in model.layers if isinstance(layer, keras.layers.GlobalAveragePooling2D)]
         if pools:

@@ -7,7 +7,7 @@ Layer names follow the authors' released Caffe model (``inception_3a_1x1``,
 
 from __future__ import annotations
 
-from cnnviz.zoo.registry import InvalidModelOptions, ModelSpec, check_bool, check_classes, register
+from cnnviz.zoo.registry import InvalidModelOptions, ModelSpec, check_bool, check_classes, published_in, register
 
 # Inception blocks as data, straight from the paper's Table 1:
 # name: (#1×1, #3×3 reduce, #3×3, #5×5 reduce, #5×5, pool proj)
@@ -50,8 +50,7 @@ def block_output_channels(block: str) -> int:
 
 
 @register(ModelSpec(
-    name="googlenet", display_name="GoogLeNet (Inception v1)", family="Inception", year=2014,
-    paper="Szegedy et al., CVPR 2015", paper_url="https://arxiv.org/abs/1409.4842",
+    name="googlenet", display_name="GoogLeNet (Inception v1)", family="Inception", **published_in("googlenet"),
     input_shape=(224, 224, 3), preprocessing="scale01",
     last_conv_layer="inception_5b_output", timeline_id="googlenet", source="code",
     params=6_998_552,
@@ -68,7 +67,7 @@ def googlenet(spec: ModelSpec, *, weights=None, include_top: bool = True, input_
             has three outputs, [main, aux1, aux2]. Needs the 224×224 input.
         classes: classifier outputs (1000).
     """
-    import keras
+    import keras  # heavy: TF
     from keras import layers
 
     aux_logits = check_bool(spec, "aux_logits", options.get("aux_logits", False))

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cnnviz import HOMEWORK_MODELS, timeline
+from cnnviz import HOMEWORK_MODELS
 from cnnviz.cache import FileRecord
-from cnnviz.zoo.registry import ModelSpec, PretrainedWeights, register
+from cnnviz.zoo.registry import ModelSpec, PretrainedWeights, published_in, register
 
 KERAS_ORIGIN = "https://storage.googleapis.com/"
 """Where keras.applications downloads its weights from (``<origin><folder><file>``)."""
@@ -228,26 +228,14 @@ def build_keras_app(spec: ModelSpec, *, weights: str | None, include_top: bool,
     return constructor(include_top=include_top, weights=weights, input_shape=input_shape, **options)
 
 
-def _paper(source: timeline.Source) -> str:
-    """"He et al., CVPR 2016" from the source's short form ("He et al. 2016") and venue."""
-    authors = source.short.rsplit(" ", 1)[0] if source.short.split()[-1][:4].isdigit() else source.short
-    return f"{authors}, {source.venue} {source.year}"
-
-
 def _register_all() -> None:
-    data = timeline.load()
     for app in KERAS_APPS.values():
         fam = FAMILIES[app.family]
-        arch = data.get(fam.timeline_id) if fam.timeline_id else None
-        source = data.sources[arch.paper if arch else fam.paper_source]
         register(ModelSpec(
             name=app.name,
             display_name=app.constructor,
             family=fam.family,
-            year=arch.year if arch else source.year,
-            paper=_paper(source),
-            paper_url=source.url,
-            paper_source=source.id,
+            **published_in(fam.timeline_id, fam.paper_source),
             input_shape=(app.size, app.size, 3),
             preprocessing=fam.preprocessing,
             pretrained=app.weights.records(app.name),

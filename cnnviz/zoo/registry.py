@@ -20,6 +20,7 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Callable
 
+from cnnviz import timeline
 from cnnviz.cache import FileRecord
 from cnnviz.errors import UserFacingError
 
@@ -167,6 +168,24 @@ class ModelSpec:
     def input_size(self) -> int:
         """Default input height (all zoo models are square)."""
         return self.input_shape[0]
+
+
+def published_in(timeline_id: str | None, paper_source: str | None = None) -> dict:
+    """``year``, ``paper``, ``paper_url`` and ``paper_source`` of a spec, read from
+    ``cnnviz/data/architectures.json`` (their one home), as keyword arguments for :class:`ModelSpec`.
+
+    Args:
+        timeline_id: the model's timeline entry (gives the year and the paper's source id).
+        paper_source: source id of the paper when the timeline shows no entry for it.
+    """
+    data = timeline.load()
+    arch = data.get(timeline_id) if timeline_id else None
+    source = data.sources[arch.paper if arch else paper_source]
+    # "He et al., CVPR 2016" from the source's short form ("He et al. 2016") and venue.
+    short = source.short
+    authors = short.rsplit(" ", 1)[0] if short.split()[-1][:4].isdigit() else short
+    return {"year": arch.year if arch else source.year, "paper": f"{authors}, {source.venue} {source.year}",
+            "paper_url": source.url, "paper_source": source.id}
 
 
 Builder = Callable[..., object]

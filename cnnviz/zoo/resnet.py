@@ -13,10 +13,7 @@ shortcut), ``conv2_block1_add``, ``conv2_block1_out``, and for SE blocks
 
 from __future__ import annotations
 
-from cnnviz.zoo.registry import ModelSpec, check_classes, register
-
-RESNET_PAPER = "He, Zhang, Ren & Sun, CVPR 2016"
-RESNET_URL = "https://arxiv.org/abs/1512.03385"
+from cnnviz.zoo.registry import ModelSpec, check_classes, published_in, register
 
 # variant: (block kind, blocks per stage conv2..conv5, squeeze-and-excitation ratio or 0)
 RESNET_CONFIGS: dict[str, tuple[str, tuple[int, int, int, int], int]] = {
@@ -31,7 +28,7 @@ BN_EPSILON = 1.001e-5  # as keras.applications.ResNet
 def build_resnet(spec: ModelSpec, *, weights=None, include_top: bool = True, input_shape=(224, 224, 3),
                  **options):
     """Build ``spec.name``'s variant of :data:`RESNET_CONFIGS` (paper Table 1)."""
-    import keras
+    import keras  # heavy: TF
     from keras import layers
 
     kind, stages, se_ratio = RESNET_CONFIGS[spec.name]
@@ -96,20 +93,19 @@ _COMMON = dict(family="ResNet", input_shape=(224, 224, 3), preprocessing="scale0
                source="code", options=("classes",))
 
 register(ModelSpec(
-    name="resnet18", display_name="ResNet-18", year=2015, paper=RESNET_PAPER, paper_url=RESNET_URL,
+    name="resnet18", display_name="ResNet-18", **published_in("resnet"),
     last_conv_layer="conv5_block2_out", timeline_id="resnet", params=11_699_112,
     extra={"trainable_params": 11_689_512}, **_COMMON,
 ))(build_resnet)
 
 register(ModelSpec(
-    name="resnet34", display_name="ResNet-34", year=2015, paper=RESNET_PAPER, paper_url=RESNET_URL,
+    name="resnet34", display_name="ResNet-34", **published_in("resnet"),
     last_conv_layer="conv5_block3_out", timeline_id="resnet", params=21_814_696,
     extra={"trainable_params": 21_797_672}, **_COMMON,
 ))(build_resnet)
 
 register(ModelSpec(
-    name="seresnet50", display_name="SE-ResNet-50", year=2017, paper="Hu, Shen & Sun, CVPR 2018",
-    paper_url="https://arxiv.org/abs/1709.01507",
+    name="seresnet50", display_name="SE-ResNet-50", **published_in("senet"),
     last_conv_layer="conv5_block3_out", timeline_id="senet", params=28_141_144,
     extra={"trainable_params": 28_088_024},
     notes=("zoo.note.seresnet50_extra_params",), **_COMMON,
