@@ -772,6 +772,22 @@ class Removed(NamedTuple):
     size: int
 
 
+
+def _remove(path: Path, removed: list[Removed]) -> None:
+    """Delete one cached file (or an emptied folder) and record it; a vanished file is fine."""
+    try:
+        if path.is_dir():
+            path.rmdir()
+            return
+        size = path.stat().st_size
+        path.unlink()
+        removed.append(Removed(path, size))
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise CacheError("cache.error.write", path=str(path), reason=_reason(exc),
+                         hint="cache.hint.writable") from exc
+
 def clear(records: Iterable[FileRecord]) -> list[Removed]:
     """Delete the cached files of ``records`` and leftovers of their interrupted downloads.
 
@@ -790,15 +806,7 @@ def clear(records: Iterable[FileRecord]) -> list[Removed]:
         with _file_lock(entry.filename):
             candidates = [folder / entry.filename, *folder.glob(f".{entry.filename}.*{PART_SUFFIX}")]
             for path in candidates:
-                try:
-                    size = path.stat().st_size
-                    path.unlink()
-                    removed.append(Removed(path, size))
-                except FileNotFoundError:
-                    pass
-                except OSError as exc:
-                    raise CacheError("cache.error.write", path=str(path), reason=_reason(exc),
-                                     hint="cache.hint.writable") from exc
+                _remove(path, removed)
     _update_records(folder, {entry.filename: None for entry in entries})
     return removed
 
@@ -1015,16 +1023,5 @@ def clear_derived(kind: str | None = None) -> list[Removed]:
         if not folder.is_dir():
             continue
         for file in sorted(folder.rglob("*"), reverse=True):
-            try:
-                if file.is_dir():
-                    file.rmdir()
-                    continue
-                size = file.stat().st_size
-                file.unlink()
-                removed.append(Removed(file, size))
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                raise CacheError("cache.error.write", path=str(file), reason=_reason(exc),
-                                 hint="cache.hint.writable") from exc
+            _remove(file, removed)
     return removed
