@@ -14,46 +14,13 @@ import tensorflow as tf
 
 from cnnviz.training import store
 from cnnviz.training.manager import Run, RunContext
-from cnnviz.training.store import TrainingError
-
-CALLBACK_OPTIONS = ("early_stopping", "reduce_lr", "checkpoint", "csv_logger")
-DEFAULT_OPTIONS: dict[str, dict] = {
-    # Keras' own defaults, with patience sized for short classroom runs.
-    "early_stopping": {"monitor": "val_loss", "patience": 3, "restore_best_weights": True},
-    "reduce_lr": {"monitor": "val_loss", "factor": 0.5, "patience": 1, "min_lr": 1e-5},
-    "checkpoint": {"monitor": "val_loss", "save_best_only": True},
-    "csv_logger": {},
-}
-
+from cnnviz.training.options import CALLBACK_OPTIONS, parse_callbacks  # noqa: F401 (re-exported)
 
 def local_context(kind: str = "script") -> RunContext:
     """A memory-only run for scripts and the CLI (nothing written to disk, never queued)."""
     run = Run(store.new_run_id(kind), kind, {}, kind, job=lambda ctx: None, persist=False)
     run.status, run.started = "running", time.time()
     return RunContext(run)
-
-
-def parse_callbacks(callbacks: Iterable[Any]) -> dict[str, dict]:
-    """``("early_stopping", {"reduce_lr": {"factor": 0.2}})`` → {option: keyword arguments}.
-
-    Raises:
-        TrainingError: an option that does not exist (the message lists those that do).
-    """
-    out: dict[str, dict] = {}
-    items: list[tuple[str, dict]] = []
-    for item in callbacks or ():
-        if isinstance(item, str):
-            items.append((item, {}))
-        elif isinstance(item, dict):
-            items.extend((k, dict(v or {})) for k, v in item.items())
-        else:
-            raise TrainingError("training.error.callback", value=repr(item), available=", ".join(CALLBACK_OPTIONS))
-    for name, kwargs in items:
-        key = name.strip().lower().replace("-", "_")
-        if key not in CALLBACK_OPTIONS:
-            raise TrainingError("training.error.callback", value=name, available=", ".join(CALLBACK_OPTIONS))
-        out[key] = {**DEFAULT_OPTIONS[key], **kwargs}
-    return out
 
 
 class RunCallback(keras.callbacks.Callback):
@@ -185,7 +152,8 @@ def train_model(ctx: RunContext, name: str, model: keras.Model, data, *, epochs:
     keras_cbs.append(bridge)  # last: it sees the rate ReduceLROnPlateau just set
 
     t0 = time.perf_counter()
-    history = model.fit(train, validation_data=val, epochs=epochs, callbacks=keras_cbs, verbose=0)
+    history = model.fit(train, validation_data=val, epochs=epochs, callbacks=keras_cbs, verbose=0,
+                        shuffle=False)  # the pipeline shuffles (seeded)
     seconds = time.perf_counter() - t0
     hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     epochs_run = len(hist.get("loss", []))
