@@ -239,7 +239,8 @@ class _ArrayUnpickler(pickle.Unpickler):
     """CIFAR's batches are pickles: allow only what rebuilds numpy arrays (as Keras does)."""
 
     _ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
-                ("numpy._core.multiarray", "_reconstruct")}
+                ("numpy._core.multiarray", "_reconstruct"),
+                ("_codecs", "encode")}  # how Python 3's protocol-2 pickles spell bytes (a re-pickled mirror copy)
 
     def find_class(self, module, name):
         if (module, name) in self._ALLOWED:

@@ -81,7 +81,7 @@ class _GradNormsAfterFirstEpoch(keras.callbacks.Callback):
 def excitation(model: keras.Model, image: np.ndarray) -> dict[str, list[float]]:
     """The SE blocks' channel weights (sigmoid outputs, ``se*_excite``) for one image."""
     layers = [layer for layer in model.layers if layer.name.endswith("_excite")]
-    probe = keras.Model(model.inputs, [layer.output for layer in layers])
+    probe = keras.Model(model.input, [layer.output for layer in layers])
     outs = probe(image[None], training=False)
     outs = outs if isinstance(outs, (list, tuple)) else [outs]
     return {layer.name: np.asarray(o)[0].round(6).tolist() for layer, o in zip(layers, outs)}
