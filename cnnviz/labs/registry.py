@@ -40,9 +40,10 @@ class LabModel:
 class Lab:
     """A lab: texts (i18n keys), its networks, data and default budget, and what to look at.
 
-    ``image_size`` is the side the data are resized to (the digits are 8×8 scans, so 16×16
-    loses nothing and makes the deep labs fit in two minutes on two cores); ``subset`` is
-    the number of training images for datasets other than digits (digits: all of them).
+    ``image_size`` is the side the data are resized to (the zoo's course nets take 32×32);
+    ``subset`` is the number of images drawn for digits (None: all 1,438 of its training
+    pool), ``other_subset`` the same for the downloaded datasets. Defaults are sized so each
+    lab finishes in about two minutes on a 2-core CPU.
     ``extras`` names the measurements beyond the curves: "grad_norms", "excitation".
     """
 
@@ -90,9 +91,9 @@ LABS: dict[str, Lab] = {lab.id: lab for lab in (
         epochs=6, seed_ref="seed 002: cnn_cifar10_version1..5"),
     Lab("pooling-vs-strided", (LabModel("pooling", "pooling", "lab"), LabModel("strided", "strided", "lab")),
         epochs=6, seed_ref="seed 002: Capas de pooling vs Convolución con stride > 1"),
-    Lab("skip-vs-plain", _zoo("plainnet", "residualnet", depth=50), epochs=4, other_subset=2000,
+    Lab("skip-vs-plain", _zoo("plainnet", "residualnet", depth=50), epochs=2, subset=600, other_subset=600,
         extras=("grad_norms",), seed_ref="seed 000: exercise 3"),
-    Lab("mini-resnet", _zoo("miniresnet"), epochs=4, other_subset=2000,
+    Lab("mini-resnet", _zoo("miniresnet"), epochs=3, other_subset=1400,
         seed_ref="seed 000: exercise 2"),
     Lab("separable-vs-standard", (LabModel("standard", "standard", "lab"), LabModel("separable", "separable", "lab")),
         epochs=6, seed_ref="seed 000: exercise 4"),
