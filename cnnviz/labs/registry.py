@@ -91,7 +91,7 @@ LABS: dict[str, Lab] = {lab.id: lab for lab in (
         epochs=6, seed_ref="seed 002: cnn_cifar10_version1..5"),
     Lab("pooling-vs-strided", (LabModel("pooling", "pooling", "lab"), LabModel("strided", "strided", "lab")),
         epochs=6, seed_ref="seed 002: Capas de pooling vs Convolución con stride > 1"),
-    Lab("skip-vs-plain", _zoo("plainnet", "residualnet", depth=50), epochs=2, subset=600, other_subset=600,
+    Lab("skip-vs-plain", _zoo("plainnet", "residualnet", depth=50), epochs=2, subset=400, other_subset=400,
         extras=("grad_norms",), seed_ref="seed 000: exercise 3"),
     Lab("mini-resnet", _zoo("miniresnet"), epochs=3, other_subset=1400,
         seed_ref="seed 000: exercise 2"),
