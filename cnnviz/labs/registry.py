@@ -103,7 +103,7 @@ LABS: dict[str, Lab] = {lab.id: lab for lab in (
     Lab("separable-vs-standard", (LabModel("standard", "standard", "lab"), LabModel("separable", "separable", "lab")),
         epochs=6, seed_ref="seed 000: exercise 4"),
     Lab("squeeze-excite", (LabModel("without_se", "without_se", "lab"), LabModel("with_se", "with_se", "lab")),
-        epochs=6, extras=("excitation",), seed_ref="seed 000: exercise 5"),
+        epochs=12, extras=("excitation",), seed_ref="seed 000: exercise 5"),
     Lab("callbacks", _zoo("cifar10_v3"), epochs=20,
         callbacks=("early_stopping", "reduce_lr", "checkpoint", "csv_logger"),
         seed_ref="seed 004: Tensorflow callbacks"),
