@@ -9,12 +9,19 @@ names and an i18n ``description`` key that says where the data came from.
   network ever: it is the labelled *offline stand-in* for the others.
 - ``cifar10``, ``mnist``, ``fashion_mnist``: the files Keras itself downloads
   (:data:`RECORDS`, URLs and hashes from ``keras/src/datasets/*.py``; Fashion-MNIST's
-  MD5s are Zalando's, since Keras pins none), fetched once into
-  ``<cache root>/datasets/<name>/``; the parsed arrays are kept there as ``<name>.npz``
-  so CIFAR's 170 MB archive is read once, not on every load. Debian's
-  ``dataset-fashion-mnist`` files under ``/usr/share/datasets/fashion-mnist/`` are used
-  when installed. Offline (``CNNVIZ_OFFLINE=1``) or unreachable → :class:`DatasetOfflineError`
-  naming the dataset and suggesting ``digits`` or a mirror.
+  MD5s are Zalando's, since Keras pins none). They are :class:`cnnviz.cache.FileRecord` records
+  named by the dataset, so the weights cache's rules hold for them: fetched once by
+  :func:`cnnviz.cache.fetch` (progress, hash check, temp file + rename, lock), listed,
+  prefetched, cleared, exported and imported by ``python -m cnnviz cache ...`` under the
+  dataset's name, and mirrored by ``CNNVIZ_WEIGHTS_MIRROR``: a classroom mirror holds
+  ``tensorflow/tf-keras-datasets/mnist.npz`` (and Fashion-MNIST's four ``.gz``) beside the
+  weights, and ``www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz`` (a URL outside
+  storage.googleapis.com keeps its host in the mirror path). The parsed arrays are kept
+  as a derived file, ``<cache root>/derived/datasets/<name>.npz``, so CIFAR's 170 MB
+  archive is read once, not on every load. Debian's ``dataset-fashion-mnist`` files under
+  ``/usr/share/datasets/fashion-mnist/`` are used when installed. Offline
+  (``CNNVIZ_OFFLINE=1``) or unreachable → :class:`DatasetOfflineError` naming the dataset
+  and suggesting ``digits``, a prefetch, a cache zip or a mirror.
 
 This module imports neither TensorFlow nor Streamlit.
 """
@@ -22,27 +29,22 @@ This module imports neither TensorFlow nor Streamlit.
 from __future__ import annotations
 
 import contextlib
-import errno
 import gzip
-import hashlib
-import http.client
 import io
 import os
 import pickle
 import tarfile
 import tempfile
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Iterable
 
 import numpy as np
 
 from cnnviz import cache
 from cnnviz.errors import UserFacingError
 
-Progress = Callable[[int, "int | None"], None]
+Progress = cache.Progress
 
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 DEFAULT_SIZE = 32
@@ -59,61 +61,38 @@ class DatasetOfflineError(DatasetError):
     """The files are not cached and cannot be downloaded (offline mode or no network)."""
 
 
-class DatasetDownloadError(DatasetError):
-    """The download broke off, or the file does not match its pinned hash; nothing was kept."""
-
-
 class DatasetFormatError(DatasetError):
     """A cached or downloaded file that does not parse as the dataset's format."""
 
 
 # --------------------------------------------------------------------------- records
 
-@dataclass(frozen=True)
-class FileRecord:
-    """One downloadable file: where Keras gets it, its pinned hash, where it lives in the cache.
-
-    ``rel_url`` is the part of the URL a mirror reproduces (``CNNVIZ_WEIGHTS_MIRROR``
-    replaces everything before it), as for the weights files.
-    """
-
-    dataset: str
-    file_name: str
-    url: str
-    file_hash: str
-    hash_algo: str = "sha256"
-
-    @property
-    def rel_url(self) -> str:
-        if self.url.startswith(cache.KERAS_PREFIX):
-            return self.url[len(cache.KERAS_PREFIX):]
-        return self.url.split("://", 1)[-1]
-
-    @property
-    def path(self) -> Path:
-        return cache.cache_dir() / "datasets" / self.dataset / self.file_name
-
-    @property
-    def label(self) -> str:
-        return f"{self.dataset}/{self.file_name}"
-
-
 _TF_DATASETS = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
-RECORDS: dict[str, tuple[FileRecord, ...]] = {
+FASHION_PREFIX = "fashion-mnist-"
+"""Fashion-MNIST's files keep Zalando's names behind this prefix in the (flat) cache folder."""
+
+
+def _record(name: str, url: str, file_hash: str, filename: str | None = None) -> cache.FileRecord:
+    return cache.FileRecord(url=url, filename=filename or url.rsplit("/", 1)[1], file_hash=file_hash, name=name)
+
+
+RECORDS: dict[str, tuple[cache.FileRecord, ...]] = {
     # keras/src/datasets/cifar10.py
-    "cifar10": (FileRecord("cifar10", "cifar-10-python.tar.gz", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-                           "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"),),
+    "cifar10": (_record("cifar10", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+                        "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"),),
     # keras/src/datasets/mnist.py
-    "mnist": (FileRecord("mnist", "mnist.npz", _TF_DATASETS + "mnist.npz",
-                         "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"),),
+    "mnist": (_record("mnist", _TF_DATASETS + "mnist.npz",
+                      "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"),),
     # keras/src/datasets/fashion_mnist.py (URLs); MD5s from zalandoresearch/fashion-mnist's README.
-    "fashion_mnist": tuple(FileRecord("fashion_mnist", name, _TF_DATASETS + name, digest, "md5") for name, digest in (
+    "fashion_mnist": tuple(_record("fashion_mnist", _TF_DATASETS + name, digest, FASHION_PREFIX + name)
+                           for name, digest in (
         ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
         ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
         ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
         ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
     )),
 }
+"""The files of each downloadable dataset, as :class:`cnnviz.cache.FileRecord` records named by the dataset."""
 
 CLASS_NAMES: dict[str, tuple[str, ...]] = {
     "digits": tuple(str(i) for i in range(10)),
@@ -171,66 +150,60 @@ class Dataset:
 
 # --------------------------------------------------------------------------- download
 
-def _fetch(record: FileRecord, progress: Progress | None = None) -> Path:
-    """``record``'s file in the cache, downloaded (hash-checked, temp file + rename) when missing.
+def _fetch(record: cache.FileRecord, progress: Progress | None = None) -> Path:
+    """``record``'s file through :func:`cnnviz.cache.fetch` (cache, mirror, hash, offline rules).
 
-    Kept tiny on purpose: it becomes ``cache.fetch(record, progress)`` once the cache deals in
-    file records.
+    Offline or unreachable becomes :class:`DatasetOfflineError` (it names the dataset and
+    suggests ``digits``); a broken or lying download passes through as the cache's own
+    :class:`cnnviz.cache.DownloadError` / :class:`cnnviz.cache.HashMismatchError`, whose
+    message already names the file and the dataset.
     """
-    if record.path.is_file():
-        return record.path
-    if cache.offline():
-        raise DatasetOfflineError("datasets.error.offline", dataset=record.dataset, file=record.file_name,
-                                  path=str(record.path))
-    mirror = cache.mirror_prefix()
-    url = mirror + record.rel_url if mirror else record.url
-    record.path.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.new(record.hash_algo)
     try:
-        response = urllib.request.urlopen(url, timeout=cache.CONNECT_TIMEOUT)
-    except urllib.error.HTTPError as exc:
-        raise DatasetDownloadError("datasets.error.interrupted", dataset=record.dataset, url=url,
-                                   reason=f"HTTP {exc.code}") from exc
-    except (urllib.error.URLError, OSError) as exc:
-        raise DatasetOfflineError("datasets.error.unreachable", dataset=record.dataset, url=url,
-                                  reason=str(getattr(exc, "reason", exc))) from exc
-    fd, tmp = tempfile.mkstemp(prefix=record.file_name + ".", suffix=".part", dir=record.path.parent)
-    try:
-        with response, os.fdopen(fd, "wb") as out:
-            length = response.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
-            done = 0
-            while True:
-                try:
-                    chunk = response.read(cache.CHUNK)
-                except (OSError, http.client.HTTPException) as exc:  # cut or stalled transfer
-                    raise DatasetDownloadError("datasets.error.interrupted", dataset=record.dataset, url=url,
-                                               reason=type(exc).__name__) from exc
-                if not chunk:
-                    break
-                try:
-                    out.write(chunk)
-                except OSError as exc:
-                    if exc.errno == errno.ENOSPC:
-                        raise DatasetDownloadError("datasets.error.no_space", dataset=record.dataset,
-                                                   path=str(record.path.parent)) from exc
-                    raise
-                digest.update(chunk)
-                done += len(chunk)
-                if progress:
-                    progress(done, total)
-        if total is not None and done != total:
-            raise DatasetDownloadError("datasets.error.interrupted", dataset=record.dataset, url=url,
-                                       reason=f"{done} of {total} bytes")
-        if digest.hexdigest() != record.file_hash:
-            raise DatasetDownloadError("datasets.error.hash", dataset=record.dataset, file=record.file_name,
-                                       url=url, algo=record.hash_algo, expected=record.file_hash,
-                                       actual=digest.hexdigest())
-        os.replace(tmp, record.path)
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-    return record.path
+        return cache.fetch(record, progress)
+    except cache.OfflineError as exc:
+        params = {"dataset": record.name, "file": record.filename, "path": str(cache.path(record))}
+        if exc.key == "cache.error.unreachable":
+            raise DatasetOfflineError("datasets.error.unreachable", host=exc.params.get("host", ""),
+                                      reason=exc.params.get("reason", ""), **params) from exc
+        key = "datasets.error.offline_corrupt" if exc.key == "cache.error.offline_corrupt" else "datasets.error.offline"
+        raise DatasetOfflineError(key, **params) from exc
+
+
+def records(names: Iterable[str] | str | None = None) -> list[cache.FileRecord]:
+    """The cache records of ``names`` (default: every downloadable dataset), in :data:`RECORDS` order.
+
+    Raises:
+        DatasetError: a name that is not a downloadable dataset (``digits`` needs no file).
+    """
+    if names is None:
+        names = list(RECORDS)
+    elif isinstance(names, str):
+        names = [names]
+    out: list[cache.FileRecord] = []
+    for name in names:
+        key = str(name).strip().lower().replace("-", "_")
+        if key not in RECORDS:
+            raise DatasetError("datasets.error.not_downloadable", name=name, available=", ".join(RECORDS))
+        out += RECORDS[key]
+    return out
+
+
+def arrays_path(name: str) -> Path:
+    """Where the parsed arrays of dataset ``name`` are kept: ``<cache>/derived/datasets/<name>.npz``."""
+    return cache.derived_dir("datasets") / f"{name}.npz"
+
+
+def clear(names: Iterable[str] | str | None = None) -> list[cache.Removed]:
+    """Delete the downloaded files of ``names`` (default all) and their parsed arrays."""
+    wanted = records(names)
+    removed = cache.clear(wanted)
+    for name in dict.fromkeys(r.name for r in wanted):
+        npz = arrays_path(name)
+        with contextlib.suppress(FileNotFoundError):
+            size = npz.stat().st_size
+            npz.unlink()
+            removed.append(cache.Removed(npz, size))
+    return removed
 
 
 # --------------------------------------------------------------------------- parsers
@@ -306,7 +279,8 @@ def _read_idx(path: Path, dataset: str) -> np.ndarray:
 def _fashion_files(progress: Progress | None) -> list[Path]:
     paths = []
     for record in RECORDS["fashion_mnist"]:
-        system = [DEBIAN_FASHION_DIR / record.file_name, DEBIAN_FASHION_DIR / record.file_name[:-3]]
+        original = record.filename.removeprefix(FASHION_PREFIX)  # Zalando's name, as Debian installs it
+        system = [DEBIAN_FASHION_DIR / original, DEBIAN_FASHION_DIR / original[:-3]]
         found = next((p for p in system if p.is_file()), None)
         paths.append(found or _fetch(record, progress))
     return paths
@@ -320,7 +294,7 @@ def parse_fashion(paths: list[Path]) -> dict[str, np.ndarray]:
 
 def _raw_arrays(name: str, progress: Progress | None) -> dict[str, np.ndarray]:
     """uint8 arrays of a Keras dataset, from the cached ``.npz`` or parsed once from its files."""
-    npz = cache.cache_dir() / "datasets" / name / f"{name}.npz"
+    npz = arrays_path(name)
     if npz.is_file():
         with contextlib.suppress(OSError, ValueError, KeyError), np.load(npz, allow_pickle=False) as f:
             return {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
@@ -332,7 +306,7 @@ def _raw_arrays(name: str, progress: Progress | None) -> dict[str, np.ndarray]:
         arrays = parse_fashion(_fashion_files(progress))
     with contextlib.suppress(OSError):  # a read-only cache still works, just slower
         npz.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".npz", dir=npz.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=cache.PART_SUFFIX, dir=npz.parent)
         with os.fdopen(fd, "wb") as out:
             np.savez(out, **arrays)
         os.replace(tmp, npz)
@@ -399,7 +373,8 @@ def load(name: str = "digits", subset: int | None = None, seed: int = 0, val_spl
 
     Raises:
         DatasetError: unknown name, a subset larger than the data, or a bad split;
-            DatasetOfflineError / DatasetDownloadError when the files cannot be fetched.
+            DatasetOfflineError when the files are not cached and cannot be downloaded.
+        cnnviz.cache.CacheError: a download that broke off or does not match its hash.
     """
     key = str(name).strip().lower().replace("-", "_")
     if key not in NAMES:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnviz import HOMEWORK_MODELS, cache, cli
+from cnnviz import HOMEWORK_MODELS, cache, cli, datasets
 from cnnviz.zoo import pretrained
 from test_cache import (  # noqa: F401 - cache_root and server are fixtures shared with test_cache
     ZOO_KERAS_NAMES, Loopback, cache_root, class_index_bytes, h5_bytes, pin, pin_labels, server)
@@ -45,9 +45,11 @@ def test_status_json_on_a_fresh_cache(cache_root):
     data = json.loads(proc.stdout)
     assert data["cache_dir"] == str(cache_root) and data["offline"] is True and data["mirror"] is None
     entries = {e["name"]: e for e in data["entries"]}
-    assert set(entries) == {*ZOO_KERAS_NAMES, "labels"}
+    assert set(entries) == {*ZOO_KERAS_NAMES, "labels", *datasets.RECORDS}
     for name, e in entries.items():
         assert e["state"] == "missing" and e["size"] is None
+        if name in datasets.RECORDS:
+            continue  # test_datasets_in_status_clear_export_import
         expected = pretrained.labels_file() if name == "labels" else pretrained.weights_file(name)
         assert e["path"] == str(cache_root / expected.filename)
         assert e["url"] == expected.url
@@ -60,7 +62,7 @@ def test_status_table_lists_every_model_with_its_path(cache_root):
     for name in ZOO_KERAS_NAMES:
         line = next(line for line in proc.stdout.splitlines() if line.split()[0] == name)
         assert "missing" in line and str(cache_root / pretrained.weights_file(name).filename) in line
-    assert "0 of 25 files cached" in proc.stdout and "CNNVIZ_OFFLINE=1" in proc.stdout
+    assert f"0 of {25 + len(datasets.records())} files cached" in proc.stdout and "CNNVIZ_OFFLINE=1" in proc.stdout
 
 
 def test_cli_path_does_not_import_tensorflow(cache_root):
@@ -206,3 +208,68 @@ def test_status_in_spanish(cache_root, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert out.splitlines()[0].split()[:3] == ["MODELO", "ESTADO", "TAMAÑO"]
     assert "falta" in out and "archivos en caché" in out
+
+
+# --------------------------------------------------------------------------- datasets
+
+def _serve_dataset(server, monkeypatch, name: str, data: bytes) -> cache.FileRecord:
+    """Pin dataset ``name`` to one file of ``data`` (same name and URL as the real one) and serve it."""
+    real = datasets.RECORDS[name][0]
+    record = cache.FileRecord(real.url, real.filename, pin_hash(data), name=name)
+    monkeypatch.setitem(datasets.RECORDS, name, (record,))
+    server.serve(record, data)
+    return record
+
+
+def pin_hash(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_datasets_in_status_prefetch_clear_export_import(server, monkeypatch, cache_root, tmp_path, capsys):
+    cifar = _serve_dataset(server, monkeypatch, "cifar10", b"cifar archive bytes" * 100)
+    mnist = _serve_dataset(server, monkeypatch, "mnist", b"mnist npz bytes" * 100)
+    # named by the dataset, as weights are by the model; 'datasets' stands for all of them
+    assert cli.main(["cache", "prefetch", "cifar10"]) == 0
+    out, err = capsys.readouterr()
+    assert "Downloading cifar10" in err and "1 file(s) ready" in out
+    assert server.requests == ["/mirror/www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"]  # mirror keeps the host
+    assert cli.main(["cache", "status", "--json", "datasets"]) == 0
+    entries = json.loads(capsys.readouterr().out)["entries"]
+    states = {e["name"]: e["state"] for e in entries}
+    assert states == {"cifar10": "cached", "mnist": "missing", "fashion_mnist": "missing"}
+    assert cli.main(["cache", "status", "--json"]) == 0  # no names: datasets beside the models
+    assert {"cifar10": "cached", "labels": "missing"}.items() <= {
+        e["name"]: e["state"] for e in json.loads(capsys.readouterr().out)["entries"]}.items()
+    assert cli.main(["cache", "prefetch", "datasets"]) == 1  # Fashion-MNIST's files are not served
+    capsys.readouterr()
+    assert mnist.path.read_bytes() == b"mnist npz bytes" * 100
+
+    # a zip carries them to a machine without network; clear removes the file and its parsed arrays
+    target = tmp_path / "classroom.zip"
+    assert cli.main(["cache", "export", str(target)]) == 0
+    assert "Exported 2 file(s)" in capsys.readouterr().out
+    assert sorted(zipfile.ZipFile(target).namelist()) == sorted([cifar.filename, mnist.filename, cache.MANIFEST])
+    arrays = datasets.arrays_path("cifar10")
+    arrays.parent.mkdir(parents=True)
+    arrays.write_bytes(b"parsed")
+    assert cli.main(["cache", "clear", "cifar10"]) == 0
+    assert "Removed 2 file(s)" in capsys.readouterr().out
+    assert not cifar.path.exists() and not arrays.exists() and mnist.path.exists()
+    assert cli.main(["cache", "clear"]) == 0
+    capsys.readouterr()
+    assert not mnist.path.exists()
+    monkeypatch.setenv("CNNVIZ_OFFLINE", "1")
+    assert cli.main(["cache", "import", str(target)]) == 0
+    assert "Imported 2 file(s)" in capsys.readouterr().out
+    assert cache.fetch(cifar).read_bytes() == b"cifar archive bytes" * 100
+    assert cli.main(["cache", "verify", "datasets"]) == 0
+    assert "2 file(s) hash-checked, all intact" in capsys.readouterr().out
+
+
+def test_cache_help_documents_dataset_names(cache_root):
+    proc = run_cli("status", "--help")
+    assert proc.returncode == 0 and "cifar10" in proc.stdout and "'datasets'" in proc.stdout
+    proc = run_cli("--help")
+    assert "fashion_mnist" in proc.stdout and "prefetch" in proc.stdout

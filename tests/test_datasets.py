@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 from test_cache import Loopback, cache_root, server  # noqa: F401 - fixtures shared with test_cache
 
-from cnnviz import datasets
-from cnnviz.datasets import DatasetDownloadError, DatasetError, DatasetOfflineError, FileRecord
+from cnnviz import cache, datasets
+from cnnviz.cache import FileRecord
+from cnnviz.datasets import DatasetError, DatasetOfflineError
 
 
 def sha256(data: bytes) -> str:
@@ -81,14 +82,36 @@ def test_records_are_keras_own_urls_and_hashes():
     assert mnist.url.endswith("tf-keras-datasets/mnist.npz") and mnist.hash_algo == "sha256"
     assert len(datasets.RECORDS["fashion_mnist"]) == 4
     assert all(r.hash_algo == "md5" and len(r.file_hash) == 32 for r in datasets.RECORDS["fashion_mnist"])
+    # cache records named by the dataset, with file names unique across every cached file
+    from cnnviz.zoo import pretrained
+
+    every = [*datasets.records(), *pretrained.all_records()]
+    assert all(isinstance(r, FileRecord) for r in every)
+    assert len({r.filename for r in every}) == len(every)
+    assert {r.name for r in datasets.records()} == {"cifar10", "mnist", "fashion_mnist"}
+    # a classroom mirror: tf-keras-datasets beside the weights; CIFAR's host kept in the path
+    assert mnist.mirror_path == "tensorflow/tf-keras-datasets/mnist.npz"
+    assert cifar.mirror_path == "www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+    with pytest.raises(DatasetError) as info:
+        datasets.records(["digits"])
+    assert info.value.key == "datasets.error.not_downloadable"
 
 
-def test_offline_names_the_dataset_and_suggests_digits():
+def test_offline_names_the_dataset_and_suggests_digits(cache_root):  # noqa: F811
     with pytest.raises(DatasetOfflineError) as info:
         datasets.load("cifar10")
     msg = str(info.value)
+    assert info.value.key == "datasets.error.offline" and isinstance(info.value.__cause__, cache.OfflineError)
     assert "cifar10" in msg and "digits" in msg and "CNNVIZ_OFFLINE" in msg and "mirror" in msg.lower()
+    assert "cache prefetch cifar10" in msg and str(cache_root / "cifar-10-python.tar.gz") in msg
     assert "digits" in info.value.message("es") and "sin conexión" in info.value.message("es")
+    assert not cache_root.exists()  # offline mode creates nothing
+    # a damaged copy (not Keras' hash) is not used, and offline it cannot be replaced: said so
+    cache_root.mkdir()
+    (cache_root / "cifar-10-python.tar.gz").write_bytes(b"not the archive")
+    with pytest.raises(DatasetOfflineError) as info:
+        datasets.load("cifar10")
+    assert info.value.key == "datasets.error.offline_corrupt" and "damaged" in str(info.value)
 
 
 def cifar_tar(n_per_batch: int = 6, seed: int = 0) -> tuple[bytes, np.ndarray, np.ndarray]:
@@ -110,7 +133,7 @@ def cifar_tar(n_per_batch: int = 6, seed: int = 0) -> tuple[bytes, np.ndarray, n
 
 
 def pin(monkeypatch, name: str, data: bytes, file_name: str, url: str) -> FileRecord:
-    record = FileRecord(name, file_name, url, sha256(data))
+    record = FileRecord(url, file_name, sha256(data), name=name)
     monkeypatch.setitem(datasets.RECORDS, name, (record,))
     return record
 
@@ -132,8 +155,9 @@ def test_cifar_archive_downloaded_parsed_and_cached(server, monkeypatch, cache_r
     assert sorted(np.concatenate([d.y_train, d.y_val]).tolist()) == sorted(y[:30].tolist())
     assert d.class_names[0] == "airplane" and not d.offline_standin
     # the arrays are kept as .npz: a second load neither downloads nor re-reads the archive
-    npz = cache_root / "datasets" / "cifar10" / "cifar10.npz"
-    assert npz.is_file()
+    npz = cache_root / "derived" / "datasets" / "cifar10.npz"
+    assert npz.is_file() and datasets.arrays_path("cifar10") == npz
+    assert cache.status([record], verify=True)[0].state == "cached"  # the cache's own hash check passed
     record.path.unlink()
     monkeypatch.setenv("CNNVIZ_OFFLINE", "1")
     again = datasets.load("cifar10", val_split=0.2)
@@ -145,21 +169,23 @@ def test_wrong_hash_is_refused_and_nothing_kept(server, monkeypatch, cache_root)
     record = pin(monkeypatch, "cifar10", data, "cifar-10-python.tar.gz",
                  "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz")
     server.serve(record, data[:-10] + b"0123456789")  # a lying mirror
-    with pytest.raises(DatasetDownloadError) as info:
+    with pytest.raises(cache.HashMismatchError) as info:  # the cache's error: it names file and dataset
         datasets.load("cifar10")
-    assert info.value.key == "datasets.error.hash" and record.file_hash in str(info.value)
-    assert not record.path.exists()
-    assert [p.name for p in record.path.parent.iterdir()] == []
+    assert record.file_hash in str(info.value) and "cifar10" in str(info.value)
+    assert not record.path.exists() and not datasets.arrays_path("cifar10").exists()
+    assert [p.name for p in cache_root.iterdir() if not p.name.startswith(".")] == []
 
 
 def test_truncated_download_is_refused_and_nothing_kept(server, monkeypatch, cache_root):  # noqa: F811
     data = np.arange(200_000, dtype=np.uint8).tobytes()
     record = pin(monkeypatch, "mnist", data, "mnist.npz", datasets.RECORDS["mnist"][0].url)
     server.serve(record, data, mode="truncate")
-    with pytest.raises(DatasetDownloadError) as info:
-        datasets._fetch(record)
-    assert info.value.key == "datasets.error.interrupted"
-    assert not record.path.exists() and [p.name for p in record.path.parent.iterdir()] == []
+    with pytest.raises(cache.DownloadError) as info:
+        datasets.load("mnist")
+    assert info.value.key == "cache.error.interrupted" and "mnist" in str(info.value)
+    assert not record.path.exists()
+    assert [p.name for p in cache_root.iterdir() if not p.name.startswith(".")] == []
+    assert not any(p.name.endswith(cache.PART_SUFFIX) for p in cache_root.rglob("*"))
 
 
 def test_unreachable_server_is_an_offline_error(monkeypatch, cache_root):  # noqa: F811
@@ -172,7 +198,8 @@ def test_unreachable_server_is_an_offline_error(monkeypatch, cache_root):  # noq
     monkeypatch.setenv("CNNVIZ_WEIGHTS_MIRROR", f"http://127.0.0.1:{port}/mirror/")
     with pytest.raises(DatasetOfflineError) as info:
         datasets.load("mnist")
-    assert "mnist" in str(info.value) and "digits" in str(info.value)
+    assert info.value.key == "datasets.error.unreachable" and isinstance(info.value.__cause__, cache.OfflineError)
+    assert "mnist" in str(info.value) and "digits" in str(info.value) and "127.0.0.1" in str(info.value)
 
 
 def test_mnist_npz_through_the_mirror(server, monkeypatch, cache_root):  # noqa: F811

@@ -1,11 +1,19 @@
 """``python -m cnnviz cache status|prefetch|verify|clear|export|import``.
 
-The command-line face of :mod:`cnnviz.cache` (files) and :mod:`cnnviz.zoo.pretrained`
-(which files each model needs), for teachers preparing machines before
+The command-line face of :mod:`cnnviz.cache` (files), :mod:`cnnviz.zoo.pretrained`
+(which files each model needs) and :mod:`cnnviz.datasets` (which files each lab dataset
+needs), for teachers preparing machines before
 class: fill the cache where there is network, carry it as a zip to where there is
 none. Never imports TensorFlow. Messages follow ``CNNVIZ_LANG`` (en/es); errors are
 :class:`cnnviz.errors.UserFacingError`, which ``cnnviz.cli`` prints as one line
 with exit code 1.
+
+Names (``MODEL``): a registry name (``resnet50``), ``labels`` (ImageNet's class index),
+a dataset name (``cifar10``, ``mnist``, ``fashion_mnist``: their files are named by the
+dataset, as weights are by the model) or ``datasets`` for all three. Without names,
+``status``, ``verify``, ``clear``, ``export`` and ``import`` cover every file, datasets
+included; ``prefetch`` (and ``prefetch --all``) fetches only weights unless datasets are named,
+since CIFAR-10 alone is 170 MB.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ import json
 import sys
 import time
 
-from cnnviz import cache
+from cnnviz import cache, datasets
 from cnnviz.zoo import pretrained
 from cnnviz.i18n import default_lang, translate
 
@@ -24,28 +32,54 @@ def _tr(key: str, **params: object) -> str:
     return translate(key, default_lang(), **params)
 
 
+def _names_help() -> str:
+    return f"{_tr('cache.cli.help_models')}; {_tr('datasets.cli.help_names')}"
+
+
+DATASETS_GROUP = "datasets"
+"""The name that stands for every downloadable dataset."""
+
+
+def _split(names: list[str]) -> tuple[list[str] | None, list[str] | None]:
+    """``names`` → (model names, dataset names); (None, None) when no names were given (everything)."""
+    if not names:
+        return None, None
+    models: list[str] = []
+    sets: list[str] = []
+    for name in names:
+        key = str(name).strip().lower().replace("-", "_")
+        if key == DATASETS_GROUP:
+            sets += list(datasets.RECORDS)
+        elif key in datasets.RECORDS:
+            sets.append(key)
+        else:
+            models.append(name)
+    return models, list(dict.fromkeys(sets))
+
+
 def register(subparsers, name: str, help_text: str) -> argparse.ArgumentParser:
     """Add the ``cache`` command and its actions to ``subparsers``."""
-    parser = subparsers.add_parser(name, help=help_text, description=_tr("cache.cli.help"))
+    parser = subparsers.add_parser(name, help=help_text, description=_tr("cache.cli.help"),
+                                   epilog=_tr("datasets.cli.cache_names"))
     actions = parser.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
 
     status = actions.add_parser("status", help=_tr("cache.cli.help_status"), description=_tr("cache.cli.help_status"))
-    status.add_argument("models", nargs="*", metavar="MODEL", help=_tr("cache.cli.help_models"))
+    status.add_argument("models", nargs="*", metavar="MODEL", help=_names_help())
     status.add_argument("--json", action="store_true", help=_tr("cache.cli.help_json"))
     status.add_argument("--verify", action="store_true", help=_tr("cache.cli.help_verify_flag"))
 
     prefetch = actions.add_parser("prefetch", help=_tr("cache.cli.help_prefetch"),
                                   description=_tr("cache.cli.help_prefetch"))
-    prefetch.add_argument("models", nargs="*", metavar="MODEL", help=_tr("cache.cli.help_models"))
+    prefetch.add_argument("models", nargs="*", metavar="MODEL", help=_names_help())
     prefetch.add_argument("--all", action="store_true", help=_tr("cache.cli.help_all"))
     prefetch.add_argument("--notop", action="store_true", help=_tr("cache.cli.help_notop"))
 
     verify = actions.add_parser("verify", help=_tr("cache.cli.help_verify"), description=_tr("cache.cli.help_verify"))
-    verify.add_argument("models", nargs="*", metavar="MODEL", help=_tr("cache.cli.help_models"))
+    verify.add_argument("models", nargs="*", metavar="MODEL", help=_names_help())
     verify.add_argument("--json", action="store_true", help=_tr("cache.cli.help_json"))
 
     clear = actions.add_parser("clear", help=_tr("cache.cli.help_clear"), description=_tr("cache.cli.help_clear"))
-    clear.add_argument("models", nargs="*", metavar="MODEL", help=_tr("cache.cli.help_models"))
+    clear.add_argument("models", nargs="*", metavar="MODEL", help=_names_help())
 
     export = actions.add_parser("export", help=_tr("cache.cli.help_export"), description=_tr("cache.cli.help_export"))
     export.add_argument("file", metavar="FILE.zip", help=_tr("cache.cli.help_zip"))
@@ -129,7 +163,9 @@ class _TerminalProgress:
 # --------------------------------------------------------------------------- actions
 
 def _status(args: argparse.Namespace) -> int:
-    entries = pretrained.status(args.models or None, verify=args.verify)
+    models, sets = _split(args.models)
+    entries = pretrained.status(models, verify=args.verify) if models != [] else []
+    entries += cache.status(datasets.records(sets), verify=args.verify) if sets != [] else []
     if not args.models:
         entries += cache.derived_status()
     if args.json:
@@ -147,14 +183,18 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _prefetch(args: argparse.Namespace) -> int:
-    names = pretrained.pretrained_models() if args.all else (args.models or None)
+    names, sets = _split(args.models)
+    if args.all:
+        names = pretrained.pretrained_models()
     progress = _TerminalProgress()
     try:
         paths = pretrained.prefetch(names, progress, include_top=None if args.notop else True,
-                               labels=True if args.all else None)
+                                    labels=True if args.all else None) if names != [] else []
+        paths += cache.prefetch(datasets.records(sets), progress) if sets else []
     finally:
         progress.finish()
-    for entry in pretrained.status(names, include_top=None if args.notop else True):
+    ready = pretrained.status(names, include_top=None if args.notop else True) if names != [] else []
+    for entry in ready + (cache.status(datasets.records(sets)) if sets else []):
         if entry.state == "cached":
             print(_tr("cache.cli.ready", label=entry.name if entry.include_top is not False
                       else f"{entry.name} (notop)", path=entry.path))
@@ -163,7 +203,9 @@ def _prefetch(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    entries = pretrained.verify(args.models or None)
+    models, sets = _split(args.models)
+    entries = pretrained.verify(models) if models != [] else []
+    entries += cache.verify(datasets.records(sets)) if sets != [] else []
     if args.json:
         json.dump({"cache_dir": str(cache.cache_dir()), "entries": [e.to_dict() for e in entries]}, sys.stdout,
                   indent=2)
@@ -184,7 +226,9 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _clear(args: argparse.Namespace) -> int:
-    removed = pretrained.clear(args.models or None)
+    models, sets = _split(args.models)
+    removed = pretrained.clear(models) if models != [] else []
+    removed += datasets.clear(sets) if sets != [] else []  # the files and their parsed arrays
     if not args.models:
         removed += cache.clear_derived()
     print(_tr("cache.cli.cleared", count=len(removed), size_mb=f"{sum(r.size for r in removed) / 1e6:.1f}",
@@ -193,14 +237,19 @@ def _clear(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    entries = cache.export_zip(args.file, pretrained.all_records())
+    entries = cache.export_zip(args.file, _all_records())
     print(_tr("cache.cli.exported", count=len(entries), size_mb=f"{sum(e.size or 0 for e in entries) / 1e6:.1f}",
               zip=args.file))
     return 0
 
 
 def _import(args: argparse.Namespace) -> int:
-    entries = cache.import_zip(args.file, pretrained.all_records())
+    entries = cache.import_zip(args.file, _all_records())
     _print_table(entries)
     print(_tr("cache.cli.imported", count=len(entries), path=cache.cache_dir()))
     return 0
+
+
+def _all_records() -> list[cache.FileRecord]:
+    """Every file a cache zip may carry: the weights, the class index and the datasets."""
+    return [*pretrained.all_records(), *datasets.records()]
