@@ -71,6 +71,11 @@ NOT_LIGHT = {
     "cnnviz.__main__": "runs the CLI on import (prints the help and exits)",
     "cnnviz.zoo.layers": "defines custom Keras layers, so it imports keras and TensorFlow; the zoo loads it "
                          "only when it builds a model",
+    "cnnviz.labs.builders": "the labs' own Keras networks (pooling/strided, separable, SE); loaded when a lab "
+                            "builds its models",
+    "cnnviz.labs.run": "trains the lab's models (Keras); cnnviz.labs loads it only inside run_lab",
+    "cnnviz.training.fit": "the Keras side of a run (tf.data pipeline, the callback bridge); loaded by the worker "
+                           "thread when a run starts",
 }
 #: Modules the walk must find (the public surface): a walk that finds nothing proves nothing.
 MUST_FIND = ("cnnviz.cache", "cnnviz.cli", "cnnviz.device", "cnnviz.errors", "cnnviz.i18n", "cnnviz.images",
