@@ -551,7 +551,8 @@ class Predictor:
         if self._model is None and self.weights == "imagenet":
             path = pretrained.fetch_weights(self.name)
             digest = litert.file_digest(pretrained.weights_file(self.name), path)
-            return digest, (lambda: litert.Source(self.name, "imagenet")), "imagenet"
+            # The child loads the cached file itself: it needs neither the network nor the cache's settings.
+            return digest, (lambda: litert.Source(self.name, str(path))), "imagenet"
         if self._model is None:
             self._model = zoo.create_model(self.name, weights=None)
         model = self._model

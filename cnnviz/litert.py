@@ -449,7 +449,7 @@ def _child_convert(name: str, out: str, weights: str) -> int:
     stage("build")
     if weights == "imagenet":
         model = zoo.create_model(name, weights="imagenet")
-    else:
+    else:  # a .weights.h5 of a given model, or the cached Keras .h5 file (the layout Keras loads)
         model = zoo.create_model(name, weights=None)
         model.load_weights(weights)
     stage("convert")
