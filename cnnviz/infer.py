@@ -16,11 +16,13 @@ How a prediction is made (the page shows this policy to the user):
    stretched; the borders of the longer side are cut off.
 2. **Preprocessing**: the model family's own ``preprocess_input``
    (:func:`cnnviz.zoo.preprocess_input`, identical to Keras').
-3. **Inference**: ONE ``tf.function`` per model with a fixed input signature
-   (1×H×W×3 float32), traced and compiled once when the predictor is built (the
-   "first call" time is reported separately), then called N times; the reported
-   inference time is the median of those N calls, including the copy of the result
-   back to NumPy.
+3. **Inference**, by one of two engines (:class:`Engine`, named beside every latency):
+   LiteRT (XNNPACK, CPU; the model converted once and cached, :mod:`cnnviz.litert`) where
+   its answers agree with TensorFlow's, otherwise ONE ``tf.function`` per model with a fixed
+   input signature (1×H×W×3 float32), traced and compiled once when the predictor is built
+   (the "first call" time is reported separately). Either is then called N times; the
+   reported inference time is the median of those N calls, including the copy of the
+   result back to NumPy. ``engine="auto"|"tf"|"litert"`` (see :class:`Predictor`).
 
 Thread safety: Streamlit shares a predictor between sessions; each predictor serialises
 its calls with a lock. A caller that cannot get the lock within ``busy_timeout`` seconds

@@ -361,3 +361,20 @@ def test_agree_rules():
     assert not litert.agree(p, np.full_like(p, np.nan))[0]
     assert litert.tolerance(1e-3) == 2e-3 and litert.tolerance(0) == 1e-4
     assert litert.is_flat(np.full(1000, 1e-3)) and not litert.is_flat(p[0])
+
+
+def test_bench_engines_lines():
+    from cnnviz.bench import engines
+
+    row = {"model": SMALL, "display_name": "MobileNetV3Small", "weights": "random", "app_engine": "TensorFlow · CPU",
+           "app_engine_note": "TensorFlow answers because the weights are random.", "litert_ms": 2.4, "bare_ms": 10.8,
+           "app_ms": 11.0, "litert_peak_share": 0.05, "bare_peak_share": 0.011, "app_peak_share": 0.011,
+           "converted_in_this_run_s": 71.0, "conversion_wall_s": None}
+    report = {"engines": {"runs": 5, "peak_gflops": 100.0, "models": [row],
+                          "sums_ms": {"litert": 2.4, "bare": 10.8, "app": 11.0}, "ratio_app_bare": 11.0 / 10.8,
+                          "ratio_litert_bare": 2.4 / 10.8,
+                          "server_start": {"mode": "load_predictor (ImageNet)", "process_wall_s": 3.2,
+                                           "import_to_warm_s": 2.5, "ok": True, "error": None}}}
+    text = "\n".join(engines.lines(report))
+    assert "MobileNetV3Small" in text and "LiteRT/bare 0.22" in text and "71 s" in text
+    assert "server start → 1 models warm" in text and "weights are random" in text
