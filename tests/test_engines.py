@@ -126,6 +126,13 @@ def _no_conversion(*args, **kwargs):
     raise AssertionError("the converter must not run")
 
 
+def tf_spread(model, x: np.ndarray, p_batch1: np.ndarray) -> float:
+    """Max |Δp| between TensorFlow's batch-1 answer and its answer for the same image in a batch of two."""
+    pair = np.concatenate([x, x[:, :, ::-1]], axis=0)
+    p_pair = np.asarray(model(pair, training=False), np.float64)[0]
+    return float(np.max(np.abs(p_pair - p_batch1)))
+
+
 def sample_images():
     return [samples.load_sample(n) for n in samples.list_samples()]
 
@@ -149,9 +156,11 @@ def test_litert_gives_tensorflows_answers_on_sample_photos(store, name):
         a, b = reference.predict(image, runs=1), lite.predict(image, runs=1)
         assert (a.engine, b.engine) == ("tf", "litert")
         assert b.engine_label == "LiteRT · XNNPACK · CPU" and a.engine_label == "TensorFlow · CPU"
-        ok, reason, _ = litert.agree(a.probs, b.probs, atol=check["atol"])
+        # 1e-4, or twice TensorFlow's own spread on this very photo (batch of 1 vs batch of 2)
+        # when that is larger: EfficientNetB0's extreme logits differ by ~1e-3 within TensorFlow.
+        atol = litert.tolerance(tf_spread(store.model(name), reference.preprocess(image), a.probs))
+        ok, reason, _ = litert.agree(a.probs, b.probs, atol=atol)
         assert ok, f"{name}: {reason}"
-        assert [i for _, _, i in a.top5] == [i for _, _, i in b.top5] or ok
         tops.add(tuple(i for _, _, i in a.top5))
     if name != "resnet50":  # ResNet50's random head saturates on one class whatever the photo
         assert len(tops) > 1, "the outputs do not depend on the photo: the check would prove nothing"
