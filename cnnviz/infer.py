@@ -16,11 +16,13 @@ How a prediction is made (the page shows this policy to the user):
    stretched; the borders of the longer side are cut off.
 2. **Preprocessing**: the model family's own ``preprocess_input``
    (:func:`cnnviz.zoo.preprocess_input`, identical to Keras').
-3. **Inference**: ONE ``tf.function`` per model with a fixed input signature
-   (1×H×W×3 float32), traced and compiled once when the predictor is built (the
-   "first call" time is reported separately), then called N times; the reported
-   inference time is the median of those N calls, including the copy of the result
-   back to NumPy.
+3. **Inference**, by one of two engines (:class:`Engine`, named beside every latency):
+   LiteRT (XNNPACK, CPU; the model converted once and cached, :mod:`cnnviz.litert`) where
+   its answers agree with TensorFlow's, otherwise ONE ``tf.function`` per model with a fixed
+   input signature (1×H×W×3 float32), traced and compiled once when the predictor is built
+   (the "first call" time is reported separately). Either is then called N times; the
+   reported inference time is the median of those N calls, including the copy of the
+   result back to NumPy. ``engine="auto"|"tf"|"litert"`` (see :class:`Predictor`).
 
 Thread safety: Streamlit shares a predictor between sessions; each predictor serialises
 its calls with a lock. A caller that cannot get the lock within ``busy_timeout`` seconds
@@ -41,17 +43,20 @@ from __future__ import annotations
 import contextlib
 import os
 import statistics
+import tempfile
 import threading
 import time
-from dataclasses import dataclass, replace
+import weakref
+from pathlib import Path
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
 from PIL import Image
 
-from cnnviz import zoo
+from cnnviz import litert, zoo
 from cnnviz.zoo import pretrained
-from cnnviz.device import Device, cpu_fallback, select_device
+from cnnviz.device import CPU, Device, cpu_fallback, probe, select_device
 from cnnviz.errors import UserFacingError
 from cnnviz.i18n import translate
 from cnnviz.images import fit_and_crop
@@ -116,6 +121,20 @@ class InvalidWeightsError(InferenceError, ValueError):
         super().__init__("infer.error.weights", model=model, weights=repr(weights))
 
 
+class InvalidEngineError(InferenceError, ValueError):
+    """An ``engine`` value other than "auto", "tf" or "litert"."""
+
+    def __init__(self, engine: object) -> None:
+        super().__init__("infer.error.engine_value", engine=repr(engine))
+
+
+class EngineUnavailableError(InferenceError):
+    """LiteRT was asked for explicitly (``engine="litert"``) and cannot run this model here."""
+
+    def __init__(self, model: str, reason: str) -> None:
+        super().__init__("infer.error.engine_unavailable", model=model, reason=reason)
+
+
 def _check_runs(runs: object) -> int:
     if isinstance(runs, bool) or not isinstance(runs, (int, np.integer)) or not 1 <= int(runs) <= MAX_RUNS:
         raise InvalidRunsError(runs)
@@ -153,13 +172,46 @@ def _dtype_policy(policy: str | None):
 
 # --------------------------------------------------------------------------- image → input
 
+#: Resized views kept for reuse: (id of the photo, size) → (weak reference to the photo, view).
+_VIEWS: dict[tuple[int, tuple[int, int]], tuple[weakref.ref, Image.Image]] = {}
+_VIEWS_LOCK = threading.Lock()
+_VIEWS_MAX = 32
+
+
+def model_view(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """:func:`cnnviz.images.fit_and_crop` of ``image`` to ``size``, done once per photo and size.
+
+    The four homework models all take 224×224: resizing a 12 MP photo once instead of four
+    times matters when a model answers in 2 ms. The view is remembered while the photo object
+    lives (a weak reference: a new upload is a new object, never a stale hit).
+    """
+    size = (int(size[0]), int(size[1]))
+    key = (id(image), size)
+    with _VIEWS_LOCK:
+        hit = _VIEWS.get(key)
+        if hit is not None and hit[0]() is image:
+            return hit[1]
+    view = fit_and_crop(image, size)
+    try:
+        ref = weakref.ref(image)
+    except TypeError:  # not weak-referenceable: do not cache
+        return view
+    with _VIEWS_LOCK:
+        for k in [k for k, (r, _) in _VIEWS.items() if r() is None]:
+            del _VIEWS[k]
+        while len(_VIEWS) >= _VIEWS_MAX:
+            del _VIEWS[next(iter(_VIEWS))]
+        _VIEWS[key] = (ref, view)
+    return view
+
+
 def prepare_image(name: str, image: Image.Image, size: tuple[int, int]) -> tuple[Image.Image, np.ndarray]:
     """(the image as model ``name`` sees it, the 1×H×W×3 float32 batch it takes).
 
-    :func:`cnnviz.images.fit_and_crop` to ``size`` (H, W), then the family's
-    ``preprocess_input`` (:func:`cnnviz.zoo.preprocess_input`).
+    :func:`model_view` (fit and crop to ``size`` (H, W), shared by the models of that size),
+    then the family's ``preprocess_input`` (:func:`cnnviz.zoo.preprocess_input`).
     """
-    view = fit_and_crop(image, size)
+    view = model_view(image, size)
     batch = zoo.preprocess_input(name, np.asarray(view, dtype=np.float32)[None])
     return view, np.ascontiguousarray(batch, dtype=np.float32)
 
@@ -175,6 +227,59 @@ def resize_policy(size: tuple[int, int], lang: str = "en") -> str:
     if h == w:
         return translate("infer.policy.square", lang, size=h)
     return translate("infer.policy.rect", lang, h=h, w=w)
+
+
+# --------------------------------------------------------------------------- engines
+
+#: ``engine`` values: "auto" picks per model (see :class:`Predictor`), the others force one.
+ENGINES = ("auto", "tf", "litert")
+
+
+@dataclass(frozen=True)
+class Engine:
+    """The runtime that answers for a predictor, and why it was chosen.
+
+    Attributes:
+        id: "litert" or "tf" (stable, for scripts and JSON).
+        device_kind: "CPU" or "GPU" (LiteRT always runs on the CPU here).
+        runtime: "ai-edge-litert", "tf.lite" (TensorFlow's fallback interpreter) or "tensorflow".
+        requested: the ``engine`` asked for ("auto", "tf", "litert").
+        why_key: i18n key saying why TensorFlow answers under "auto" (or a forced LiteRT's
+            caveat); None when the choice needs no explanation.
+        why_params: its placeholders (technical details stay in English).
+        check: the engine check (LiteRT vs TensorFlow on the check image): ``agree``,
+            ``reason``, ``max_diff``, ``atol``, ``tf_spread``, ``flat``; None if never run.
+        threads: LiteRT's thread count.
+        converted_s: seconds the conversion took when this load converted; None on a cache hit.
+    """
+
+    id: str
+    device_kind: str
+    runtime: str
+    requested: str = "auto"
+    why_key: str | None = None
+    why_params: dict = field(default_factory=dict)
+    check: dict | None = None
+    threads: int | None = None
+    converted_s: float | None = None
+
+    @property
+    def is_litert(self) -> bool:
+        return self.id == "litert"
+
+    def label(self, lang: str = "en") -> str:
+        """"LiteRT · XNNPACK · CPU", "TensorFlow · GPU" (in ``lang``)."""
+        where = translate("infer.engine.gpu" if self.device_kind == "GPU" else "infer.engine.cpu", lang)
+        return translate("infer.engine.litert" if self.is_litert else "infer.engine.tf", lang, device=where)
+
+    def reason(self, lang: str = "en") -> str | None:
+        """Why this engine answers (a fallback's reason), or None."""
+        return translate(self.why_key, lang, **self.why_params) if self.why_key else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "label": self.label("en"), "device_kind": self.device_kind, "runtime": self.runtime,
+                "requested": self.requested, "reason": self.reason("en"), "check": self.check,
+                "threads": self.threads, "converted_s": self.converted_s}
 
 
 # --------------------------------------------------------------------------- results
@@ -200,6 +305,9 @@ class Prediction:
         labels_available: whether the ImageNet class names were in the cache (otherwise
             labels read "class N").
         prob_sum: the sum of ``probs`` before any rounding, as a check.
+        engine: the engine that answered: "litert" or "tf" (see :class:`Engine`).
+        engine_label: its name for people, English ("LiteRT · XNNPACK · CPU", "TensorFlow · GPU").
+        engine_note: why that engine answers (a fallback's reason, English), or None.
     """
 
     model: str
@@ -217,6 +325,9 @@ class Prediction:
     input_size: tuple[int, int]
     labels_available: bool
     prob_sum: float
+    engine: str = "tf"
+    engine_label: str = "TensorFlow · CPU"
+    engine_note: str | None = None
 
     @property
     def top1(self) -> tuple[str, float, int]:
@@ -243,6 +354,9 @@ class Prediction:
             "input_size": list(self.input_size),
             "labels_available": self.labels_available,
             "prob_sum": round(self.prob_sum, 6),
+            "engine": self.engine,
+            "engine_label": self.engine_label,
+            "engine_note": self.engine_note,
         }
         if include_probs:
             out["probs"] = [float(v) for v in self.probs]
@@ -279,30 +393,59 @@ def top_k(probs: np.ndarray, labels: list[str] | None, k: int = TOP_K) -> list[t
 # --------------------------------------------------------------------------- predictor
 
 class Predictor:
-    """One model ready to classify images: built, compiled and warmed up once.
+    """One model ready to classify images: built, converted or compiled, and warmed up once.
+
+    Engines (``engine``):
+
+    * ``"tf"``: ONE ``tf.function`` with a fixed input signature on the selected device
+      (mixed precision on GPUs with tensor cores).
+    * ``"litert"``: the model converted to LiteRT (:mod:`cnnviz.litert`) and run by XNNPACK on the
+      CPU, with as many threads as this process may use. Raises :class:`EngineUnavailableError`
+      when that cannot work here.
+    * ``"auto"`` (default): LiteRT on a CPU when it is available and its answers agree with
+      TensorFlow's; TensorFlow on a GPU, for random weights (a conversion of weights made for
+      this load would be used once: it costs more than it saves), and wherever LiteRT is
+      unavailable, its conversion failed, or its answers disagree. The reason is kept in
+      :attr:`engine` (``engine.reason(lang)``) and shown by the pages.
+
+    The engine check runs when a model is converted (once: the verdict is kept beside the
+    converted file): both engines classify :func:`cnnviz.litert.check_image`; they must give the
+    same top-5 order and probabilities within 1e-4, or within twice TensorFlow's own spread
+    between batch sizes if that is larger (EfficientNetB0's extreme logits differ by ~1e-3
+    in TensorFlow itself). A flat output (fresh random weights) agrees trivially: the check
+    records ``flat=True`` so nobody mistakes it for evidence. A later load from the cache runs
+    LiteRT alone on the check image and compares with LiteRT's recorded answer: a damaged file
+    is rebuilt, and TensorFlow is not even imported.
 
     Args:
         name: registry name (``"resnet50"``).
         weights: "imagenet" (through the weights cache) or None (random weights).
         model: a prebuilt ``keras.Model`` to use instead of building one (shared with
-            other pages or tests). It must be the ``include_top=True`` classifier.
+            other pages or tests). It must be the ``include_top=True`` classifier. With LiteRT,
+            this very model (its weights) is converted.
         runs: default number of timed runs per :meth:`predict`.
-        device: where to run; default :func:`select_device`.
+        device: where TensorFlow runs; default :func:`select_device`.
         busy_timeout: seconds to wait for the lock before :class:`BusyError`.
+        engine: "auto", "tf" or "litert".
+        progress: ``progress(stage, fraction)`` while a model is converted (see :data:`cnnviz.litert.STAGES`).
 
     Raises:
         cnnviz.zoo.UnknownModelError: unknown name.
         cnnviz.cache.CacheError: pretrained weights requested but not obtainable.
         NotAClassifierError: the model does not output one vector per image.
+        EngineUnavailableError: ``engine="litert"`` and LiteRT cannot run the model.
     """
 
     def __init__(self, name: str, weights: str | None = "imagenet", *, model=None, runs: int = DEFAULT_RUNS,
-                 device: Device | None = None, busy_timeout: float | None = None) -> None:
+                 device: Device | None = None, busy_timeout: float | None = None, engine: str = "auto",
+                 progress: litert.Progress | None = None) -> None:
         self.spec = zoo.get_spec(name)
         self.name = self.spec.name
         self.display_name = self.spec.display_name
         if weights not in (None, "imagenet"):
             raise InvalidWeightsError(self.display_name, weights)
+        if engine not in ENGINES:
+            raise InvalidEngineError(engine)
         self.weights = weights
         self.runs = _check_runs(runs)
         if busy_timeout is None:
@@ -310,11 +453,30 @@ class Predictor:
         self.busy_timeout = float(busy_timeout)
         self._lock = threading.Lock()
         self.applied_softmax = False
+        self._model = model
+        self._fn = None
+        self._litert: litert.LiteRTModel | None = None
+        self._params: int | None = None
 
         requested = device or select_device()
         t0 = time.perf_counter()
+        why: tuple[str, dict] | None = None
+        if engine != "tf":
+            why = self._try_litert(engine, requested, progress)
+        if self._litert is None:
+            self._build_tf(requested)
+            check = getattr(self, "_check", None)
+            key, params = why or (None, {})
+            self.engine = Engine("tf", self.device.kind, "tensorflow", engine, key, params, check)
+        self.load_ms = (time.perf_counter() - t0) * 1000.0
+
+    # ----------------------------------------------------------------- TensorFlow
+
+    def _build_tf(self, requested: Device) -> None:
+        if self._fn is not None and self.device.kind == requested.kind:
+            return  # built already (for the engine check)
         try:
-            self._build(requested, model)
+            self._build(requested, self._model)
         except UserFacingError:  # bad request or weights: the CPU would not fix it
             raise
         except Exception as exc:
@@ -322,10 +484,7 @@ class Predictor:
                 raise
             # The GPU path failed (driver, out of memory...): the CPU always works.
             fallback = cpu_fallback(f"GPU failed: {type(exc).__name__}: {exc}")
-            self._build(fallback, model)
-        self.load_ms = (time.perf_counter() - t0) * 1000.0
-
-    # ----------------------------------------------------------------- building
+            self._build(fallback, self._model)
 
     def _build(self, device: Device, model) -> None:
         tf = _tf()
@@ -337,7 +496,7 @@ class Predictor:
             if model is None:
                 with _dtype_policy("mixed_float16" if mixed else None):
                     model = zoo.create_model(self.name, weights=self.weights)
-            self.model = model
+            self._model = model
             shape = tuple(model.input_shape)
             if len(shape) != 4 or shape[1] is None or shape[2] is None or shape[3] != 3:
                 raise NotAClassifierError(self.display_name, shape)
@@ -346,19 +505,155 @@ class Predictor:
             if len(out_shape) != 2:
                 raise NotAClassifierError(self.display_name, out_shape)
             self.classes = int(out_shape[1])
+            self.applied_softmax = False
             self._fn = self._compile(model, softmax=False)
-            first_call_ms, probe = self._warm_up()
-            if not self._is_distribution(probe):
+            first_call_ms, probe_out = self._warm_up()
+            if not self._is_distribution(probe_out):
                 # Logits (e.g. classifier_activation=None): add the softmax once and recompile.
                 self.applied_softmax = True
                 self._fn = self._compile(model, softmax=True)
-                first_call_ms, probe = self._warm_up()
-        if device.is_gpu and "GPU" not in probe.device.upper():
+                first_call_ms, probe_out = self._warm_up()
+        if device.is_gpu and "GPU" not in probe_out.device.upper():
             # Soft device placement ran everything on the CPU: say so instead of claiming a GPU.
-            raise RuntimeError(f"TensorFlow placed the model on {probe.device}")
+            raise RuntimeError(f"TensorFlow placed the model on {probe_out.device}")
         self.device = device
         self.first_call_ms = first_call_ms
         self.output_dtype = "float16" if mixed else "float32"
+
+    # ----------------------------------------------------------------- LiteRT
+
+    def _try_litert(self, engine: str, requested: Device, progress) -> tuple[str, dict] | None:
+        """Set up LiteRT if it should answer; otherwise return (i18n key, params) of why not."""
+        forced = engine == "litert"
+        if not forced and requested.is_gpu:
+            return "infer.engine.why.gpu", {}
+        if not forced and self.weights is None:
+            return "infer.engine.why.random", {}
+        try:
+            litert.runtime()
+        except litert.LiteRTUnavailable as exc:
+            return self._litert_failed(forced, "infer.engine.why.unavailable", str(exc))
+        cpu = requested if not requested.is_gpu else CPU
+        try:
+            digest, source_fn, label = self._conversion_source()
+            with litert.lock(self.name, digest):
+                return self._load_litert(forced, cpu, digest, source_fn, label, progress)
+        except UserFacingError:
+            raise
+        except Exception as exc:  # conversion or interpreter failure: TensorFlow still works
+            return self._litert_failed(forced, "infer.engine.why.failed", f"{type(exc).__name__}: {exc}")
+
+    def _litert_failed(self, forced: bool, key: str, detail: str) -> tuple[str, dict]:
+        if forced:
+            raise EngineUnavailableError(self.display_name, detail)
+        return key, {"detail": detail}
+
+    def _conversion_source(self) -> tuple[str, Callable[[], litert.Source], str]:
+        """(digest of the weights, a function giving what the child converts, "imagenet"/"random"/"given")."""
+        if self._model is None and self.weights == "imagenet":
+            path = pretrained.fetch_weights(self.name)
+            digest = litert.file_digest(pretrained.weights_file(self.name), path)
+            # The child loads the cached file itself: it needs neither the network nor the cache's settings.
+            return digest, (lambda: litert.Source(self.name, str(path))), "imagenet"
+        if self._model is None:
+            self._model = zoo.create_model(self.name, weights=None)
+        model = self._model
+        label = "random" if self.weights is None else "given"
+
+        def source() -> litert.Source:
+            # The child rebuilds the architecture and loads these very weights.
+            folder = Path(tempfile.mkdtemp(prefix="cnnviz-litert-"))
+            self._tmp_weights = folder
+            path = folder / f"{self.name}.weights.h5"
+            model.save_weights(str(path))
+            return litert.Source(self.name, str(path))
+
+        return litert.weights_digest(model), source, label
+
+    def _load_litert(self, forced: bool, cpu: Device, digest: str, source_fn, label: str,
+                     progress) -> tuple[str, dict] | None:
+        for attempt in range(2):
+            try:
+                conversion, report = litert.ensure(self.name, digest, source_fn, weights_label=label,
+                                                   progress=progress)
+            finally:
+                self._drop_tmp_weights()
+            try:
+                lite = litert.LiteRTModel(conversion.path)
+                x = self._check_input(lite.input_shape[1:3])
+                t0 = time.perf_counter()
+                raw = lite(x)
+                first_ms = (time.perf_counter() - t0) * 1000.0
+            except Exception:
+                if report is not None or attempt:
+                    raise
+                litert.remove(conversion.path)  # a damaged file the header check missed: rebuild it
+                continue
+            check = conversion.meta.get("check")
+            softmax = bool(conversion.meta.get("applied_softmax", False))
+            if report is None and check is not None:
+                p_lite = _softmax(raw) if softmax else raw
+                recorded = np.asarray(conversion.meta.get("litert_probs", []), np.float32)
+                ok, _, _ = litert.agree(recorded[None], p_lite, atol=litert.SELF_ATOL) if recorded.size else (
+                    False, "", 0.0)
+                if not ok and attempt == 0:
+                    litert.remove(conversion.path)  # the file no longer gives its recorded answer
+                    continue
+            else:
+                check, softmax, p_lite = self._engine_check(lite, raw, x)
+                conversion.meta.update(check=check, applied_softmax=softmax, params=self.params,
+                                       litert_probs=[float(v) for v in p_lite.reshape(-1)])
+                litert.write_meta(conversion)
+            self._check = check
+            if not check["agree"] and not forced:
+                return "infer.engine.why.disagree", {"detail": check["reason"]}
+            self._litert = lite
+            self.applied_softmax = softmax
+            self.input_size = tuple(lite.input_shape[1:3])
+            self.classes = int(lite.output_shape[-1])
+            self._params = conversion.meta.get("params")
+            self.device = cpu
+            self.first_call_ms = first_ms
+            self.output_dtype = "float32"
+            key, params = (None, {})
+            if forced and not check["agree"]:
+                key, params = "infer.engine.why.forced_disagree", {"detail": check["reason"]}
+            self.engine = Engine("litert", "CPU", lite.runtime, "litert" if forced else "auto", key, params, check,
+                                 lite.num_threads, report.get("wall_s") if report else None)
+            return None
+        raise RuntimeError("the converted model stayed unusable after a rebuild")
+
+    def _check_input(self, size) -> np.ndarray:
+        image = Image.fromarray(litert.check_image(size))
+        return preprocess_image(self.name, image, tuple(size))
+
+    def _engine_check(self, lite: litert.LiteRTModel, raw: np.ndarray, x: np.ndarray) -> tuple[dict, bool, np.ndarray]:
+        """LiteRT vs TensorFlow on the check input (builds the TensorFlow side on the CPU)."""
+        self._build_tf(CPU)
+        tf = _tf()
+        with tf.device(self.device.tf_name):
+            p_tf = self._fn(x).numpy()
+            # TensorFlow against itself: the same image in a batch of two takes other kernels.
+            pair = np.concatenate([x, x[:, :, ::-1]], axis=0)
+            y2 = self._model(pair, training=False)
+            y2 = tf.cast(y2, tf.float32)
+            p_pair = (tf.nn.softmax(y2, axis=-1) if self.applied_softmax else y2).numpy()[:1]
+        spread = float(np.max(np.abs(p_tf.astype(np.float64) - p_pair)))
+        softmax = self.applied_softmax
+        p_lite = _softmax(raw) if softmax else raw
+        atol = litert.tolerance(spread)
+        ok, reason, diff = litert.agree(p_tf, p_lite, atol=atol)
+        check = {"agree": ok, "reason": reason, "max_diff": diff if np.isfinite(diff) else None, "atol": atol,
+                 "tf_spread": spread, "flat": litert.is_flat(p_tf)}
+        return check, softmax, np.asarray(p_lite, np.float32)
+
+    def _drop_tmp_weights(self) -> None:
+        folder = getattr(self, "_tmp_weights", None)
+        if folder is not None:
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
+            self._tmp_weights = None
 
     def _compile(self, model, *, softmax: bool) -> Callable:
         tf = _tf()
@@ -389,8 +684,22 @@ class Predictor:
     # ----------------------------------------------------------------- public
 
     @property
+    def model(self):
+        """The Keras model (built on first use when LiteRT answers from a cached conversion)."""
+        if self._model is None:
+            self._model = zoo.create_model(self.name, weights=self.weights)
+        return self._model
+
+    @property
+    def engine_id(self) -> str:
+        """"litert" or "tf": the engine that answers."""
+        return self.engine.id
+
+    @property
     def params(self) -> int:
         """Parameters as Keras counts them (``count_params()``)."""
+        if self._model is None and self._params is not None:
+            return int(self._params)
         return int(self.model.count_params())
 
     @property
@@ -400,7 +709,7 @@ class Predictor:
 
     def model_view(self, image):
         """The image exactly as this model sees it (after resize and center crop)."""
-        return fit_and_crop(image, self.input_size)
+        return model_view(image, self.input_size)
 
     def preprocess(self, image) -> np.ndarray:
         """PIL image → the 1×H×W×3 float32 batch the compiled function takes."""
@@ -427,8 +736,39 @@ class Predictor:
         probs, times = self._run(x, runs)
         return self._result(probs, times, preprocess_ms)
 
+    def predict_batch(self, images, runs: int = 1) -> list[Prediction]:
+        """Classify several images; the same result per image as :meth:`predict`.
+
+        The lock is taken once for the whole list. Each image is one engine call of batch 1:
+        the compiled TensorFlow function has a fixed batch-1 signature (no retracing), and
+        LiteRT on a 2-core CPU gained nothing from batching (measured at batch 2–8) while every
+        change of batch size re-plans its memory.
+
+        Raises:
+            NotAnImageError: an element is not a PIL image.
+            BusyError: the model stayed busy for ``busy_timeout`` seconds.
+        """
+        images = list(images)
+        for image in images:
+            if not isinstance(image, Image.Image):
+                raise NotAnImageError(image)
+        runs = _check_runs(runs)
+        prepared = []
+        for image in images:
+            t0 = time.perf_counter()
+            prepared.append((self.preprocess(image), (time.perf_counter() - t0) * 1000.0))
+        if not prepared:
+            return []
+        if not self._lock.acquire(timeout=self.busy_timeout):
+            raise BusyError(self.display_name, self.busy_timeout)
+        try:
+            outputs = [self._call(x, runs) for x, _ in prepared]
+        finally:
+            self._lock.release()
+        return [self._result(probs, times, pre) for (probs, times), (_, pre) in zip(outputs, prepared)]
+
     def run_compiled(self, x: np.ndarray, runs: int = 1) -> tuple[np.ndarray, list[float]]:
-        """Call the compiled function ``runs`` times on a preprocessed batch (the bench uses it).
+        """Call the engine ``runs`` times on a preprocessed batch (the bench uses it).
 
         Returns:
             (probability vector, milliseconds of each call).
@@ -436,22 +776,34 @@ class Predictor:
         return self._run(x, _check_runs(runs))
 
     def _run(self, x: np.ndarray, runs: int) -> tuple[np.ndarray, list[float]]:
-        tf = _tf()
         if not self._lock.acquire(timeout=self.busy_timeout):
             raise BusyError(self.display_name, self.busy_timeout)
         try:
-            with tf.device(self.device.tf_name):
-                xt = tf.constant(x)
-                times = []
-                probs = None
-                for _ in range(runs):
-                    t0 = time.perf_counter()
-                    out = self._fn(xt).numpy()  # .numpy() waits for the result: honest timing
-                    times.append((time.perf_counter() - t0) * 1000.0)
-                    if probs is None:
-                        probs = out[0]
+            return self._call(x, runs)
         finally:
             self._lock.release()
+
+    def _call(self, x: np.ndarray, runs: int) -> tuple[np.ndarray, list[float]]:
+        """``runs`` timed engine calls on one preprocessed batch (the caller holds the lock)."""
+        times = []
+        probs = None
+        if self._litert is not None:
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                out = self._litert(x)
+                times.append((time.perf_counter() - t0) * 1000.0)
+                if probs is None:
+                    probs = _softmax(out)[0] if self.applied_softmax else out[0]
+            return probs, times
+        tf = _tf()
+        with tf.device(self.device.tf_name):
+            xt = tf.constant(x)
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                out = self._fn(xt).numpy()  # .numpy() waits for the result: honest timing
+                times.append((time.perf_counter() - t0) * 1000.0)
+                if probs is None:
+                    probs = out[0]
         return probs, times
 
     def _result(self, probs: np.ndarray, times: list[float], preprocess_ms: float) -> Prediction:
@@ -476,35 +828,55 @@ class Predictor:
             input_size=self.input_size,
             labels_available=labels is not None,
             prob_sum=total,
+            engine=self.engine.id,
+            engine_label=self.engine.label("en"),
+            engine_note=self.engine.reason("en"),
         )
 
     def __repr__(self) -> str:
-        return (f"Predictor({self.name!r}, weights={self.weights!r}, device={self.device.label()!r}, "
+        return (f"Predictor({self.name!r}, weights={self.weights!r}, engine={self.engine.label()!r}, "
                 f"input={self.input_size[0]}×{self.input_size[1]})")
 
 
-def load_predictor(name: str, weights: str | None = "imagenet", *, runs: int = DEFAULT_RUNS, model=None,
-                   device: Device | None = None, force_cpu: bool | None = None,
-                   busy_timeout: float | None = None) -> Predictor:
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = np.asarray(z, np.float64)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def load_predictor(name: str, weights: str | None = "imagenet", *, engine: str = "auto", runs: int = DEFAULT_RUNS,
+                   model=None, device: Device | None = None, force_cpu: bool | None = None,
+                   busy_timeout: float | None = None, progress: litert.Progress | None = None) -> Predictor:
     """Build a :class:`Predictor` for zoo model ``name`` (stable public API).
 
     Args:
         name: registry name, e.g. ``"resnet50"``.
         weights: "imagenet" (pretrained, from the weights cache: downloaded once unless
             offline) or None (random weights: the pipeline runs, the classes mean nothing).
+        engine: "auto" (LiteRT on a CPU where it agrees with TensorFlow, else TensorFlow),
+            "tf" or "litert" (see :class:`Predictor`).
         runs: default timed runs per prediction (the median is reported).
-        model: optional prebuilt ``include_top=True`` model to reuse.
+        model: optional prebuilt ``include_top=True`` model to reuse (with LiteRT: the one converted).
         device: explicit :class:`Device`; default :func:`select_device` (honouring
             ``force_cpu`` / ``CNNVIZ_FORCE_CPU``).
         busy_timeout: seconds to wait for a busy predictor (default 5, or ``CNNVIZ_BUSY_TIMEOUT``).
+        progress: ``progress(stage, fraction)`` while a model is converted to LiteRT (first load only).
     """
     if device is None:
-        device = select_device(force_cpu)
-    return Predictor(name, weights, model=model, runs=runs, device=device, busy_timeout=busy_timeout)
+        if engine != "tf" and not force_cpu:
+            # Without importing TensorFlow: a CPU-only machine answering from cached LiteRT
+            # conversions never needs it.
+            seen = probe()
+            device = select_device(force_cpu) if seen.is_gpu else (CPU if not force_cpu else select_device(True))
+        else:
+            device = select_device(force_cpu)
+    return Predictor(name, weights, model=model, runs=runs, device=device, busy_timeout=busy_timeout,
+                     engine=engine, progress=progress)
 
 
 __all__ = [
-    "BadProbabilitiesError", "BusyError", "DEFAULT_RUNS", "Device", "InferenceError",
+    "BadProbabilitiesError", "BusyError", "DEFAULT_RUNS", "ENGINES", "Device", "Engine", "EngineUnavailableError",
+    "InferenceError", "InvalidEngineError", "model_view",
     "InvalidRunsError", "InvalidWeightsError", "MAX_RUNS", "NotAClassifierError", "NotAnImageError", "Prediction",
     "Predictor", "class_labels", "label_for", "load_predictor", "prepare_image", "preprocess_image",
     "resize_policy", "select_device", "top_k",

@@ -20,6 +20,7 @@ with st.expander(t("classify.settings"), icon=":material/tune:"):
     gpu_seen = device.probe().is_gpu or device.force_cpu()
     force_cpu = st.toggle(t("classify.force_cpu"), key="classify_force_cpu", disabled=not gpu_seen,
                           help=t("classify.force_cpu_help") if gpu_seen else t("classify.no_gpu_help"))
+    compare = st.toggle(t("classify.engines.toggle"), key="classify_engines", help=t("classify.engines.help"))
 modes = weights_banner(names, key="classify_weights")
 
 if picked is None:
@@ -28,4 +29,6 @@ if picked is None:
 
 image, image_name = picked
 columns = view.render(image, image_name, names, modes, runs=runs, force_cpu=force_cpu)
+if compare:
+    view.engines_section(image, names, modes, runs=runs, force_cpu=force_cpu)
 view.gradcam_section(image, columns)

@@ -79,6 +79,9 @@ def test_upload_photo_then_corrupt_then_good(streamlit_server, page, artifacts_d
         assert name in body
     assert body.count(translate("classify.random_badge", "en")) >= 4  # offline: labelled on every result
     assert "CPU · median of 1" in body
+    # Each latency names its engine (random weights: TensorFlow, and the page says why).
+    assert body.count(translate("classify.engine_line", "en", engine="TensorFlow · CPU")) >= 4
+    assert translate("infer.engine.why.random", "en") in body
     # The EXIF rotation was applied: the photo is upright (landscape) again.
     assert "IMG_2041.jpg · JPEG · 1600 × 1200 px" in body and "EXIF orientation 6" in body
     shot(page, artifacts_dir / "classify-results-en.png")

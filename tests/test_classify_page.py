@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from conftest import all_text, app_test
 from PIL import Image
+from test_engines import SMALL, store  # noqa: F401 - fixture
 from test_infer_weights import weights_mirror  # noqa: F401 - fixture
 
 from cnnviz import HOMEWORK_MODELS
@@ -77,6 +78,9 @@ def test_sample_photo_four_columns_random_weights():
     assert len(latencies) == 4 and all(m.value.endswith(" ms") and float(m.value[:-3]) > 0 for m in latencies)
     captions = "\n".join(c.value for c in at.caption)
     assert captions.count("CPU · median of 1") == 4
+    # The engine beside each latency, and why TensorFlow answers (random weights are not converted).
+    assert captions.count(translate("classify.engine_line", "en", engine="TensorFlow · CPU")) == 4
+    assert captions.count(translate("infer.engine.why.random", "en")) == 4
     assert "25.6 M parameters" in captions and "2.6 M parameters" in captions
     assert "Published ImageNet top-1: 81.3%" in captions and "67.4%" in captions
     # The image as each model sees it: four 224×224 views and the stated policy.
@@ -215,3 +219,32 @@ def test_reruns_keep_compiled_models_warm(monkeypatch):
     at.run()
     no_exception(at)
     assert calls == []
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_compare_engines_shows_both_timings(store, lang):  # noqa: F811 - fixture
+    from cnnviz.ui.models import get_model
+
+    # The page's random MobileNetV3Small gets the session's calibrated weights, whose
+    # conversion is copied into the cache: the page finds it and converts nothing.
+    page_model = get_model(SMALL, None)
+    original = page_model.get_weights()
+    page_model.set_weights(store.model(SMALL).get_weights())
+    try:
+        store.install(SMALL)
+        at = app_test(PAGE, lang=lang)
+        for sb in at.selectbox:
+            sb.set_value(SMALL)
+        at.toggle(key="classify_engines").set_value(True)
+        pick_sample(at.run())
+        no_exception(at)
+        assert translate("classify.engines.title", lang) in [s.value for s in at.subheader]
+        (table,) = [d.value for d in at.dataframe if translate("classify.engines.col.speedup", lang) in d.value.columns]
+        tf_col = translate("classify.engines.col.tf", lang, engine=translate("infer.engine.tf", lang, device="CPU"))
+        lite_col = translate("classify.engines.col.lite", lang,
+                             engine=translate("infer.engine.litert", lang, device="CPU"))
+        assert len(table) == 1 and float(table[tf_col][0]) > 0 and float(table[lite_col][0]) > 0
+        assert table[translate("classify.engines.col.same", lang)][0] == translate("classify.engines.yes", lang)
+        assert translate("classify.engines.lesson", lang) in markdown_text(at)
+    finally:
+        page_model.set_weights(original)

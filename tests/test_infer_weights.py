@@ -179,3 +179,41 @@ def test_predict_cli_offline_explains(tmp_path, capsys):
     assert main(["predict", str(path), "--models", MODEL, "--runs", "1"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "--random-weights" in err and "Traceback" not in err
+
+
+def test_litert_answers_like_tensorflow_with_served_weights(tmp_path_factory, monkeypatch, tmp_path):
+    """Weights served by the loopback mirror, through the cache, converted from the cached file."""
+    from test_engines import calibrate_bn, sample_images
+
+    from cnnviz import litert, zoo
+    from cnnviz.zoo import pretrained
+
+    source = zoo.create_model(MODEL, weights=None)
+    calibrate_bn(source, MODEL)  # informative outputs: agreeing on a flat 1/1000 would prove nothing
+    mirror = WeightsMirror(tmp_path_factory.mktemp("mirror-litert"), source)
+    try:
+        mirror.activate(monkeypatch, tmp_path / "cache")
+        pretrained.fetch_labels()
+        lite = infer.load_predictor(MODEL, "imagenet", runs=1)  # auto: converts the cached file, once
+        assert lite.engine.id == "litert" and lite.engine.requested == "auto"
+        assert lite.engine.converted_s is not None
+        assert lite.engine.check["agree"] and not lite.engine.check["flat"]
+        reference = infer.load_predictor(MODEL, "imagenet", engine="tf", runs=1)
+        for image in sample_images():
+            a, b = reference.predict(image), lite.predict(image)
+            ok, reason, _ = litert.agree(a.probs, b.probs, atol=lite.engine.check["atol"])
+            assert ok, reason
+            assert [i for _, _, i in a.top5] == [i for _, _, i in b.top5]
+            assert b.labels_available and b.top5[0][0] == label_name(b.top5[0][2]).replace("_", " ")
+
+        # A restarted server: the conversion and its verdict come from the cache; TensorFlow
+        # builds nothing.
+        def no_conversion(*args, **kwargs):
+            raise AssertionError("the converter must not run")
+
+        monkeypatch.setattr(litert, "convert", no_conversion)
+        again = infer.load_predictor(MODEL, "imagenet", runs=1)
+        assert again.engine.id == "litert" and again._fn is None and again._model is None
+        assert again.params == source.count_params()
+    finally:
+        mirror.close()

@@ -8,6 +8,7 @@ section         module                         report keys / rows
 ``inference``   :mod:`cnnviz.bench.inference`  ``runs``, ``matmul_peak``, ``models``
 ``upload``      :mod:`cnnviz.bench.inference`  ``upload_to_results`` (12 MP photo → 4 results)
 ``memory``      :mod:`cnnviz.bench.inference`  ``memory`` (peak RSS, growth over predictions)
+``engines``     :mod:`cnnviz.bench.engines`    ``engines`` (LiteRT vs bare tf.function vs app path)
 ``explorer``    :mod:`cnnviz.bench.explorer`   rows in ``extras`` (build, summarize, charts)
 ``visualize``   :mod:`cnnviz.bench.visualize`  rows in ``extras`` (feature maps, Grad-CAM, actmax)
 ``page``        :mod:`cnnviz.bench.page`       ``page`` (Classify page under AppTest; homework only)
@@ -42,7 +43,7 @@ import os
 import sys
 from typing import Iterable, TextIO
 
-from cnnviz.bench import explorer, inference, machine, page, training, visualize
+from cnnviz.bench import engines, explorer, inference, machine, page, training, visualize
 from cnnviz.bench.base import Context, Section
 
 __all__ = ["Context", "SECTIONS", "Section", "measure", "print_json", "print_report", "section_names"]
@@ -52,6 +53,7 @@ SECTIONS: list[Section] = [
     inference.MODELS,
     inference.UPLOAD,
     inference.MEMORY,
+    engines.SECTION,
     explorer.SECTION,
     visualize.SECTION,
     page.SECTION,

@@ -94,7 +94,8 @@ def measure_models(ctx: Context) -> dict:
     ctx.rss_start_mb = rss_mb()
     for name in ctx.names:
         t0 = time.perf_counter()
-        predictor = infer.load_predictor(name, weights[name], runs=1, device=ctx.device)
+        predictor = infer.load_predictor(name, weights[name], runs=1, device=ctx.device,
+                                           engine=getattr(ctx, "engine", "auto"))
         ctx.predictors[name] = predictor
         model = predictor.model
         x = predictor.preprocess(photo)
@@ -103,7 +104,7 @@ def measure_models(ctx: Context) -> dict:
         bare_first_ms = timed_ms(lambda: bare(xt).numpy())
         predict_first_ms = timed_ms(lambda: model.predict(x, verbose=0))
         ctx.log(f"{predictor.display_name}: loaded in {(time.perf_counter() - t0):.1f} s "
-                f"({'ImageNet' if weights[name] else 'random'} weights)")
+                f"({'ImageNet' if weights[name] else 'random'} weights, {predictor.engine.label()})")
 
         app_ms, bare_ms, predict_ms = [], [], []
         paths = [
@@ -120,6 +121,7 @@ def measure_models(ctx: Context) -> dict:
         gflops = 2 * macs / (app / 1000) / 1e9 if macs else None
         rows.append({
             "model": name, "display_name": predictor.display_name, "weights": weights[name] or "random",
+            "engine": predictor.engine.id,
             "params": predictor.params, "macs": macs, "input": list(predictor.input_size),
             "load_ms": predictor.load_ms, "first_call_ms": predictor.first_call_ms,
             "bare_first_call_ms": bare_first_ms, "predict_first_call_ms": predict_first_ms,
@@ -212,7 +214,9 @@ def measure_memory(ctx: Context) -> dict:
             ctx.predictors[n].predict(photo, runs=1)
         rss_samples.append(rss_mb())
     rss_after = rss_samples[-1]
-    tracing = {n: int(ctx.predictors[n]._fn.experimental_get_tracing_count()) for n in names}
+    # LiteRT predictors have no tf.function (0 traces).
+    tracing = {n: int(ctx.predictors[n]._fn.experimental_get_tracing_count()) if ctx.predictors[n]._fn else 0
+               for n in names}
     return {"memory": {
         "rss_at_start_mb": ctx.rss_start_mb, "peak_rss_mb": peak_rss_mb(),
         "rss_before_repeat_mb": rss_before, "rss_after_repeat_mb": rss_after, "growth_mb": rss_after - rss_before,

@@ -5,6 +5,7 @@ Examples::
     python -m cnnviz predict cat.jpg
     python -m cnnviz predict cat.jpg --models resnet50,mobilenetv3small --runs 10
     python -m cnnviz predict cat.jpg --random-weights --json     # offline: pipeline only
+    python -m cnnviz predict cat.jpg --engine litert             # LiteRT (XNNPACK) on the CPU
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--runs", type=int, default=DEFAULT_RUNS,
                    help=f"timed runs per model, median reported (1..{MAX_RUNS}, default {DEFAULT_RUNS})")
     p.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is present")
+    p.add_argument("--engine", choices=infer.ENGINES, default="auto",
+                   help="auto (default): LiteRT on a CPU where its answers match TensorFlow's, else TensorFlow; "
+                        "tf or litert force one (a first LiteRT load converts the model, once)")
     p.set_defaults(func=run)
 
 
@@ -46,20 +50,25 @@ def run(args) -> int:
     runs = infer._check_runs(args.runs)
     image = images.load_image(args.image)
     weights = None if args.random_weights else "imagenet"
-    where = device.select_device(force_cpu=args.cpu or None)
+    where = None if args.engine != "tf" and not args.cpu else device.select_device(force_cpu=args.cpu or None)
     results = []
     for name in names:
         try:
-            predictor = infer.load_predictor(name, weights, runs=runs, device=where)
+            predictor = infer.load_predictor(name, weights, runs=runs, device=where, engine=args.engine,
+                                             progress=_progress(name) if not args.json else None)
         except cache.CacheError as exc:
             print(f"error: {exc}", file=sys.stderr)
             print("hint: add --random-weights to run the pipeline without pretrained weights, or download them "
                   "first with `python -m cnnviz cache prefetch`.", file=sys.stderr)
             return 1
+        except infer.EngineUnavailableError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         prediction = predictor.predict(image)
         row = prediction.to_dict()
         row.update(load_ms=round(predictor.load_ms, 1), params=predictor.params,
-                   size_mb=round(predictor.size_mb, 2), resize_policy=infer.resize_policy(predictor.input_size))
+                   size_mb=round(predictor.size_mb, 2), resize_policy=infer.resize_policy(predictor.input_size),
+                   engine_check=predictor.engine.check)
         results.append(row)
         if not args.json:
             _print_one(row)
@@ -72,13 +81,22 @@ def run(args) -> int:
     return 0
 
 
+def _progress(name: str):
+    def report(stage: str, fraction: float) -> None:
+        print(f"converting {name} to LiteRT (first time only): {stage} ({fraction:.0%})", file=sys.stderr, flush=True)
+
+    return report
+
+
 def _print_one(row: dict) -> None:
     weights = "ImageNet weights" if row["weights"] == "imagenet" else "RANDOM weights (predictions meaningless)"
     h, w = row["input_size"]
     print(f"{row['display_name']}  [{weights}]  input {h}×{w}  {row['params']:,} params")
     for k, top in enumerate(row["top5"], 1):
         print(f"  {k}. {top['label']:<30} {top['prob'] * 100:6.2f}%   (class {top['index']})")
-    print(f"  inference {row['inference_ms']:.1f} ms (median of {row['runs']}) on {row['device']} · "
+    print(f"  inference {row['inference_ms']:.1f} ms (median of {row['runs']}) on {row['engine_label']} · "
           f"preprocessing {row['preprocess_ms']:.1f} ms · first call {row['first_call_ms']:.0f} ms · "
           f"load {row['load_ms']:.0f} ms")
+    if row.get("engine_note"):
+        print(f"  engine: {row['engine_note']}")
     print()

@@ -84,6 +84,7 @@ PAGES: dict[str, tuple[str, str]] = {
     "timeline": ("pages/timeline.py", ":material/timeline:"),
     "explorer": ("pages/explorer.py", ":material/account_tree:"),
     "classify": ("pages/classify.py", ":material/image_search:"),
+    "choose": ("pages/choose.py", ":material/tune:"),
     "visualize": ("pages/visualize.py", ":material/visibility:"),
 }
 

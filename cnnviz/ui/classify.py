@@ -42,6 +42,8 @@ class Column:
     size_mb: float | None = None
     load_ms: float | None = None
     device_label: str = ""
+    engine_label: str = ""
+    engine_note: str | None = None
     error: UserFacingError | None = None
 
 
@@ -87,7 +89,7 @@ def load_predictors(names: Sequence[str], modes: dict[str, str | None], *, force
         for i, n in enumerate(cold):
             bar.progress(i / len(cold), text=t("classify.loading_model", model=display_name(n),
                                                i=i + 1, n=len(cold)))
-            out[n] = _load_one(n, modes[n], force_cpu)
+            out[n] = _load_one(n, modes[n], force_cpu, progress=_conversion_progress(bar, n, i, len(cold)))
         bar.progress(1.0, text=t("classify.loaded"))
         failed = [n for n in cold if isinstance(out[n], Exception)]
         status.update(label=t("classify.loaded") if not failed else t("classify.load_failed", n=len(failed)),
@@ -98,9 +100,21 @@ def load_predictors(names: Sequence[str], modes: dict[str, str | None], *, force
     return out
 
 
-def _load_one(name: str, weights: str | None, force_cpu: bool):
+def _conversion_progress(bar, name: str, i: int, n: int):
+    """A first LiteRT conversion's stages, shown in the loading bar (called from this script's thread)."""
+    def report(stage: str, fraction: float) -> None:
+        key = f"infer.engine.stage.{stage}"
+        text = t(key, model=display_name(name)) if stage in ("start", "import", "build", "convert", "write",
+                                                             "done") else t("classify.loading_model",
+                                                                            model=display_name(name), i=i + 1, n=n)
+        bar.progress(min(1.0, (i + fraction) / n), text=text)
+
+    return report
+
+
+def _load_one(name: str, weights: str | None, force_cpu: bool, engine: str = "auto", progress=None):
     try:
-        return get_predictor(name, weights, force_cpu=force_cpu)
+        return get_predictor(name, weights, force_cpu=force_cpu, engine=engine, progress=progress)
     except UserFacingError as exc:
         return exc
 
@@ -125,6 +139,8 @@ def classify(image, names: Sequence[str], modes: dict[str, str | None], predicto
         else:
             col.params, col.size_mb, col.load_ms = pred.params, pred.size_mb, pred.load_ms
             col.device_label = pred.device.label(current_lang())
+            col.engine_label = pred.engine.label(current_lang())
+            col.engine_note = pred.engine.reason(current_lang())
             try:
                 col.prediction = _cached_prediction(digest, n, modes[n], force_cpu, runs, image)
             except UserFacingError as exc:
@@ -191,10 +207,13 @@ def show_column(col: Column, index: int) -> None:
                     config={"displayModeBar": False}, key=f"classify_chart_{index}")
     top_label = _label(p.top1[0], p.top1[2], p.labels_available)
     st.markdown(t("classify.top1", label=top_label, prob=f"{p.top1[1] * 100:.1f}"))
-    device_label = col.device_label
     st.metric(t("classify.latency"), t("classify.ms", ms=f"{p.inference_ms:.1f}"),
               help=t("classify.latency_help", runs=p.runs))
-    st.caption(t("classify.latency_detail", device=device_label, runs=p.runs, pre=f"{p.preprocess_ms:.1f}",
+    # The engine right under its number: a LiteRT time and a TensorFlow time are not the same claim.
+    st.caption(t("classify.engine_line", engine=col.engine_label))
+    if col.engine_note:
+        st.caption(f":material/info: {col.engine_note}")
+    st.caption(t("classify.latency_detail", device=col.device_label, runs=p.runs, pre=f"{p.preprocess_ms:.1f}",
                  first=f"{p.first_call_ms:.0f}"))
     st.caption(t("classify.size_line", params=f"{col.params / 1e6:.1f}", mb=f"{col.size_mb:.1f}"))
     pub = timeline.published_top1(col.name, current_lang())
@@ -248,7 +267,7 @@ def summary_lines(columns: list[Column]) -> list[str]:
 
     fastest = min(done, key=lambda c: c.prediction.inference_ms)
     lines.append(t("classify.summary.fastest", model=fastest.display_name, ms=f"{fastest.prediction.inference_ms:.1f}",
-                   device=fastest.device_label))
+                   device=fastest.engine_label or fastest.device_label))
     rated = [(c, timeline.published_top1(c.name, current_lang())) for c in done]
     rated = [(c, pub) for c, pub in rated if pub]
     accurate = None
@@ -292,6 +311,7 @@ def comparison_rows(columns: list[Column]) -> list[dict]:
         row[t("classify.csv.preprocess")] = round(p.preprocess_ms, 2) if p else None
         row[t("classify.csv.first_call")] = round(p.first_call_ms, 1) if p else None
         row[t("classify.csv.device")] = c.device_label if p else None
+        row[t("classify.csv.engine")] = c.engine_label if p else None
         row[t("classify.csv.params")] = c.params
         row[t("classify.csv.size")] = round(c.size_mb, 1) if c.size_mb is not None else None
         row[t("classify.csv.published")] = pub[0] if pub else None
@@ -354,3 +374,100 @@ def gradcam_section(image, columns: list[Column]) -> None:
         gradcam.gradcam_section(image, [(c.name, c.weights, c.prediction.top1[2]) for c in done], key="classify_gradcam")
     except UserFacingError as exc:
         st.error(error_message(exc))
+
+
+# --------------------------------------------------------------------------- compare engines
+
+@dataclass
+class EngineRow:
+    """One model through both engines: their answers, timings and how far apart they are."""
+
+    name: str
+    display_name: str
+    tf: object | None = None  # cnnviz.infer.Prediction
+    lite: object | None = None
+    error: UserFacingError | None = None
+
+    @property
+    def same_top5(self) -> bool:
+        return [i for _, _, i in self.tf.top5] == [i for _, _, i in self.lite.top5]
+
+    @property
+    def max_diff(self) -> float:
+        import numpy as np
+
+        return float(np.max(np.abs(self.tf.probs.astype("float64") - self.lite.probs)))
+
+
+def compare_engines(image, names: Sequence[str], modes: dict[str, str | None], *, runs: int,
+                    force_cpu: bool = False) -> list[EngineRow]:
+    """The same photo through TensorFlow and LiteRT, per model (a first LiteRT load converts, once)."""
+    rows = []
+    unique = list(dict.fromkeys(names))
+    with st.status(t("classify.engines.running"), expanded=False) as status:
+        bar = st.progress(0.0)
+        for i, n in enumerate(unique):
+            row = EngineRow(n, display_name(n))
+            bar.progress(i / len(unique), text=t("classify.loading_model", model=display_name(n), i=i + 1,
+                                                  n=len(unique)))
+            tf_pred = _load_one(n, modes[n], force_cpu, "tf")
+            lite_pred = _load_one(n, modes[n], force_cpu, "litert", _conversion_progress(bar, n, i, len(unique)))
+            failed = next((p for p in (tf_pred, lite_pred) if isinstance(p, Exception)), None)
+            if failed is not None:
+                row.error = failed
+            else:
+                try:
+                    row.tf = tf_pred.predict(image, runs=runs)
+                    row.lite = lite_pred.predict(image, runs=runs)
+                except UserFacingError as exc:
+                    row.error = exc
+            rows.append(row)
+        bar.progress(1.0, text=t("classify.loaded"))
+        status.update(label=t("classify.engines.done"), state="complete")
+    return rows
+
+
+def engine_rows_table(rows: list[EngineRow]) -> list[dict]:
+    out = []
+    for r in rows:
+        row = {t("classify.csv.model"): r.display_name}
+        if r.error is not None or r.tf is None:
+            row[t("classify.engines.col.error")] = error_message(r.error) if r.error else None
+            out.append(row)
+            continue
+        lang = current_lang()
+        row.update({
+            t("classify.engines.col.tf", engine=_engine_name(r.tf, lang)): round(r.tf.inference_ms, 1),
+            t("classify.engines.col.lite", engine=_engine_name(r.lite, lang)): round(r.lite.inference_ms, 1),
+            t("classify.engines.col.speedup"): round(r.tf.inference_ms / max(r.lite.inference_ms, 1e-6), 1),
+            t("classify.engines.col.top1"): _label(r.lite.top1[0], r.lite.top1[2], r.lite.labels_available),
+            t("classify.engines.col.same"): t("classify.engines.yes") if r.same_top5 else t("classify.engines.no"),
+            t("classify.engines.col.diff"): f"{r.max_diff:.1e}",
+        })
+        out.append(row)
+    return out
+
+
+def _engine_name(prediction, lang: str) -> str:
+    kind = "GPU" if prediction.device_kind == "GPU" else "CPU"
+    key = "infer.engine.litert" if prediction.engine == "litert" else "infer.engine.tf"
+    return t(key, device=t("infer.engine.gpu" if kind == "GPU" else "infer.engine.cpu"))
+
+
+def engines_section(image, names: Sequence[str], modes: dict[str, str | None], *, runs: int,
+                    force_cpu: bool = False) -> list[EngineRow]:
+    """"Same weights, two engines": a lesson on deployment, behind a switch (it loads twice the models)."""
+    import pandas as pd  # heavy: pandas, only when the table is shown
+
+    st.subheader(t("classify.engines.title"))
+    st.markdown(t("classify.engines.lesson"))
+    rows = compare_engines(image, names, modes, runs=runs, force_cpu=force_cpu)
+    st.dataframe(pd.DataFrame(engine_rows_table(rows)), hide_index=True, width="stretch")
+    done = [r for r in rows if r.error is None and r.tf is not None]
+    if done:
+        tf_sum = sum(r.tf.inference_ms for r in done)
+        lite_sum = sum(r.lite.inference_ms for r in done)
+        same = sum(r.same_top5 for r in done)
+        st.markdown(t("classify.engines.summary", tf=f"{tf_sum:.0f}", lite=f"{lite_sum:.0f}",
+                      ratio=f"{tf_sum / max(lite_sum, 1e-6):.1f}", same=same, n=len(done)))
+    return rows

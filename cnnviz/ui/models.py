@@ -77,24 +77,27 @@ def _gpu_present() -> bool:
 
 
 @st.cache_resource(max_entries=MAX_PREDICTORS, show_spinner=False)
-def _predictor(name: str, weights: str | None, force_cpu: bool):
+def _predictor(name: str, weights: str | None, force_cpu: bool, engine: str = "auto", _progress=None):
     where = device.select_device(force_cpu=force_cpu)
     model = None
     # Share the page-wide model (the Filters page uses the same one) when it lives where
     # this predictor runs: default placement and float32. Mixed precision, or a CPU forced
-    # on a GPU machine, needs a model built for that device.
-    if not where.mixed_precision and (where.is_gpu or not _gpu_present()):
+    # on a GPU machine, needs a model built for that device. LiteRT on a CPU converts the
+    # cached ImageNet file itself and needs no Keras model at all.
+    litert_file = weights is not None and engine != "tf" and not where.is_gpu
+    if not where.mixed_precision and (where.is_gpu or not _gpu_present()) and not litert_file:
         model = get_model(name, weights)
-    predictor = infer.load_predictor(name, weights, model=model, device=where)
-    _LOADED.add((name, weights, force_cpu))
+    predictor = infer.load_predictor(name, weights, model=model, device=where, engine=engine, progress=_progress)
+    _LOADED.add((name, weights, force_cpu, engine))
     return predictor
 
 
-def get_predictor(name: str, weights: str | None, *, force_cpu: bool = False):
-    """The shared, warm predictor for (name, weights, device)."""
-    return _predictor(name, weights, bool(force_cpu or device.force_cpu()))
+def get_predictor(name: str, weights: str | None, *, force_cpu: bool = False, engine: str = "auto",
+                  progress=None):
+    """The shared, warm predictor for (name, weights, device, engine); ``progress`` sees a first conversion."""
+    return _predictor(name, weights, bool(force_cpu or device.force_cpu()), engine, progress)
 
 
-def predictor_loaded(name: str, weights: str | None, *, force_cpu: bool = False) -> bool:
+def predictor_loaded(name: str, weights: str | None, *, force_cpu: bool = False, engine: str = "auto") -> bool:
     """Whether :func:`get_predictor` would return at once (no build, no compile)."""
-    return (name, weights, bool(force_cpu or device.force_cpu())) in _LOADED
+    return (name, weights, bool(force_cpu or device.force_cpu()), engine) in _LOADED
