@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("cnnviz.commands.bench", "latency, throughput and memory figures on this machine"),
     "models": ("cnnviz.commands.models", "list the model zoo"),
     "coldstart": ("cnnviz.commands.coldstart", "fresh-server time to the Home page vs a hello-world app"),
+    "status": ("cnnviz.commands.status", "is the server ready: homework models loaded (n/4)"),
+    "loadtest": ("cnnviz.commands.loadtest", "N students at once against a server (or simulated): latency, errors"),
 }
 
 
