@@ -27,6 +27,7 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -154,7 +155,18 @@ def serve_local(names: Sequence[str] = HOMEWORK_MODELS, *, weights: str | dict |
     from ray import serve
 
     if not ray.is_initialized():
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+        # Replicas import this very checkout of cnnviz (not another installed copy).
+        root = str(Path(__file__).resolve().parents[1])
+        path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+        for attempt in range(3):
+            try:
+                ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                         runtime_env={"env_vars": {"PYTHONPATH": path}})
+                break
+            except Exception as exc:  # Ray gives its raylet 30 s to register: not enough on a loaded machine
+                ray.shutdown()
+                if attempt == 2 or "timed out during startup" not in str(exc):
+                    raise
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     for name in names:
         w = weights.get(name, "auto") if isinstance(weights, dict) else weights
