@@ -55,8 +55,23 @@ def start_warm_pool() -> serving.WarmPool | None:
 @contextlib.asynccontextmanager
 async def lifespan(app):
     """``st.App`` lifespan: start the warm pool when the server starts."""
+    _no_legacy_pages_mode()
     start_warm_pool()
     yield
+
+
+def _no_legacy_pages_mode() -> None:
+    """Keep a fresh server out of Streamlit's legacy ``pages/`` mode.
+
+    ``cnnviz.ui`` turns that mode off when its first page run imports it; here the server's
+    start imports ``cnnviz.ui`` before any session exists, so do it now: app.py always
+    navigates with ``st.navigation``, and a deep link (``/classify``) must go through it.
+    """
+    try:  # internal: Streamlit may move it, so import it where a failure is harmless
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:
+        return
+    PagesManager.uses_pages_directory = False
 
 
 def readiness() -> dict[str, Any]:
