@@ -380,8 +380,20 @@ def browser_load(url: str, students: int, duration_s: float = 60.0, *, models: S
 
     pid = _local_pid(url)
     t_begin = time.monotonic()
+    failure: list[BaseException] = []
+
+    def in_own_loop() -> None:  # a caller may already run an event loop (sync Playwright does)
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            failure.append(exc)
+
     with Sampler(pid) as sampler:
-        asyncio.run(main())
+        runner = threading.Thread(target=in_own_loop, name="cnnviz-loadtest-browsers")
+        runner.start()
+        runner.join()
+    if failure:
+        raise failure[0]
     report.wall_s = time.monotonic() - t_begin
     report.peak_rss_mb, report.cpu_percent = sampler.peak, sampler.cpu_percent()
     return report

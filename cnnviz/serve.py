@@ -177,13 +177,18 @@ def serve_local(names: Sequence[str] = HOMEWORK_MODELS, *, weights: str | dict |
 
 
 def shutdown_local() -> None:
+    import contextlib
+    import sys
+
     import ray
     from ray import serve
 
-    try:
-        serve.shutdown()
-    finally:
-        ray.shutdown()
+    # Ray's log monitor prints its actors' farewells on stdout: keep a --json report clean.
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
+            serve.shutdown()
+        finally:
+            ray.shutdown()
 
 
 # --------------------------------------------------------------------------- the client (app side)

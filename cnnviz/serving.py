@@ -23,7 +23,7 @@ Settings (environment variables; defaults in brackets):
 ==============================  ==================================================================
 ``CNNVIZ_WARM_START``           load and warm the homework models at server start [1]
 ``CNNVIZ_WARM_MODELS``          comma-separated models to warm instead of the homework four
-``CNNVIZ_QUEUE_LIMIT``          waiting requests per model before "busy" [64]
+``CNNVIZ_QUEUE_LIMIT``          waiting requests per model before "busy" [200]
 ``CNNVIZ_SESSION_PENDING``      requests one session may have waiting per model [4]
 ``CNNVIZ_QUEUE_TIMEOUT``        seconds a request may wait in all before "busy" [300]
 ``CNNVIZ_BATCH``                ``auto`` (batch on GPU only), ``on`` or ``off`` [auto]
@@ -82,7 +82,7 @@ def _env_flag(name: str, default: bool) -> bool:
 class ServingConfig:
     """Queue and batching settings (see the module docstring for the environment variables)."""
 
-    queue_limit: int = 64
+    queue_limit: int = 200
     session_pending: int = 4
     wait_timeout_s: float = 300.0
     batch: str = "auto"
@@ -97,7 +97,7 @@ class ServingConfig:
         if batch not in {"auto", "on", "off"}:
             batch = "auto"
         return cls(
-            queue_limit=_env_int("CNNVIZ_QUEUE_LIMIT", 64, 1),
+            queue_limit=_env_int("CNNVIZ_QUEUE_LIMIT", 200, 1),
             session_pending=_env_int("CNNVIZ_SESSION_PENDING", 4, 1),
             wait_timeout_s=_env_float("CNNVIZ_QUEUE_TIMEOUT", 300.0, 1.0),
             batch=batch,
