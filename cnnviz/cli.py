@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("cnnviz.commands.models", "list the model zoo"),
     "coldstart": ("cnnviz.commands.coldstart", "fresh-server time to the Home page vs a hello-world app"),
     "lab": ("cnnviz.commands.lab", "train one of the course's labs (CIFAR-10 v1-v5, skip vs plain...) here"),
+    "status": ("cnnviz.commands.status", "is the server ready: homework models loaded (n/4)"),
+    "loadtest": ("cnnviz.commands.loadtest", "N students at once against a server (or simulated): latency, errors"),
 }
 
 

@@ -117,7 +117,8 @@ class StreamlitServer:
 def start_streamlit(artifacts: Path, name: str, env_extra: dict | None = None, timeout: float = 90) -> StreamlitServer:
     port = free_port()
     log = artifacts / f"streamlit-{name}.log"
-    env = {**os.environ, "CNNVIZ_OFFLINE": "1", **(env_extra or {})}
+    # No warm pool unless a test asks (CNNVIZ_WARM_START=1): it loads four models at start.
+    env = {**os.environ, "CNNVIZ_OFFLINE": "1", "CNNVIZ_WARM_START": "0", **(env_extra or {})}
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true",
            "--browser.gatherUsageStats", "false"]

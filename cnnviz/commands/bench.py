@@ -26,7 +26,7 @@ import sys
 from cnnviz import HOMEWORK_MODELS, bench, infer
 from cnnviz.commands.predict import parse_models
 
-_EXTRAS = ("explorer", "visualize")
+_EXTRAS = ("explorer", "visualize", "serving")
 
 
 def register(subparsers, name: str, help_text: str) -> None:
@@ -44,7 +44,7 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--no-page", action="store_true",
                    help="skip the page measurement (the Classify page run headlessly, upload → results)")
     p.add_argument("--no-extras", action="store_true",
-                   help=f"skip the {' and '.join(_EXTRAS)} benchmarks")
+                   help=f"skip the {', '.join(_EXTRAS)} benchmarks")
     p.add_argument("--skip", default="", metavar="SECTION[,...]",
                    help=f"sections to skip, among: {', '.join(bench.section_names())}")
     p.set_defaults(func=run)

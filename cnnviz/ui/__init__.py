@@ -170,6 +170,8 @@ def sidebar() -> None:
         st.divider()
     device_badge()
     cache_badge()
+    from cnnviz.ui import serving  # here, not at the top: cnnviz.ui.serving imports this module
+    serving.sidebar_status()  # "models loading (n/4)"
     st.sidebar.caption(t("common.footer"))
 
 

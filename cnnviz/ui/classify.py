@@ -22,6 +22,7 @@ from cnnviz.errors import UserFacingError
 from cnnviz.images import image_digest
 from cnnviz.ui import current_lang, error_message, gradcam, page_link, t
 from cnnviz.ui.models import display_name, get_predictor, predictor_loaded
+from cnnviz.ui import serving
 
 COLUMNS = len(HOMEWORK_MODELS)
 #: Families the homework expects to win each criterion (seed 000, "Criterio de aceptación").
@@ -142,7 +143,8 @@ def classify(image, names: Sequence[str], modes: dict[str, str | None], predicto
             col.engine_label = pred.engine.label(current_lang())
             col.engine_note = pred.engine.reason(current_lang())
             try:
-                col.prediction = _cached_prediction(digest, n, modes[n], force_cpu, runs, image)
+                col.prediction = serving.predict(pred, image, digest=digest, weights=modes[n], runs=runs,
+                                                 force_cpu=force_cpu)  # fair queue, place shown
             except UserFacingError as exc:
                 col.error = exc
         columns.append(col)

@@ -1,0 +1,277 @@
+"""Inference on Ray Serve, for a department that outgrows one machine.
+
+The same predictors as the app (:func:`cnnviz.infer.load_predictor`), wrapped as Ray Serve
+deployments, ONE per model, each with ``@serve.batch`` (dynamic batching) and its own
+replicas/autoscaling from a config file (``deploy/serve_config.yaml``). The app talks to them
+over HTTP when ``CNNVIZ_INFERENCE_URL`` is set (:class:`InferenceClient`), and answers in-process
+with a banner when that URL is unreachable.
+
+Protocol (one application per model, route prefix ``/<model>``)::
+
+    POST {CNNVIZ_INFERENCE_URL}/<model>?runs=N      body: the image (PNG/JPEG bytes)
+    → 200 JSON: cnnviz.infer.Prediction.to_dict(include_probs=True)
+    → 4xx/5xx JSON: {"error": message, "key": catalog key}
+
+Ray is an optional extra (``pip install -r requirements-serve.txt``): this module imports it
+only inside functions, so the default install never needs it. Run it with::
+
+    serve run deploy/serve_config.yaml                 # one machine (a local Ray is started)
+    ray start --head; serve deploy deploy/serve_config.yaml   # a cluster (or KubeRay's RayService)
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from cnnviz import HOMEWORK_MODELS
+from cnnviz.errors import UserFacingError
+
+#: Environment variable that points the app at a Ray Serve cluster (e.g. http://head:8000).
+ENV_URL = "CNNVIZ_INFERENCE_URL"
+#: Ray Serve's own liveness route on its HTTP proxy.
+HEALTH_ROUTE = "/-/healthz"
+
+
+class RemoteInferenceError(UserFacingError):
+    """The inference server could not be reached or answered with an error."""
+
+    def __init__(self, url: str, error: str) -> None:
+        super().__init__("serving.remote_down", url=url, error=error)
+
+
+# --------------------------------------------------------------------------- the deployment (server side)
+
+def make_predictor(name: str, weights: str | None = "auto", **options: Any):
+    """The predictor a replica serves: ``weights`` "auto" (ImageNet when cached on this node,
+    else random), "imagenet", None/"random", or a path to a ``.weights.h5`` file."""
+    from cnnviz import infer, serving
+
+    if weights == "auto":
+        weights = serving.default_weights([name])[name]
+    file = None
+    if weights not in (None, "random", "none", "imagenet"):
+        file, weights = str(weights), None
+    elif weights in ("random", "none"):
+        weights = None
+    model = None
+    if file is not None:
+        from cnnviz import zoo
+
+        model = zoo.create_model(name, weights=None)
+        model.load_weights(file)
+    return infer.load_predictor(name, weights, model=model, **options)
+
+
+def _deployment_class(max_batch_size: int, batch_wait_timeout_s: float):
+    from ray import serve  # optional extra: only where a deployment is built
+
+    class ModelServer:
+        """One model behind HTTP, batching concurrent requests (``@serve.batch``)."""
+
+        def __init__(self, name: str, weights: str | None = "auto") -> None:
+            self.predictor = make_predictor(name, weights)
+
+        @serve.batch(max_batch_size=max_batch_size, batch_wait_timeout_s=batch_wait_timeout_s)
+        async def classify(self, images: list) -> list:
+            import asyncio
+
+            from cnnviz.serving import predict_many
+
+            try:
+                preds = await asyncio.to_thread(predict_many, self.predictor, images)
+            except UserFacingError as exc:
+                return [exc] * len(images)
+            return [p.to_dict(include_probs=True) for p in preds]
+
+        async def __call__(self, request):
+            from starlette.responses import JSONResponse
+
+            from cnnviz import images as imgs
+
+            runs = int(request.query_params.get("runs", "1") or 1)
+            try:
+                image = imgs.load_image(await request.body())
+                if runs != 1:
+                    import asyncio
+
+                    out = (await asyncio.to_thread(self.predictor.predict, image, runs)).to_dict(include_probs=True)
+                else:
+                    out = await self.classify(image)
+                if isinstance(out, UserFacingError):
+                    raise out
+            except UserFacingError as exc:
+                return JSONResponse({"error": str(exc), "key": exc.key}, status_code=400)
+            return JSONResponse(out)
+
+    return ModelServer
+
+
+def build_app(name: str, weights: str | None = "auto", *, max_batch_size: int = 8,
+              batch_wait_timeout_s: float = 0.005, num_replicas: int | str = 1, num_cpus: float = 1.0,
+              max_ongoing_requests: int = 32):
+    """The Ray Serve application of model ``name`` (bind it with ``serve.run`` or a config file)."""
+    from ray import serve  # optional extra
+
+    cls = _deployment_class(max_batch_size, batch_wait_timeout_s)
+    deployment = serve.deployment(
+        cls, name=f"cnnviz-{name}", num_replicas=num_replicas, max_ongoing_requests=max_ongoing_requests,
+        ray_actor_options={"num_cpus": num_cpus},
+    )
+    return deployment.bind(name, weights)
+
+
+def app_builder(args: dict) -> Any:
+    """Entry point for ``deploy/serve_config.yaml`` (``import_path: cnnviz.serve:app_builder``).
+
+    ``args``: ``model`` (required), ``weights`` ("auto"), ``max_batch_size`` (8),
+    ``batch_wait_timeout_s`` (0.005), ``num_cpus`` (1).
+    """
+    args = dict(args or {})
+    name = args.pop("model")
+    return build_app(name, args.pop("weights", "auto"),
+                     max_batch_size=int(args.pop("max_batch_size", 8)),
+                     batch_wait_timeout_s=float(args.pop("batch_wait_timeout_s", 0.005)),
+                     num_cpus=float(args.pop("num_cpus", 1.0)))
+
+
+def serve_local(names: Sequence[str] = HOMEWORK_MODELS, *, weights: str | dict | None = "auto", port: int = 8000,
+                num_cpus: int = 2, max_batch_size: int = 8, batch_wait_timeout_s: float = 0.005,
+                replica_cpus: float = 0.5) -> str:
+    """Start a local Ray (``num_cpus`` capped) and Serve on ``port``, one app per model.
+
+    Returns:
+        The base URL to put in ``CNNVIZ_INFERENCE_URL``.
+    """
+    import ray
+    from ray import serve
+
+    if not ray.is_initialized():
+        # Replicas import this very checkout of cnnviz (not another installed copy).
+        root = str(Path(__file__).resolve().parents[1])
+        path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+        for attempt in range(3):
+            try:
+                ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                         runtime_env={"env_vars": {"PYTHONPATH": path}})
+                break
+            except Exception as exc:  # Ray gives its raylet 30 s to register: not enough on a loaded machine
+                ray.shutdown()
+                if attempt == 2 or "timed out during startup" not in str(exc):
+                    raise
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    for name in names:
+        w = weights.get(name, "auto") if isinstance(weights, dict) else weights
+        serve.run(build_app(name, w, max_batch_size=max_batch_size, batch_wait_timeout_s=batch_wait_timeout_s,
+                            num_cpus=replica_cpus),
+                  name=name, route_prefix=f"/{name}", blocking=False)
+    return f"http://127.0.0.1:{port}"
+
+
+def shutdown_local() -> None:
+    import contextlib
+    import sys
+
+    import ray
+    from ray import serve
+
+    # Ray's log monitor prints its actors' farewells on stdout: keep a --json report clean.
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
+            serve.shutdown()
+        finally:
+            ray.shutdown()
+
+
+# --------------------------------------------------------------------------- the client (app side)
+
+def inference_url() -> str | None:
+    """``CNNVIZ_INFERENCE_URL`` without a trailing slash, or None when inference is in-process."""
+    url = os.environ.get(ENV_URL, "").strip().rstrip("/")
+    return url or None
+
+
+def encode_image(image) -> bytes:
+    """Lossless PNG bytes of a PIL image (the replica decodes exactly the same pixels)."""
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def prediction_from_dict(d: dict):
+    """A :class:`cnnviz.infer.Prediction` from its ``to_dict(include_probs=True)`` form."""
+    from cnnviz.infer import Prediction
+
+    return Prediction(
+        model=d["model"], display_name=d["display_name"],
+        weights=None if d.get("weights") in (None, "random") else d["weights"],
+        top5=[(r["label"], float(r["prob"]), int(r["index"])) for r in d["top5"]],
+        probs=np.asarray(d.get("probs", []), dtype=np.float32),
+        preprocess_ms=float(d["preprocess_ms"]), inference_ms=float(d["inference_ms"]),
+        times_ms=[float(v) for v in d["times_ms"]], runs=int(d["runs"]), first_call_ms=float(d["first_call_ms"]),
+        device=d["device"], device_kind=d["device_kind"], input_size=tuple(d["input_size"]),
+        labels_available=bool(d["labels_available"]), prob_sum=float(d["prob_sum"]),
+    )
+
+
+class InferenceClient:
+    """Classifies through a Ray Serve cluster (the app uses it when ``CNNVIZ_INFERENCE_URL`` is set).
+
+    Args:
+        url: the Serve HTTP proxy, e.g. ``http://head:8000``.
+        timeout: seconds per request.
+    """
+
+    def __init__(self, url: str, timeout: float = 120.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def healthy(self, timeout: float = 2.0) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + HEALTH_ROUTE, timeout=timeout) as r:
+                return r.status == 200
+        except (OSError, ValueError):
+            return False
+
+    def predict(self, name: str, image, runs: int = 1):
+        """Model ``name``'s :class:`~cnnviz.infer.Prediction` for ``image``.
+
+        Raises:
+            RemoteInferenceError: unreachable, timed out, or an answer that is not a prediction.
+        """
+        query = urllib.parse.urlencode({"runs": int(runs)})
+        req = urllib.request.Request(f"{self.url}/{name}?{query}", data=encode_image(image), method="POST",
+                                     headers={"Content-Type": "image/png"})
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as r:
+                data = json.loads(r.read().decode("utf-8"))
+        except urllib.error.HTTPError as exc:
+            try:
+                detail = json.loads(exc.read().decode("utf-8")).get("error") or str(exc)
+            except Exception:  # a proxy's HTML error page
+                detail = str(exc)
+            raise RemoteInferenceError(self.url, detail) from exc
+        except (OSError, ValueError) as exc:
+            raise RemoteInferenceError(self.url, f"{type(exc).__name__}: {exc}") from exc
+        if not isinstance(data, dict) or "top5" not in data:
+            raise RemoteInferenceError(self.url, "the answer is not a prediction")
+        return prediction_from_dict(data)
+
+
+def client() -> InferenceClient | None:
+    """An :class:`InferenceClient` for ``CNNVIZ_INFERENCE_URL``, or None when it is not set."""
+    url = inference_url()
+    return InferenceClient(url) if url else None
+
+
+__all__ = ["ENV_URL", "InferenceClient", "RemoteInferenceError", "app_builder", "build_app", "client",
+           "encode_image", "inference_url", "make_predictor", "prediction_from_dict", "serve_local",
+           "shutdown_local"]

@@ -1,0 +1,653 @@
+"""Serving a lecture hall from one process: warm start, fair per-model queues, micro-batching.
+
+Streamlit runs every browser session's script in its own thread, and all sessions share the
+cached predictors (:func:`cnnviz.ui.models.get_predictor`). Without this module, thirty students
+who upload at once race for each predictor's lock and whoever waits more than five seconds gets
+an error. Here every predictor gets ONE :class:`ModelQueue`: a worker thread that serves its
+requests in arrival order (first come, first served; a session may hold only a few requests at
+once, so one cannot crowd the others out), batches what is already waiting (and, if asked, what
+arrives within a short window), and tells each waiting request its place in the queue and the
+expected wait. Only past a hard limit of waiting requests does a caller get
+:class:`ServerBusyError` ("the server is busy, try again in N s").
+
+The :class:`WarmPool` loads and warms the four homework models in a background thread when the
+server starts (``app.py`` starts it from Streamlit's ASGI lifespan, before any page is visited)
+and records its progress (n/4) in memory and in ``<cache root>/serving/status.json``, which
+``python -m cnnviz status`` reads; ``GET /api/cnnviz/status`` on the server answers the same.
+
+The predictor is used from outside: :meth:`ModelQueue` calls ``predictor.predict_batch(images)``
+when the predictor has it (one batched call), else ``predictor.predict(image)`` per image.
+
+Settings (environment variables; defaults in brackets):
+
+==============================  ==================================================================
+``CNNVIZ_WARM_START``           load and warm the homework models at server start [1]
+``CNNVIZ_WARM_MODELS``          comma-separated models to warm instead of the homework four
+``CNNVIZ_QUEUE_LIMIT``          waiting requests per model before "busy" [200]
+``CNNVIZ_SESSION_PENDING``      requests one session may have waiting per model [4]
+``CNNVIZ_QUEUE_TIMEOUT``        seconds a request may wait in all before "busy" [300]
+``CNNVIZ_BATCH``                ``auto`` (batch on GPU only), ``on`` or ``off`` [auto]
+``CNNVIZ_BATCH_MAX``            most images in one batch [8]
+``CNNVIZ_BATCH_WINDOW_MS``      how long the worker waits for more requests to batch [5]
+``CNNVIZ_RESULT_CACHE``         predictions kept for reruns (server-wide, LRU) [256]
+==============================  ==================================================================
+
+Nothing here imports TensorFlow or Streamlit.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import math
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Hashable, Iterable, Sequence
+
+from cnnviz import HOMEWORK_MODELS
+from cnnviz.errors import UserFacingError
+
+#: Where the warm pool's progress is written, under the cache root.
+STATUS_FILE = Path("serving") / "status.json"
+
+
+# --------------------------------------------------------------------------- settings
+
+def _env_int(name: str, default: int, low: int = 0) -> int:
+    try:
+        return max(low, int(os.environ.get(name, "").strip() or default))
+    except ValueError:
+        return default
+
+
+def _env_float(name: str, default: float, low: float = 0.0) -> float:
+    try:
+        return max(low, float(os.environ.get(name, "").strip() or default))
+    except ValueError:
+        return default
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    return value in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """Queue and batching settings (see the module docstring for the environment variables)."""
+
+    queue_limit: int = 200
+    session_pending: int = 4
+    wait_timeout_s: float = 300.0
+    batch: str = "auto"
+    max_batch: int = 8
+    batch_window_s: float = 0.005
+    result_cache: int = 256
+    warm_start: bool = True
+
+    @classmethod
+    def from_env(cls) -> "ServingConfig":
+        batch = os.environ.get("CNNVIZ_BATCH", "auto").strip().lower() or "auto"
+        if batch not in {"auto", "on", "off"}:
+            batch = "auto"
+        return cls(
+            queue_limit=_env_int("CNNVIZ_QUEUE_LIMIT", 200, 1),
+            session_pending=_env_int("CNNVIZ_SESSION_PENDING", 4, 1),
+            wait_timeout_s=_env_float("CNNVIZ_QUEUE_TIMEOUT", 300.0, 1.0),
+            batch=batch,
+            max_batch=_env_int("CNNVIZ_BATCH_MAX", 8, 1),
+            batch_window_s=_env_float("CNNVIZ_BATCH_WINDOW_MS", 5.0) / 1000.0,
+            result_cache=_env_int("CNNVIZ_RESULT_CACHE", 256, 0),
+            warm_start=_env_flag("CNNVIZ_WARM_START", True),
+        )
+
+    def batching_for(self, predictor: Any) -> bool:
+        """Whether requests for ``predictor`` are batched: ``on``/``off``, or ``auto``.
+
+        ``auto`` batches on a GPU only: on these CPUs the bench (``serving`` section) shows no
+        throughput gain from batching either engine, and a LiteRT interpreter pays a
+        re-allocation for every change of batch size.
+        """
+        if self.batch == "off" or self.max_batch < 2 or not hasattr(predictor, "predict_batch"):
+            return False
+        if self.batch == "on":
+            return True
+        device = getattr(predictor, "device", None)
+        return bool(getattr(device, "is_gpu", False))
+
+
+# --------------------------------------------------------------------------- errors
+
+class ServerBusyError(UserFacingError):
+    """Too many requests are waiting for this model: the caller should retry later."""
+
+    def __init__(self, model: str, seconds: float) -> None:
+        self.retry_after_s = max(1, int(math.ceil(seconds)))
+        super().__init__("serving.error.busy", model=model, seconds=self.retry_after_s)
+
+
+class TooManyPendingError(UserFacingError):
+    """One session already has the most requests allowed waiting for this model."""
+
+    def __init__(self, model: str, limit: int) -> None:
+        super().__init__("serving.error.session_pending", model=model, limit=limit)
+
+
+# --------------------------------------------------------------------------- predictions in batches
+
+def predict_many(predictor: Any, images: Sequence[Any], runs: int = 1) -> list[Any]:
+    """Classify ``images`` with ``predictor``: one batched call when it can, else one per image.
+
+    Batching applies to ``runs == 1`` only: timed repeats are about one image's latency.
+    """
+    if len(images) > 1 and runs == 1 and hasattr(predictor, "predict_batch"):
+        return list(predictor.predict_batch(list(images)))
+    return [predictor.predict(image, runs=runs) for image in images]
+
+
+# --------------------------------------------------------------------------- queue
+
+class Ticket:
+    """One request in a :class:`ModelQueue`: its place in the queue, expected wait, and result."""
+
+    def __init__(self, queue: "ModelQueue", image: Any, runs: int, session: Hashable | None) -> None:
+        self.queue = queue
+        self.image = image
+        self.runs = runs
+        self.session = session
+        self.enqueued_at = time.monotonic()
+        self.started_at: float | None = None
+        self.finished_at: float | None = None
+        self.batch_size = 0
+        self._done = threading.Event()
+        self._result: Any = None
+        self._error: BaseException | None = None
+
+    def position(self) -> int:
+        """Requests ahead of this one (0: next, or being served)."""
+        return self.queue.position(self)
+
+    def expected_wait_s(self) -> float:
+        """Seconds until this request's answer, at the model's recent speed."""
+        return self.queue.expected_wait_s(self)
+
+    @property
+    def waited_s(self) -> float:
+        """Seconds spent waiting before the model started on it (so far, if still waiting)."""
+        end = self.started_at if self.started_at is not None else time.monotonic()
+        return end - self.enqueued_at
+
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+    def result(self, timeout: float | None = None, *, on_wait: Callable[["Ticket"], None] | None = None,
+               poll_s: float = 0.5) -> Any:
+        """The prediction, waiting for it; ``on_wait(ticket)`` is called every ``poll_s`` meanwhile.
+
+        Raises:
+            ServerBusyError: no answer within ``timeout`` (default: the queue's wait timeout).
+            The predictor's own errors (e.g. a bad image) as they were raised.
+        """
+        timeout = self.queue.config.wait_timeout_s if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        while not self._done.wait(min(poll_s, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                self.queue.cancel(self)
+                raise ServerBusyError(self.queue.display_name, self.queue.retry_after_s())
+            if on_wait is not None:
+                on_wait(self)
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+    def _finish(self, result: Any = None, error: BaseException | None = None) -> None:
+        self.finished_at = time.monotonic()
+        self._result, self._error = result, error
+        self.image = None  # the queue keeps no images once answered
+        self._done.set()
+
+
+class ModelQueue:
+    """First-come-first-served queue in front of one predictor, with one worker thread.
+
+    Args:
+        predictor: anything with ``predict(image, runs=...)`` (and optionally
+            ``predict_batch(images)``), e.g. a :class:`cnnviz.infer.Predictor`.
+        config: limits and batching; default :meth:`ServingConfig.from_env`.
+        name: for messages (default the predictor's ``display_name``).
+    """
+
+    #: Weight of the newest service time in the moving average used for expected waits.
+    EWMA = 0.3
+
+    def __init__(self, predictor: Any, config: ServingConfig | None = None, *, name: str | None = None) -> None:
+        self.predictor = predictor
+        self.config = config or ServingConfig.from_env()
+        self.display_name = name or getattr(predictor, "display_name", None) or str(predictor)
+        self.batching = self.config.batching_for(predictor)
+        self._cond = threading.Condition()
+        self._waiting: collections.deque[Ticket] = collections.deque()
+        self._serving: list[Ticket] = []
+        self._service_s: float | None = None  # seconds per image, moving average
+        self.served = 0
+        self.batches = 0
+        self.largest_batch = 0
+        self.rejected = 0
+        self._closed = False
+        self._thread = threading.Thread(target=self._work, name=f"cnnviz-queue-{self.display_name}", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------- callers
+
+    def submit(self, image: Any, *, runs: int = 1, session: Hashable | None = None) -> Ticket:
+        """Queue ``image``; returns at once with a :class:`Ticket`.
+
+        Raises:
+            ServerBusyError: ``queue_limit`` requests are already waiting.
+            TooManyPendingError: ``session`` already has ``session_pending`` requests waiting.
+        """
+        ticket = Ticket(self, image, runs, session)
+        with self._cond:
+            if len(self._waiting) >= self.config.queue_limit:
+                self.rejected += 1
+                raise ServerBusyError(self.display_name, self.retry_after_s_locked())
+            if session is not None:
+                mine = sum(1 for t in self._waiting if t.session == session)
+                if mine >= self.config.session_pending:
+                    self.rejected += 1
+                    raise TooManyPendingError(self.display_name, self.config.session_pending)
+            self._waiting.append(ticket)
+            self._cond.notify_all()
+        return ticket
+
+    def predict(self, image: Any, *, runs: int = 1, session: Hashable | None = None,
+                on_wait: Callable[[Ticket], None] | None = None) -> Any:
+        """Submit and wait: the prediction for ``image`` (see :meth:`Ticket.result`)."""
+        return self.submit(image, runs=runs, session=session).result(on_wait=on_wait)
+
+    def cancel(self, ticket: Ticket) -> None:
+        """Drop a request that is still waiting (a caller that gave up)."""
+        with self._cond:
+            try:
+                self._waiting.remove(ticket)
+            except ValueError:
+                pass
+
+    def position(self, ticket: Ticket) -> int:
+        with self._cond:
+            if ticket in self._serving or ticket.done():
+                return 0
+            try:
+                return self._waiting.index(ticket) + len(self._serving)
+            except ValueError:
+                return 0
+
+    def expected_wait_s(self, ticket: Ticket) -> float:
+        with self._cond:
+            per = self._per_image_s()
+            if ticket.done():
+                return 0.0
+            if ticket in self._serving:
+                return max(0.0, per - (time.monotonic() - (ticket.started_at or time.monotonic())))
+            try:
+                ahead = self._waiting.index(ticket)
+            except ValueError:
+                return 0.0
+            in_service = sum(max(0.0, per - (time.monotonic() - (t.started_at or time.monotonic())))
+                             for t in self._serving[:1])
+            return in_service + (ahead + 1) * per
+
+    def retry_after_s(self) -> float:
+        with self._cond:
+            return self.retry_after_s_locked()
+
+    def retry_after_s_locked(self) -> float:
+        """About how long the current queue takes to drain (for "try again in N s")."""
+        return max(1.0, (len(self._waiting) + len(self._serving)) * self._per_image_s())
+
+    def _per_image_s(self) -> float:
+        return self._service_s if self._service_s is not None else 1.0
+
+    def stats(self) -> dict[str, Any]:
+        with self._cond:
+            return {"model": self.display_name, "waiting": len(self._waiting), "serving": len(self._serving),
+                    "served": self.served, "batches": self.batches, "largest_batch": self.largest_batch,
+                    "rejected": self.rejected, "batching": self.batching,
+                    "seconds_per_image": None if self._service_s is None else round(self._service_s, 4)}
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    # ------------------------------------------------------------- worker
+
+    def _take(self) -> list[Ticket] | None:
+        with self._cond:
+            while not self._waiting and not self._closed:
+                self._cond.wait()
+            if self._closed:
+                return None
+            first = self._waiting[0]
+            limit = self.config.max_batch if (self.batching and first.runs == 1) else 1
+            if limit > 1 and len(self._waiting) < limit and self.config.batch_window_s > 0:
+                # Micro-batching window: a few ms for requests that arrive together.
+                deadline = time.monotonic() + self.config.batch_window_s
+                while len(self._waiting) < limit and (left := deadline - time.monotonic()) > 0:
+                    self._cond.wait(left)
+            batch = [self._waiting.popleft()]
+            while self._waiting and len(batch) < limit and self._waiting[0].runs == 1:
+                batch.append(self._waiting.popleft())
+            now = time.monotonic()
+            for t in batch:
+                t.started_at = now
+                t.batch_size = len(batch)
+            self._serving = batch
+            return batch
+
+    def _work(self) -> None:
+        while True:
+            batch = self._take()
+            if batch is None:
+                return
+            t0 = time.perf_counter()
+            try:
+                results = predict_many(self.predictor, [t.image for t in batch], batch[0].runs)
+                errors: list[BaseException | None] = [None] * len(batch)
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller, never lost
+                if len(batch) == 1:
+                    results, errors = [None], [exc]
+                else:  # one bad request must not fail its batch-mates: retry one by one
+                    results, errors = [], []
+                    for t in batch:
+                        try:
+                            results.append(self.predictor.predict(t.image, runs=t.runs))
+                            errors.append(None)
+                        except BaseException as single:  # noqa: BLE001
+                            results.append(None)
+                            errors.append(single)
+            elapsed = time.perf_counter() - t0
+            with self._cond:
+                per = elapsed / len(batch)
+                self._service_s = per if self._service_s is None else (
+                    self.EWMA * per + (1 - self.EWMA) * self._service_s)
+                self._serving = []
+                self.served += len(batch)
+                self.batches += 1
+                self.largest_batch = max(self.largest_batch, len(batch))
+            for t, r, e in zip(batch, results, errors):
+                t._finish(r, e)
+
+
+class QueueRegistry:
+    """One :class:`ModelQueue` per predictor object, process-wide (bounded, least recently used)."""
+
+    def __init__(self, config: ServingConfig | None = None, max_queues: int = 16) -> None:
+        self.config = config
+        self.max_queues = max_queues
+        self._lock = threading.Lock()
+        self._queues: "collections.OrderedDict[int, ModelQueue]" = collections.OrderedDict()
+
+    def queue_for(self, predictor: Any) -> ModelQueue:
+        with self._lock:
+            key = id(predictor)
+            queue = self._queues.get(key)
+            if queue is not None and queue.predictor is predictor:
+                self._queues.move_to_end(key)
+                return queue
+            queue = ModelQueue(predictor, self.config or ServingConfig.from_env())
+            self._queues[key] = queue
+            while len(self._queues) > self.max_queues:
+                _, old = self._queues.popitem(last=False)
+                old.close()
+            return queue
+
+    def stats(self) -> list[dict[str, Any]]:
+        with self._lock:
+            queues = list(self._queues.values())
+        return [q.stats() for q in queues]
+
+
+_REGISTRY: QueueRegistry | None = None
+_REGISTRY_LOCK = threading.Lock()
+
+
+def queues() -> QueueRegistry:
+    """The process-wide :class:`QueueRegistry`."""
+    global _REGISTRY
+    with _REGISTRY_LOCK:
+        if _REGISTRY is None:
+            _REGISTRY = QueueRegistry()
+        return _REGISTRY
+
+
+# --------------------------------------------------------------------------- results kept for reruns
+
+class ResultCache:
+    """A bounded, thread-safe LRU of predictions, keyed by (image digest, model, options).
+
+    Keyed by the image's content: two sessions with the same photo get the same answer,
+    and a session's rerun (language switch, a click elsewhere) does not run inference again.
+    """
+
+    def __init__(self, max_entries: int = 256) -> None:
+        self.max_entries = max_entries
+        self._lock = threading.Lock()
+        self._items: "collections.OrderedDict[Hashable, Any]" = collections.OrderedDict()
+
+    def get(self, key: Hashable) -> Any | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value: Any) -> None:
+        if self.max_entries <= 0:
+            return
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.max_entries:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+
+# --------------------------------------------------------------------------- warm pool
+
+def status_path() -> Path:
+    """``<cache root>/serving/status.json``."""
+    from cnnviz import cache
+
+    return cache.cache_dir() / STATUS_FILE
+
+
+def default_weights(names: Iterable[str]) -> dict[str, str | None]:
+    """What the pages pick by default: "imagenet" where the weights are cached, else None."""
+    from cnnviz.zoo import pretrained
+
+    names = list(names)
+    try:
+        states = {s.name: s.state for s in pretrained.status(names, verify=False)}
+    except Exception:  # an unreadable cache: the pages fall back to random weights too
+        states = {}
+    return {n: "imagenet" if states.get(n) == "cached" else None for n in names}
+
+
+@dataclass
+class ModelState:
+    name: str
+    weights: str | None
+    state: str = "waiting"  # waiting → loading → ready | error
+    seconds: float | None = None
+    error: str | None = None
+
+
+@dataclass
+class WarmPool:
+    """Loads and warms models in a background thread; reports readiness (n/total).
+
+    Args:
+        loader: ``loader(name, weights)`` → predictor; the UI passes its cached
+            :func:`cnnviz.ui.models.get_predictor` so the pages use these very objects.
+        names: models to warm (default the homework four).
+        weights: ``{name: "imagenet" | None}``; default :func:`default_weights`.
+        write_status: also write :func:`status_path` (for ``python -m cnnviz status``).
+    """
+
+    loader: Callable[[str, str | None], Any]
+    names: Sequence[str] = HOMEWORK_MODELS
+    weights: dict[str, str | None] | None = None
+    write_status: bool = True
+    models: list[ModelState] = field(default_factory=list)
+    started_at: float | None = None
+    finished_at: float | None = None
+    _thread: threading.Thread | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> "WarmPool":
+        """Start loading in a daemon thread (once); returns self."""
+        with self._lock:
+            if self._thread is not None:
+                return self
+            weights = self.weights or default_weights(self.names)
+            self.models = [ModelState(n, weights.get(n)) for n in self.names]
+            self.started_at = time.time()
+            self._thread = threading.Thread(target=self._run, name="cnnviz-warm-pool", daemon=True)
+        self._write()
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        from PIL import Image
+
+        probe = Image.new("RGB", (256, 256), (128, 110, 90))
+        for m in self.models:
+            m.state = "loading"
+            self._write()
+            t0 = time.perf_counter()
+            try:
+                predictor = self.loader(m.name, m.weights)
+                # One prediction through its queue: warms the whole path and seeds the
+                # queue's service time, so the first expected wait shown is realistic.
+                queues().queue_for(predictor).predict(probe)
+                m.state = "ready"
+            except Exception as exc:  # noqa: BLE001 - one model failing must not stop the others
+                m.state, m.error = "error", f"{type(exc).__name__}: {exc}"
+            m.seconds = round(time.perf_counter() - t0, 2)
+            self._write()
+        self.finished_at = time.time()
+        self._write()
+
+    def join(self, timeout: float | None = None) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.done
+
+    @property
+    def loaded(self) -> int:
+        return sum(1 for m in self.models if m.state == "ready")
+
+    @property
+    def total(self) -> int:
+        return len(self.models) or len(self.names)
+
+    @property
+    def done(self) -> bool:
+        return bool(self.models) and all(m.state in {"ready", "error"} for m in self.models)
+
+    @property
+    def ready(self) -> bool:
+        return bool(self.models) and all(m.state == "ready" for m in self.models)
+
+    def readiness(self) -> dict[str, Any]:
+        """``{ready, loaded, total, done, models: [...], pid, started, finished, queues}``."""
+        return {
+            "ready": self.ready,
+            "loaded": self.loaded,
+            "total": self.total,
+            "done": self.done,
+            "models": [{"name": m.name, "weights": m.weights or "random", "state": m.state,
+                        "seconds": m.seconds, "error": m.error} for m in self.models],
+            "pid": os.getpid(),
+            "started": self.started_at,
+            "finished": self.finished_at,
+            "updated": time.time(),
+        }
+
+    def _write(self) -> None:
+        if not self.write_status:
+            return
+        try:
+            write_json_atomic(status_path(), self.readiness())
+        except OSError:  # a read-only cache must not stop serving; the HTTP route still answers
+            pass
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".status-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=1)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def read_status(path: Path | None = None) -> dict[str, Any] | None:
+    """The last readiness the warm pool wrote, or None when no server wrote one."""
+    path = path or status_path()
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+_POOL: WarmPool | None = None
+
+
+def warm_models() -> tuple[str, ...]:
+    """The models the server warms: ``CNNVIZ_WARM_MODELS`` (comma-separated) or the homework four."""
+    wanted = [n.strip().lower() for n in os.environ.get("CNNVIZ_WARM_MODELS", "").split(",") if n.strip()]
+    return tuple(wanted) or HOMEWORK_MODELS
+
+
+def warm_start(loader: Callable[[str, str | None], Any], names: Sequence[str] = HOMEWORK_MODELS,
+               weights: dict[str, str | None] | None = None) -> WarmPool:
+    """Start the process-wide warm pool once (later calls return the same pool)."""
+    global _POOL
+    with _REGISTRY_LOCK:
+        if _POOL is None:
+            _POOL = WarmPool(loader, tuple(names), weights)
+        pool = _POOL
+    return pool.start()
+
+
+def warm_pool() -> WarmPool | None:
+    """The process-wide warm pool, if the server started one."""
+    return _POOL
+
+
+__all__ = [
+    "ModelQueue", "QueueRegistry", "ResultCache", "ServerBusyError", "ServingConfig", "Ticket",
+    "TooManyPendingError", "WarmPool", "default_weights", "predict_many", "queues", "read_status", "status_path",
+    "warm_pool", "warm_start",
+]
