@@ -57,8 +57,16 @@ def wait_status(at, run_id, statuses, deadline=DEADLINE):
 
 
 @pytest.fixture(scope="module")
-def finished_run():
+def finished_run(tmp_path_factory):
     """One tiny run started from the page and followed until it finished: (AppTest, run id)."""
+    with pytest.MonkeyPatch.context() as mp:  # the same cache the autouse fixture gives each test
+        mp.setenv("CNNVIZ_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "models_cache"))
+        mp.setenv("CNNVIZ_OFFLINE", "1")
+        (tmp_path_factory.getbasetemp() / "models_cache").mkdir(exist_ok=True)
+        return _finished_run()
+
+
+def _finished_run():
     at = app_test(PAGE, lang="en", timeout=SLOW)
     tiny_settings(at)
     by_key(at.button, "labs_train").click().run(timeout=SLOW)
@@ -130,8 +138,8 @@ def test_the_run_survives_a_rerun_a_page_switch_and_a_fresh_session(finished_run
     at, run_id = finished_run
     at.run(timeout=SLOW)
     assert at.session_state["labs_run"] == run_id
-    at.switch_page("pages/home.py").run(timeout=SLOW)
-    at.switch_page(PAGE).run(timeout=SLOW)
+    at.switch_page("home.py").run(timeout=SLOW)
+    at.switch_page("labs.py").run(timeout=SLOW)
     no_exception(at)
     assert translate("labs_ui.confusion", "en") in all_text(at)
     # a browser reload / shared link: a new session that only has the URL
@@ -151,9 +159,9 @@ def test_queue_is_visible_and_stop_ends_runs(finished_run):
     assert second != first
     no_exception(at)
     assert any("position 1" in i.value for i in at.info), [i.value for i in at.info]  # second waits
-    by_key(at.button, "labs_stop").click().run(timeout=SLOW)  # stop the queued one: it never starts
-    wait_status(at, second, ("stopped",), deadline=60)
-    assert store.load_run(second).status == "stopped"
+    by_key(at.button, "labs_stop").click().run(timeout=SLOW)  # stop the queued one: it will never start
+    no_exception(at)
+    assert translate("labs_ui.stopped_queued", "en") in all_text(at)
     at.session_state["labs_run"] = first
     wait_status(at, first, ("running",), deadline=DEADLINE)
     from cnnviz.ui.runs import manager
@@ -169,6 +177,8 @@ def test_queue_is_visible_and_stop_ends_runs(finished_run):
     assert translate("labs_ui.stopped_note", "en") in all_text(at)
     record = store.load_run(first)
     assert record.status == "stopped" and len(record.history["cifar10_v1"]["loss"]) < 200
+    wait_status(at, second, ("stopped",), deadline=60)  # the queue moved on: the stopped one never trained
+    assert store.load_run(second).status == "stopped" and not store.load_run(second).history
 
 
 def test_runs_written_by_an_earlier_process_are_listed_and_half_written_ones_never_finished():

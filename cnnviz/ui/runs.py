@@ -180,7 +180,9 @@ def progress_panel(run, snap: dict, *, key: str = "run") -> None:
         c1.metric(t("labs_ui.elapsed"), _clock(p["elapsed"]))
         c2.metric(t("labs_ui.remaining"), _clock(p["eta"]))
         c3.metric(t("labs_ui.status"), status_label(snap["status"]))
-    if snap["status"] in ("queued", "running"):
+    if snap["status"] == "queued" and getattr(run, "stop_requested", False):
+        st.caption(t("labs_ui.stopped_queued"))  # RunManager leaves it queued until the queue moves on
+    elif snap["status"] in ("queued", "running"):
         st.button(t("labs_ui.stop"), key=f"{key}_stop", icon=":material/stop_circle:", type="secondary",
                   on_click=mgr.stop, args=(snap["run_id"],), help=t("labs_ui.stop_help"))
     elif snap["status"] == "stopping":
