@@ -8,6 +8,7 @@ from cnnviz.ui import t
 from cnnviz.ui import visualize as view
 from cnnviz.ui.gradcam import gradcam_panel
 from cnnviz.ui.models import display_name, load_model
+from cnnviz.ui.runs import split_trained, trained_badge
 from cnnviz.ui.image_input import image_input
 from cnnviz.ui.weights import weights_banner
 
@@ -18,9 +19,10 @@ with st.expander(t("visualize.explain.title"), icon=":material/school:"):
 
 left, right = st.columns(2, gap="large")
 with left:
-    name = view.model_picker()
-    modes = weights_banner(list(dict.fromkeys([name, *view.gradcam_models()])), key="vis_weights")
-    weights = modes[name]
+    name, trained = split_trained(view.model_picker())  # trained: "run:<id>/<model>" (Labs) or None
+    modes = weights_banner(list(dict.fromkeys([name] * (not trained) + view.gradcam_models())), key="vis_weights")
+    weights = modes[name] = trained or modes[name]
+    trained_badge(trained)
     if weights is None:
         st.badge(t("visualize.random_badge"), icon=":material/casino:", color="orange")
 with right:

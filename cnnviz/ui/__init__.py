@@ -86,6 +86,7 @@ PAGES: dict[str, tuple[str, str]] = {
     "classify": ("pages/classify.py", ":material/image_search:"),
     "choose": ("pages/choose.py", ":material/tune:"),
     "visualize": ("pages/visualize.py", ":material/visibility:"),
+    "labs": ("pages/labs.py", ":material/model_training:"),
 }
 
 

@@ -17,6 +17,7 @@ from PIL import Image
 from cnnviz import device, infer, zoo
 from cnnviz.errors import UserFacingError
 from cnnviz.ui import error_message
+from cnnviz.ui.runs import is_trained, load_trained_model
 
 # Keep a bounded number of built models: VGG19 alone is ~550 MB of float32 weights.
 MAX_MODELS = 10
@@ -40,6 +41,8 @@ def display_name(name: str) -> str:
 
 @st.cache_resource(max_entries=MAX_MODELS, show_spinner=False)
 def _build(name: str, weights: str | None, options: tuple[tuple[str, object], ...]):
+    if is_trained(weights):  # trained in Labs: the run's model.keras
+        return load_trained_model(weights)
     return zoo.create_model(name, weights=weights, **dict(options))
 
 

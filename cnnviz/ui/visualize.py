@@ -26,6 +26,7 @@ from cnnviz.images import image_digest
 from cnnviz.ui import error_message, t
 from cnnviz.ui.gradcam import side_by_side
 from cnnviz.ui.models import load_model, model_input
+from cnnviz.ui.runs import trained_options
 from cnnviz.visualize import render
 
 TABS = ("maps", "depth", "filters", "actmax", "gradcam")
@@ -54,11 +55,15 @@ def model_options() -> list[str]:
 
 
 def model_picker(key: str = "vis_model") -> str:
-    options = model_options()
-    wanted = str(st.query_params.get("model", "")).lower()
+    """A zoo name, or "run:<run_id>/<model>" for a network trained in Labs (listed last)."""
+    trained = trained_options()
+    options = model_options() + list(trained)
+    wanted = str(st.query_params.get("model", ""))
+    wanted = wanted if wanted in trained else wanted.lower()
     if key not in st.session_state and wanted in options:
         st.session_state[key] = wanted
-    labels = {n: " · ".join(str(x) for x in (zoo.get_spec(n).display_name, zoo.get_spec(n).year) if x) for n in options}
+    labels = {n: " · ".join(str(x) for x in (zoo.get_spec(n).display_name, zoo.get_spec(n).year) if x)
+              for n in options if n not in trained} | trained
     return st.selectbox(t("visualize.model"), options, key=key, format_func=labels.__getitem__,
                         help=t("visualize.model_help"))
 

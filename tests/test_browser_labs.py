@@ -1,0 +1,99 @@
+"""The Labs page in a real Chromium against `streamlit run app.py` (offline, digits):
+start a lab, see the live curve grow, switch pages and come back (the run goes on), reload
+the browser (``?run=`` reattaches), see the finished run's confusion matrix, click a cell
+and see its images, then open the trained network in Filters & activations and see its
+learned first-layer filters. Screenshots go to the test artifacts folder."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import wait_for_app
+
+from cnnviz.i18n import translate
+
+pytestmark = pytest.mark.browser
+
+LOAD_TIMEOUT = 300_000
+TRAIN_TIMEOUT = 600_000   # a tiny run on 2 shared cores, TensorFlow import included
+
+
+def text_appears(page, text: str, timeout: float = LOAD_TIMEOUT) -> None:
+    page.wait_for_function("t => document.body.innerText.includes(t)", arg=text, timeout=timeout)
+
+
+def shoot(page, path) -> None:
+    page.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)",
+                           timeout=60_000)
+    page.screenshot(path=str(path), full_page=True)
+
+
+def set_number(page, label: str, value: int) -> None:
+    box = page.locator('[data-testid="stNumberInput"]').filter(has_text=label).first.locator("input")
+    box.fill(str(value))
+    box.press("Enter")
+    wait_for_app(page, timeout=LOAD_TIMEOUT)
+
+
+def progress_text(page) -> str:
+    return page.locator('[data-testid="stProgress"]').first.inner_text()
+
+
+def test_train_watch_switch_reload_and_read_the_results(streamlit_server, page, artifacts_dir):
+    tr = lambda key, **kw: translate(key, "en", **kw)  # noqa: E731
+    page.set_viewport_size({"width": 1400, "height": 1400})
+    page.goto(f"{streamlit_server.url}/labs?lang=en&lab=mini-resnet")
+    wait_for_app(page, timeout=LOAD_TIMEOUT)
+    text_appears(page, tr("labs.mini_resnet.title"))
+    set_number(page, tr("labs_ui.epochs"), 3)
+    set_number(page, tr("labs_ui.subset"), 200)
+    shoot(page, artifacts_dir / "labs-settings-en.png")
+
+    page.get_by_role("button", name=tr("labs_ui.train"), exact=True).click()
+    text_appears(page, tr("labs_ui.elapsed"))
+    assert "run=" in page.url
+    run_id = re.search(r"run=([^&]+)", page.url).group(1)
+    # the live curve: a plotly chart that keeps growing (the progress line moves on)
+    page.wait_for_selector('[data-testid="stProgress"]', timeout=TRAIN_TIMEOUT)
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 1", timeout=TRAIN_TIMEOUT)
+    first = progress_text(page)
+    page.wait_for_function("t => { const p = document.querySelector('[data-testid=\"stProgress\"]');"
+                           " return p && p.innerText !== t; }", arg=first, timeout=TRAIN_TIMEOUT)
+    shoot(page, artifacts_dir / "labs-live-en.png")
+
+    # switch page and come back: the run went on and the page reattaches
+    page.get_by_role("link", name=translate("nav.home", "en")).first.click()
+    wait_for_app(page, timeout=LOAD_TIMEOUT)
+    page.get_by_role("link", name=translate("nav.labs", "en")).first.click()
+    wait_for_app(page, timeout=LOAD_TIMEOUT)
+    page.wait_for_function("t => document.body.innerText.includes(t[0]) || document.body.innerText.includes(t[1])",
+                           arg=[tr("labs_ui.elapsed"), tr("labs_ui.confusion")], timeout=LOAD_TIMEOUT)
+    assert run_id in page.url
+
+    # a browser reload: only the URL is left, it reattaches
+    page.reload()
+    wait_for_app(page, timeout=LOAD_TIMEOUT)
+    text_appears(page, tr("labs_ui.confusion"), timeout=TRAIN_TIMEOUT)
+    wait_for_app(page, timeout=LOAD_TIMEOUT)
+    body = page.locator("body").inner_text()
+    assert tr("labs_ui.per_class") in body and tr("labs_ui.grid") in body
+    assert page.locator('[data-testid="stAlert"]').filter(has_text="Error").count() == 0
+    shoot(page, artifacts_dir / "labs-finished-en.png")
+
+    # click a confusion-matrix cell (the diagonal's first): its images appear
+    cm = page.locator(".js-plotly-plot").nth(1)
+    box = cm.locator(".nsewdrag").first.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.05, box["y"] + box["height"] * 0.05)
+    text_appears(page, "True ", timeout=60_000)
+    wait_for_app(page, timeout=LOAD_TIMEOUT)
+    shoot(page, artifacts_dir / "labs-confusion-cell-en.png")
+
+    # the trained network's learned filters in Filters & activations
+    page.goto(f"{streamlit_server.url}/visualize?lang=en&tab=filters&model=run:{run_id}/miniresnet")
+    wait_for_app(page, timeout=LOAD_TIMEOUT)
+    text_appears(page, "trained in Labs")
+    text_appears(page, "Filters 0–")
+    wait_for_app(page, timeout=LOAD_TIMEOUT)
+    assert translate("visualize.filters.random_note", "en") not in page.locator("body").inner_text()
+    shoot(page, artifacts_dir / "labs-trained-filters-en.png")
