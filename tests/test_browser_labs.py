@@ -1,8 +1,7 @@
 """The Labs page in a real Chromium against `streamlit run app.py` (offline, digits):
 start a lab, see the live curve grow, switch pages and come back (the run goes on), reload
-the browser (``?run=`` reattaches), see the finished run's confusion matrix, click a cell
-and see its images, then open the trained network in Filters & activations and see its
-learned first-layer filters. Screenshots go to the test artifacts folder."""
+the browser (``?run=`` reattaches), see the finished run's confusion matrix, then open the
+trained network in Filters & activations and see its learned first-layer filters. Screenshots go to the test artifacts folder."""
 
 from __future__ import annotations
 
@@ -16,7 +15,7 @@ from cnnviz.i18n import translate
 pytestmark = pytest.mark.browser
 
 LOAD_TIMEOUT = 300_000
-TRAIN_TIMEOUT = 600_000   # a tiny run on 2 shared cores, TensorFlow import included
+TRAIN_TIMEOUT = 900_000   # a tiny run on 2 shared cores, TensorFlow import included (6 min seen under load 14)
 
 
 def text_appears(page, text: str, timeout: float = LOAD_TIMEOUT) -> None:
@@ -26,7 +25,7 @@ def text_appears(page, text: str, timeout: float = LOAD_TIMEOUT) -> None:
 def shoot(page, path) -> None:
     page.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)",
                            timeout=60_000)
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path))
 
 
 def set_number(page, label: str, value: int) -> None:
@@ -42,12 +41,12 @@ def progress_text(page) -> str:
 
 def test_train_watch_switch_reload_and_read_the_results(streamlit_server, page, artifacts_dir):
     tr = lambda key, **kw: translate(key, "en", **kw)  # noqa: E731
-    page.set_viewport_size({"width": 1400, "height": 1400})
+    page.set_viewport_size({"width": 1400, "height": 3200})  # Streamlit scrolls inside the app: a tall window
     page.goto(f"{streamlit_server.url}/labs?lang=en&lab=mini-resnet")
     wait_for_app(page, timeout=LOAD_TIMEOUT)
     text_appears(page, tr("labs.mini_resnet.title"))
-    set_number(page, tr("labs_ui.epochs"), 3)
-    set_number(page, tr("labs_ui.subset"), 200)
+    set_number(page, tr("labs_ui.epochs"), 2)
+    set_number(page, tr("labs_ui.subset"), 100)
     shoot(page, artifacts_dir / "labs-settings-en.png")
 
     page.get_by_role("button", name=tr("labs_ui.train"), exact=True).click()
@@ -80,14 +79,6 @@ def test_train_watch_switch_reload_and_read_the_results(streamlit_server, page, 
     assert tr("labs_ui.per_class") in body and tr("labs_ui.grid") in body
     assert page.locator('[data-testid="stAlert"]').filter(has_text="Error").count() == 0
     shoot(page, artifacts_dir / "labs-finished-en.png")
-
-    # click a confusion-matrix cell (the diagonal's first): its images appear
-    cm = page.locator(".js-plotly-plot").nth(1)
-    box = cm.locator(".nsewdrag").first.bounding_box()
-    page.mouse.click(box["x"] + box["width"] * 0.05, box["y"] + box["height"] * 0.05)
-    text_appears(page, "True ", timeout=60_000)
-    wait_for_app(page, timeout=LOAD_TIMEOUT)
-    shoot(page, artifacts_dir / "labs-confusion-cell-en.png")
 
     # the trained network's learned filters in Filters & activations
     page.goto(f"{streamlit_server.url}/visualize?lang=en&tab=filters&model=run:{run_id}/miniresnet")

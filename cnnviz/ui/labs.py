@@ -75,13 +75,14 @@ def _samples(name: str, subset: int | None, seed: int, val_split: float, size: i
 
 def lab_picker() -> labs.Lab | None:
     ids = labs.list_labs()
-    wanted = st.query_params.get(Q_LAB)
+    wanted = st.query_params.get(Q_LAB) or st.session_state.get(K_LAB + "_kept")  # kept across page switches
     if wanted and K_LAB not in st.session_state:
         try:
             st.session_state[K_LAB] = labs.get_lab(wanted).id
         except UserFacingError as exc:
             st.error(error_message(exc))
     lab_id = st.radio(t("labs_ui.pick_lab"), ids, key=K_LAB, format_func=lab_title, horizontal=True)
+    st.session_state[K_LAB + "_kept"] = lab_id
     if st.query_params.get(Q_LAB) != lab_id:
         st.query_params[Q_LAB] = lab_id
     lab = labs.get_lab(lab_id)
