@@ -1,0 +1,26 @@
+"""Labs: the course's exercises, trained live (class 130 exercises 2–5, CIFAR-10 v1→v5, callbacks).
+
+``list_labs()`` and ``get_lab(id)`` are light (no TensorFlow): each lab is a small
+declarative entry (:mod:`cnnviz.labs.registry`). ``run_lab(...)`` and ``check_settings(...)``
+load TensorFlow when called. To train in the background (the page), use
+``cnnviz.training.RunManager().start_lab(lab_id, **settings)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cnnviz.labs.registry import LABS, Lab, LabError, LabModel, UnknownLabError, check_settings, get_lab, list_labs
+
+
+def run_lab(lab_id: str, dataset: str = "digits", epochs: int | None = None, subset: int | None = None,
+            seed: int = 0, callbacks=(), on_progress=None, **kwargs: Any):
+    """Train a lab's networks and measure them; see :func:`cnnviz.labs.run.run_lab`."""
+    from cnnviz.labs.run import run_lab as _run  # heavy: TF
+
+    return _run(lab_id, dataset=dataset, epochs=epochs, subset=subset, seed=seed, callbacks=callbacks,
+                on_progress=on_progress, **kwargs)
+
+
+__all__ = ["LABS", "Lab", "LabError", "LabModel", "UnknownLabError", "check_settings", "get_lab", "list_labs",
+           "run_lab"]

@@ -1,0 +1,145 @@
+"""The labs as data: one small declarative entry per exercise of the course (like a zoo entry).
+
+No TensorFlow here: the Labs page lists and describes labs without loading it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+
+from cnnviz import datasets
+
+from cnnviz.errors import UserFacingError
+from cnnviz.training.options import parse_callbacks
+
+
+class LabError(UserFacingError, ValueError):
+    """A lab that does not exist, or settings it cannot take (0 epochs, a subset too large...)."""
+
+
+class UnknownLabError(LabError, KeyError):
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return self.message("en")
+
+
+@dataclass(frozen=True)
+class LabModel:
+    """One network of a lab: ``source`` "zoo" (``cnnviz.zoo.create_model(build, **options)``)
+    or "lab" (a builder of :mod:`cnnviz.labs.builders`)."""
+
+    name: str
+    build: str
+    source: str = "zoo"
+    options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Lab:
+    """A lab: texts (i18n keys), its networks, data and default budget, and what to look at.
+
+    ``image_size`` is the side the data are resized to (the digits are 8×8 scans, so 16×16
+    loses nothing and makes the deep labs fit in two minutes on two cores); ``subset`` is
+    the number of training images for datasets other than digits (digits: all of them).
+    ``extras`` names the measurements beyond the curves: "grad_norms", "excitation".
+    """
+
+    id: str
+    models: tuple[LabModel, ...]
+    epochs: int
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    image_size: int = 32
+    subset: int | None = None
+    other_subset: int = 3000
+    dataset: str = "digits"
+    val_split: float = 0.2
+    callbacks: tuple = ()
+    extras: tuple[str, ...] = ()
+    seed_ref: str = ""
+
+    @property
+    def title_key(self) -> str:
+        return f"labs.{self.key}.title"
+
+    @property
+    def text_key(self) -> str:
+        return f"labs.{self.key}.text"
+
+    @property
+    def look_key(self) -> str:
+        return f"labs.{self.key}.look"
+
+    @property
+    def key(self) -> str:
+        return self.id.replace("-", "_")
+
+    @property
+    def model_names(self) -> list[str]:
+        return [m.name for m in self.models]
+
+
+def _zoo(*names: str, **options) -> tuple[LabModel, ...]:
+    return tuple(LabModel(n, n, "zoo", dict(options)) for n in names)
+
+
+LABS: dict[str, Lab] = {lab.id: lab for lab in (
+    Lab("cifar-progression", _zoo("cifar10_v1", "cifar10_v2", "cifar10_v3", "cifar10_v4", "cifar10_v5"),
+        epochs=6, seed_ref="seed 002: cnn_cifar10_version1..5"),
+    Lab("pooling-vs-strided", (LabModel("pooling", "pooling", "lab"), LabModel("strided", "strided", "lab")),
+        epochs=6, seed_ref="seed 002: Capas de pooling vs Convolución con stride > 1"),
+    Lab("skip-vs-plain", _zoo("plainnet", "residualnet", depth=50), epochs=4, other_subset=2000,
+        extras=("grad_norms",), seed_ref="seed 000: exercise 3"),
+    Lab("mini-resnet", _zoo("miniresnet"), epochs=4, other_subset=2000,
+        seed_ref="seed 000: exercise 2"),
+    Lab("separable-vs-standard", (LabModel("standard", "standard", "lab"), LabModel("separable", "separable", "lab")),
+        epochs=6, seed_ref="seed 000: exercise 4"),
+    Lab("squeeze-excite", (LabModel("without_se", "without_se", "lab"), LabModel("with_se", "with_se", "lab")),
+        epochs=6, extras=("excitation",), seed_ref="seed 000: exercise 5"),
+    Lab("callbacks", _zoo("cifar10_v3"), epochs=20,
+        callbacks=("early_stopping", "reduce_lr", "checkpoint", "csv_logger"),
+        seed_ref="seed 004: Tensorflow callbacks"),
+)}
+
+
+def list_labs() -> list[str]:
+    """Lab ids, in the course's order."""
+    return list(LABS)
+
+
+def get_lab(lab_id: str) -> Lab:
+    """The lab ``lab_id``.
+
+    Raises:
+        UnknownLabError: (a ``ValueError`` and ``KeyError``) listing the labs that exist.
+    """
+    lab = LABS.get(str(lab_id).strip().lower())
+    if lab is None:
+        raise UnknownLabError("labs.error.unknown", lab=lab_id, available=", ".join(LABS))
+    return lab
+
+
+def check_settings(lab_id: str, dataset: str = "digits", epochs: int | None = None, subset: int | None = None,
+                   seed: int = 0, callbacks: Iterable = (), **_: Any) -> dict:
+    """Validate before queueing (so a bad request fails at once, in the user's language).
+
+    Returns the effective settings. Raises LabError / DatasetError / TrainingError.
+    """
+    lab = get_lab(lab_id)
+    eff_epochs = lab.epochs if epochs is None else epochs
+    if isinstance(eff_epochs, bool) or not isinstance(eff_epochs, (int, np.integer)) or not 1 <= eff_epochs <= 1000:
+        raise LabError("labs.error.epochs", value=epochs)
+    key = str(dataset).strip().lower().replace("-", "_")
+    if key not in datasets.NAMES:
+        raise datasets.DatasetError("datasets.error.unknown", name=dataset, available=", ".join(datasets.NAMES))
+    if subset is not None and (isinstance(subset, bool) or not isinstance(subset, (int, np.integer)) or subset < 2):
+        raise LabError("labs.error.subset", value=subset)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise LabError("labs.error.seed", value=seed)
+    options = parse_callbacks(tuple(callbacks) or lab.callbacks)
+    eff_subset = subset if subset is not None else (lab.subset if key == "digits" else lab.other_subset)
+    return {"lab": lab.id, "dataset": key, "epochs": int(eff_epochs), "subset": eff_subset, "seed": int(seed),
+            "batch_size": lab.batch_size, "learning_rate": lab.learning_rate, "image_size": lab.image_size,
+            "val_split": lab.val_split, "callbacks": sorted(options), "models": lab.model_names}
