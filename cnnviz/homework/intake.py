@@ -291,8 +291,7 @@ def _strip_wrapper(entries: list[_Entry]) -> list[_Entry]:
         real = [e for e in entries if not _is_system(e.path.parts) and e.path.parts]
         files = [e for e in real if not e.is_dir]
         tops = {e.path.parts[0] for e in real}
-        if len(tops) != 1 or any(len(e.path.parts) < 3 for e in files) or not any(
-                e.is_dir and len(e.path.parts) >= 2 or len(e.path.parts) >= 3 for e in real):
+        if len(tops) != 1 or not any(len(e.path.parts) >= 3 for e in files):
             return entries
         entries = [_Entry(PurePosixPath(*e.path.parts[1:]), e.read, e.size, e.link, e.is_dir) for e in entries
                    if len(e.path.parts) > 1]
