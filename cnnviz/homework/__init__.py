@@ -25,6 +25,7 @@ from cnnviz.homework.intake import (
     ArchiveError,
     DatasetError,
     HomeworkDataset,
+    HomeworkWeightsError,
     Item,
     Refused,
     load_dataset,
@@ -77,5 +78,5 @@ def start(manager, dataset: HomeworkDataset, models: Iterable[str] = HOMEWORK_FO
                           title=dataset.name)
 
 
-__all__ = ["HOMEWORK_FOUR", "KIND", "MIN_PER_CLASS", "ArchiveError", "DatasetError", "HomeworkDataset", "Item",
+__all__ = ["HOMEWORK_FOUR", "KIND", "MIN_PER_CLASS", "ArchiveError", "DatasetError", "HomeworkDataset", "HomeworkWeightsError", "Item",
            "Refused", "load_dataset", "load_sample", "run", "sample_zip", "start"]

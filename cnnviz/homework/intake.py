@@ -68,6 +68,10 @@ class ArchiveError(DatasetError):
     """An archive refused as a whole: unsafe names, nested archives, over the limits, not a zip."""
 
 
+class HomeworkWeightsError(UserFacingError):
+    """Pretrained weights are missing and cannot be fetched (offline): names the models."""
+
+
 @dataclass
 class Refused:
     """A file left out, with the catalog key and parameters of its reason."""

@@ -174,7 +174,7 @@ def render_html(result, lang: str = "en") -> str:
     # verdict
     status = v.get("status", "incomplete")
     parts.append(f"<h2>{_esc(t('homework.report.verdict'))}</h2>")
-    parts.append(f"<p class='verdict {status}'><b>{_esc(t('homework.verdict.status_' + status))}</b></p><ul>")
+    parts.append(f"<p class='verdict {status}'><b>{_esc(t(f'homework.verdict.status_{status}'))}</b></p><ul>")
     for r in v.get("reasons", []):
         parts.append(f"<li>{_esc(t(r['key'], **r['params']))}</li>")
     parts.append("</ul>")

@@ -35,8 +35,7 @@ import tensorflow as tf
 
 from cnnviz import cache, graph, zoo
 from cnnviz.homework import verdict as verdict_mod
-from cnnviz.homework.intake import DatasetError, HomeworkDataset, to_array
-from cnnviz.errors import UserFacingError
+from cnnviz.homework.intake import DatasetError, HomeworkDataset, HomeworkWeightsError, to_array
 from cnnviz.training import store
 from cnnviz.training.fit import local_context, train_model
 from cnnviz.training.manager import RunContext
@@ -58,10 +57,6 @@ UNFREEZE_FROM = {
     "mobilenetv3small": "expanded_conv_8_expand",
     "convnexttiny": "convnext_tiny_downsampling_block_2",
 }
-
-
-class HomeworkWeightsError(UserFacingError):
-    """Pretrained weights are missing and cannot be fetched (offline): names the models."""
 
 
 @dataclass

@@ -85,6 +85,7 @@ PAGES: dict[str, tuple[str, str]] = {
     "explorer": ("pages/explorer.py", ":material/account_tree:"),
     "classify": ("pages/classify.py", ":material/image_search:"),
     "visualize": ("pages/visualize.py", ":material/visibility:"),
+    "homework": ("pages/homework.py", ":material/assignment:"),
 }
 
 
