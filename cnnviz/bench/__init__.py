@@ -11,6 +11,7 @@ section         module                         report keys / rows
 ``explorer``    :mod:`cnnviz.bench.explorer`   rows in ``extras`` (build, summarize, charts)
 ``visualize``   :mod:`cnnviz.bench.visualize`  rows in ``extras`` (feature maps, Grad-CAM, actmax)
 ``page``        :mod:`cnnviz.bench.page`       ``page`` (Classify page under AppTest; homework only)
+``homework``    :mod:`cnnviz.bench.homework`   ``homework`` (4 models × 2 phases; CNNVIZ_BENCH_HOMEWORK=1)
 ``machine``     :mod:`cnnviz.bench.machine`    ``machine`` (CPUs, device, TensorFlow)
 ==============  =============================  ===================================================
 
@@ -41,7 +42,7 @@ import os
 import sys
 from typing import Iterable, TextIO
 
-from cnnviz.bench import explorer, inference, machine, page, visualize
+from cnnviz.bench import explorer, homework, inference, machine, page, visualize
 from cnnviz.bench.base import Context, Section
 
 __all__ = ["Context", "SECTIONS", "Section", "measure", "print_json", "print_report", "section_names"]
@@ -54,6 +55,7 @@ SECTIONS: list[Section] = [
     explorer.SECTION,
     visualize.SECTION,
     page.SECTION,
+    homework.SECTION,
     machine.SECTION,
 ]
 
