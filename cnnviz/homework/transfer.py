@@ -206,18 +206,15 @@ def forward(model: keras.Model, x: np.ndarray, name: str, ctx: RunContext | None
             batch: int = 32) -> np.ndarray | None:
     """``model(preprocess(x), training=False)`` batch by batch; None when Stop is pressed in between.
 
-    Every batch is padded to ``batch`` images so the function is traced once.
+    Called eagerly: a frozen base runs once per image, so tracing a graph for it (seconds to
+    tens of seconds on a busy CPU) would cost more than it saves.
     """
-    fn = tf.function(lambda t: model(t, training=False))
     outs = []
     for i in range(0, len(x), batch):
         if ctx is not None and ctx.stop_requested:
             return None
         xb = zoo.preprocess_input(name, x[i:i + batch])
-        n = len(xb)
-        if n < batch:
-            xb = np.concatenate([xb, np.zeros((batch - n, *xb.shape[1:]), xb.dtype)])
-        outs.append(np.asarray(fn(tf.constant(xb)))[:n])
+        outs.append(np.asarray(model(tf.constant(xb), training=False)))
     return np.concatenate(outs) if outs else None
 
 
@@ -343,7 +340,8 @@ def train_one(ctx: RunContext, name: str, images: dict[str, np.ndarray], labels:
     if pred_model is None:
         pred_model = head if cache_features else final
         pred_x = forward(base, images["test"], name) if cache_features else zoo.preprocess_input(name, images["test"])
-    probs = np.asarray(pred_model.predict(pred_x, batch_size=64, verbose=0))
+    probs = np.concatenate([np.asarray(pred_model(tf.constant(pred_x[i:i + 64]), training=False))
+                            for i in range(0, len(pred_x), 64)])  # eager: no predict graph to trace
     entry["test_predictions"] = probs.argmax(-1).astype(int).tolist()
     entry.setdefault("trainable_params_ft", None)
     entry["confusion"] = entry.get("ft_confusion") or entry["fe_confusion"]

@@ -75,7 +75,7 @@ def refused_list(ds: homework.HomeworkDataset) -> None:
     with st.expander(t("homework.report.refused", count=len(ds.refused)), icon=":material/block:"):
         lang = current_lang()
         st.dataframe([{t("homework.page.col_file"): r.path, t("homework.page.col_reason"): r.message(lang)}
-                      for r in ds.refused], hide_index=True, use_container_width=True)
+                      for r in ds.refused], hide_index=True, width="stretch")
 
 
 def dataset_summary(ds: homework.HomeworkDataset, seed: int = 0) -> None:
@@ -97,7 +97,7 @@ def dataset_summary(ds: homework.HomeworkDataset, seed: int = 0) -> None:
         st.caption(t("homework.page.balance"))
         st.dataframe([{t("homework.page.col_class"): c, t("homework.page.col_train"): n["train"],
                        t("homework.page.col_val"): n["val"], t("homework.page.col_test"): n["test"]}
-                      for c, n in counts.items()], hide_index=True, use_container_width=True)
+                      for c, n in counts.items()], hide_index=True, width="stretch")
         st.bar_chart({c: sum(n.values()) for c, n in counts.items()}, height=180)
     with right:
         st.caption(t("homework.page.samples"))
@@ -178,8 +178,10 @@ def _live(run: Run) -> None:
     snap = run.snapshot()
     prog = snap["progress"]
     phase = next((e for e in reversed(snap["events"]) if e["kind"] == "phase"), None)
-    where = t(f"homework.page.phase_{phase['phase']}", model=display_name(phase["model"])) if phase else \
-        t("homework.page.queued")
+    if phase:
+        where = t(f"homework.page.phase_{phase['phase']}", model=display_name(phase["model"]))
+    else:
+        where = t("homework.page.queued") if snap["status"] == "queued" else t("homework.page.starting")
     st.progress(min(1.0, prog["fraction"]), text=where)
     if st.button(t("homework.page.stop"), key="homework_stop", icon=":material/stop_circle:",
                  disabled=snap["status"] not in ("queued", "running")):
@@ -213,7 +215,7 @@ def run_view(run_id: str, ds: homework.HomeworkDataset | None) -> None:
         st.warning(error_message(exc))
         return
     if isinstance(run, Run) and not run.done:
-        @st.fragment(run_every=1.5)
+        @st.fragment(run_every=3)  # each redraw holds the GIL the trainer's tracing needs
         def live():
             if run.done:
                 st.rerun()
@@ -253,7 +255,7 @@ def results(data: dict, folder: Path | None, ds: homework.HomeworkDataset | None
                      t("homework.col.params"): m.get("params"), t("homework.col.trainable_params_fe"): m.get("trainable_params_fe"),
                      t("homework.col.trainable_params_ft"): m.get("trainable_params_ft"),
                      t("homework.col.inference_ms"): m.get("inference_ms"), t("homework.col.train_seconds"): m.get("train_seconds")})
-    st.dataframe(rows, hide_index=True, use_container_width=True,
+    st.dataframe(rows, hide_index=True, width="stretch",
                  column_config={t("homework.col.fe_accuracy"): st.column_config.NumberColumn(format="percent"),
                                 t("homework.col.ft_accuracy"): st.column_config.NumberColumn(format="percent"),
                                 t("homework.col.inference_ms"): st.column_config.NumberColumn(format="%.1f"),
