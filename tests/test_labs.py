@@ -148,14 +148,16 @@ def test_squeeze_excite_lab_in_the_background_keeps_its_excitation(tmp_path, mon
 @pytest.mark.slow
 def test_residual_net_training_loss_ends_below_the_plain_net():
     """Exercise 3 on a reduced budget (the lab's default shows it more strongly, see the note)."""
-    result = labs.run_lab("skip-vs-plain", epochs=2, subset=480, seed=0)
+    result = labs.run_lab("skip-vs-plain", epochs=2, subset=200, seed=0)
     plain, res = result.models["plainnet"], result.models["residualnet"]
     assert plain["params"] == res["params"]
     assert res["history"]["loss"][-1] < plain["history"]["loss"][-1]
-    # the gradient picture: per conv layer at the first step, the first layers of the plain net get less
+    # the gradient picture at the first step: with BatchNorm the plain net's gradients do not vanish,
+    # they grow towards its input (measured ~75x the residual twin's at conv1); the skips keep them even
     g_plain, g_res = plain["grad_norms"]["init"], res["grad_norms"]["init"]
-    assert len(g_plain) == len(g_res) == 50
-    assert g_plain["conv1_conv"] < g_res["conv1_conv"]
+    assert len(g_plain) == len(g_res) == 50  # 49 convolutions + the classifier
+    assert g_plain["conv1_conv"] > 10 * g_res["conv1_conv"]
+    assert plain["grad_norms"]["after_epoch1"] is not None
 
 
 def test_cli_lists_labs_and_rejects_unknown(capsys):

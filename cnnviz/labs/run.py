@@ -58,6 +58,13 @@ def build(spec: LabModel, input_shape: tuple[int, int, int], classes: int) -> ke
     return model
 
 
+def _all_layers(model):
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
+
+
 def gradient_norms(model: keras.Model, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """L2 norm of the loss gradient w.r.t. each convolution/dense kernel, on one batch (training mode)."""
     loss_fn = keras.losses.SparseCategoricalCrossentropy()
@@ -133,6 +140,10 @@ def run_lab(lab_id: str, dataset: str = "digits", epochs: int | None = None, sub
             break
         keras.utils.set_random_seed(seed)
         model = build(spec, data.input_shape, data.num_classes)
+        if lab.bn_momentum is not None:  # short runs: see Lab.bn_momentum
+            for layer in _all_layers(model):
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.momentum = lab.bn_momentum
         summary = summarize(model)
         extra_cbs = []
         info: dict[str, Any] = {}

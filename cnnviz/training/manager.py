@@ -202,7 +202,7 @@ class RunContext:
         """One training batch's logs (called from Keras' callback thread; cheap)."""
         with self.run._lock:
             m = self.run.models[name]
-            m.batch = batch + 1
+            m.batch = max(m.batch, batch + 1)  # batch-end records may arrive out of order (async)
             b = m.batches
             b["step"].append(epoch * m.steps + batch)
             for key, value in logs.items():
