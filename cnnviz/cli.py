@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("cnnviz.commands.bench", "latency, throughput and memory figures on this machine"),
     "models": ("cnnviz.commands.models", "list the model zoo"),
     "coldstart": ("cnnviz.commands.coldstart", "fresh-server time to the Home page vs a hello-world app"),
+    "homework": ("cnnviz.commands.homework", "the homework: four CNNs by transfer learning on your dataset, with a report"),
     "lab": ("cnnviz.commands.lab", "train one of the course's labs (CIFAR-10 v1-v5, skip vs plain...) here"),
     "status": ("cnnviz.commands.status", "is the server ready: homework models loaded (n/4)"),
     "loadtest": ("cnnviz.commands.loadtest", "N students at once against a server (or simulated): latency, errors"),

@@ -76,6 +76,7 @@ NOT_LIGHT = {
     "cnnviz.labs.run": "trains the lab's models (Keras); cnnviz.labs loads it only inside run_lab",
     "cnnviz.training.fit": "the Keras side of a run (tf.data pipeline, the callback bridge); loaded by the worker "
                            "thread when a run starts",
+    "cnnviz.homework.transfer": "trains Keras models (imported by cnnviz.homework.run when called)",
 }
 #: Modules the walk must find (the public surface): a walk that finds nothing proves nothing.
 MUST_FIND = ("cnnviz.cache", "cnnviz.cli", "cnnviz.device", "cnnviz.errors", "cnnviz.i18n", "cnnviz.images",

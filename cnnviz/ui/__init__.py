@@ -87,6 +87,7 @@ PAGES: dict[str, tuple[str, str]] = {
     "choose": ("pages/choose.py", ":material/tune:"),
     "visualize": ("pages/visualize.py", ":material/visibility:"),
     "labs": ("pages/labs.py", ":material/model_training:"),
+    "homework": ("pages/homework.py", ":material/assignment:"),
 }
 
 

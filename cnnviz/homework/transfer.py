@@ -1,0 +1,429 @@
+"""Transfer learning of zoo models on a homework dataset: feature extraction, then fine-tuning.
+
+Imports TensorFlow/Keras at the top: the worker thread or a script imports it.
+
+Per model (Keras' "Transfer learning & fine-tuning" guide):
+
+1. **Feature extraction.** The base (``include_top=False``, ImageNet weights) is frozen and
+   called with ``training=False``; a new head (global average pooling, dropout, dense softmax)
+   is trained. The frozen base gives the same output for an image every epoch, so its feature
+   maps are computed once per image (the *feature cache*) and the head trains on them: the
+   same training as the full pass (``cache_features=False``), hundreds of times cheaper.
+2. **Fine-tuning.** The top of the base is unfrozen — by default its last stage, the layers
+   that work at the final resolution (:data:`UNFREEZE_FROM`), which hold the most
+   task-specific features; earlier layers keep ImageNet's generic edges and textures, and a
+   small dataset would only overfit them. Batch-norm layers stay frozen and in inference mode
+   (their statistics came from 1.2 M images; 150 would ruin them). Recompiled with a low rate
+   (1e-5), with EarlyStopping (best weights restored) and ReduceLROnPlateau. The layers below
+   the cut do not change, so their output (the activations at the cut) is computed once too.
+
+Training goes through :func:`cnnviz.training.fit.train_model`, so a homework run has the
+labs' live curves, Stop and on-disk record.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from cnnviz import cache, graph, zoo
+from cnnviz.homework import verdict as verdict_mod
+from cnnviz.homework.intake import DatasetError, HomeworkDataset, HomeworkWeightsError, to_array
+from cnnviz.training import store
+from cnnviz.training.fit import local_context, train_model
+from cnnviz.training.manager import RunContext
+
+DEFAULT_FE_EPOCHS = 10
+DEFAULT_FT_EPOCHS = 10
+FE_LEARNING_RATE = 1e-3
+FT_LEARNING_RATE = 1e-5
+DROPOUT = 0.2
+BATCH_SIZE = 16
+INFERENCE_RUNS = 10
+CACHE_LIMIT_BYTES = 1_500_000_000
+"""Largest activation cache for fine-tuning; above it the full forward pass is used instead."""
+
+UNFREEZE_FROM = {
+    # First layer of each homework model's last stage (the stage at the final 7×7 resolution).
+    "resnet50": "conv5_block1_1_conv",
+    "efficientnetb0": "block6a_expand_conv",
+    "mobilenetv3small": "expanded_conv_8_expand",
+    "convnexttiny": "convnext_tiny_downsampling_block_2",
+}
+
+
+@dataclass
+class HomeworkResult:
+    """What a homework run produced: one entry per model, the verdict, the settings."""
+
+    models: dict[str, dict] = field(default_factory=dict)
+    verdict: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+    dataset: dict = field(default_factory=dict)
+    class_names: list[str] = field(default_factory=list)
+    split: dict = field(default_factory=dict)
+    device: str = "CPU"
+    random_weights: bool = False
+    stopped: bool = False
+    seconds: float = 0.0
+    run_id: str | None = None
+
+    def __post_init__(self):
+        self.objects: dict[str, dict] = {}
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "HomeworkResult":
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def table(self) -> list[dict]:
+        keys = ("fe_accuracy", "ft_accuracy", "params", "trainable_params_fe", "trainable_params_ft",
+                "inference_ms", "train_seconds")
+        return [{"model": n, **{k: m.get(k) for k in keys}} for n, m in self.models.items()]
+
+
+class _Arrays:
+    """The ``Dataset`` shape ``train_model`` reads (x/y per split, class names)."""
+
+    def __init__(self, x: dict, y: dict, class_names):
+        self.x_train, self.x_val, self.x_test = x["train"], x["val"], x["test"]
+        self.y_train, self.y_val, self.y_test = y["train"], y["val"], y["test"]
+        self.class_names = tuple(class_names)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+# --------------------------------------------------------------------------- building blocks
+
+def check_weights(models: Iterable[str]) -> None:
+    """Make sure each model's "notop" ImageNet file is cached (downloading it when online).
+
+    Raises:
+        HomeworkWeightsError: the files that could not be had, and what to do.
+    """
+    from cnnviz.zoo import pretrained
+
+    missing, reason = [], ""
+    for name in models:
+        try:
+            pretrained.fetch_weights(name, include_top=False)
+        except cache.CacheError as exc:
+            missing.append(zoo.get_spec(name).display_name)
+            reason = reason or str(exc)
+    if missing:
+        raise HomeworkWeightsError("homework.error.weights_missing", models=", ".join(missing), reason=reason)
+
+
+def input_size(name: str, image_size: int | None = None) -> tuple[int, int]:
+    """The model's native input size, or ``image_size`` for a model that accepts other sizes."""
+    spec = zoo.get_spec(name)
+    if image_size and spec.accepts_input_size:
+        return (int(image_size), int(image_size))
+    return tuple(spec.input_shape[:2])
+
+
+def build_base(name: str, random_weights: bool, size: tuple[int, int] | None = None) -> keras.Model:
+    shape = None if size is None else (*size, 3)
+    return zoo.create_model(name, weights=None if random_weights else "imagenet", include_top=False,
+                            input_shape=shape)
+
+
+def build_head(feature_shape: tuple, classes: int, *, dropout: float = DROPOUT, seed: int = 0,
+               name: str = "head") -> keras.Model:
+    """Global average pooling → dropout → dense softmax, on the base's feature maps."""
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input(feature_shape, name=f"{name}_features")
+    x = keras.layers.GlobalAveragePooling2D(name=f"{name}_pool")(inp)
+    x = keras.layers.Dropout(dropout, seed=seed, name=f"{name}_dropout")(x)
+    out = keras.layers.Dense(classes, activation="softmax", name=f"{name}_dense")(x)
+    return keras.Model(inp, out, name=name)
+
+
+def full_model(base: keras.Model, head: keras.Model, name: str) -> keras.Model:
+    """Images → base (always in inference mode) → head: the model the student downloads."""
+    inp = keras.Input(base.input_shape[1:], name="image")
+    return keras.Model(inp, head(base(inp, training=False)), name=f"{name}_transfer")
+
+
+def unfreeze_point(base: keras.Model, name: str, unfreeze: str | int = "stage") -> tuple[int, Any]:
+    """Where fine-tuning starts: (index in ``graph.walk(base)``, the tensor at the cut).
+
+    The cut is a *trunk* tensor (every path from input to output goes through it), so the
+    layers below it are a model of their own whose output can be cached.
+
+    Args:
+        unfreeze: "stage" (the last stage, :data:`UNFREEZE_FROM`; for another model the layers
+            at the final resolution) or N (at least the last N operations).
+    """
+    ops = graph.walk(base)
+    trunk = [i for i in graph.trunk(ops) if not ops[i].is_input]
+    if isinstance(unfreeze, (int, np.integer)) and not isinstance(unfreeze, bool):
+        first = max(1, len(ops) - int(unfreeze))
+    else:
+        names = [o.name for o in ops]
+        target = UNFREEZE_FROM.get(name)
+        if target in names:
+            first = names.index(target)
+        else:
+            final = tuple(base.output_shape[1:3])
+            first = next(i for i, o in enumerate(ops) if isinstance(o.output_shape, tuple)
+                         and len(o.output_shape) == 4 and tuple(o.output_shape[1:3]) == final)
+    candidates = [i for i in trunk if i < first]
+    cut = max(candidates) if candidates else 0
+    return cut, ops[cut].op.output
+
+
+def set_trainable_top(base: keras.Model, top: keras.Model) -> list[str]:
+    """Unfreeze the layers of ``top`` (shared with ``base``) except batch-norm; return their names."""
+    top_ids = {id(layer) for layer in top.layers}
+    base.trainable = True
+    unfrozen = []
+    for layer in base.layers:
+        is_bn = isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = id(layer) in top_ids and not is_bn
+        if layer.trainable and layer.weights:
+            unfrozen.append(layer.name)
+    return unfrozen
+
+
+def _count(weights) -> int:
+    return int(sum(int(np.prod(w.shape)) for w in weights))
+
+
+def forward(model: keras.Model, x: np.ndarray, name: str, ctx: RunContext | None = None,
+            batch: int = 32) -> np.ndarray | None:
+    """``model(preprocess(x), training=False)`` batch by batch; None when Stop is pressed in between.
+
+    Called eagerly: a frozen base runs once per image, so tracing a graph for it (seconds to
+    tens of seconds on a busy CPU) would cost more than it saves.
+    """
+    outs = []
+    for i in range(0, len(x), batch):
+        if ctx is not None and ctx.stop_requested:
+            return None
+        xb = zoo.preprocess_input(name, x[i:i + batch])
+        outs.append(np.asarray(model(tf.constant(xb), training=False)))
+    return np.concatenate(outs) if outs else None
+
+
+def forward_parts(model: keras.Model, images: dict[str, np.ndarray], name: str,
+                  ctx: RunContext | None = None) -> dict[str, np.ndarray] | None:
+    """:func:`forward` over train, val and test in one pass (one trace), split back."""
+    order = ("train", "val", "test")
+    out = forward(model, np.concatenate([images[p] for p in order]), name, ctx)
+    if out is None:
+        return None
+    sizes = np.cumsum([len(images[p]) for p in order])[:-1]
+    return dict(zip(order, np.split(out, sizes)))
+
+
+def inference_ms(name: str, model: keras.Model, x_one: np.ndarray, runs: int = INFERENCE_RUNS) -> tuple[float, str]:
+    """Median ms per image, measured as the Classify page does (compiled, batch of 1, same device)."""
+    from cnnviz import infer  # the Classify page's predictor: same device choice, same timing
+
+    predictor = infer.load_predictor(name, None, model=model, runs=runs)
+    _, times = predictor.run_compiled(x_one[None].astype(np.float32), runs)
+    return float(statistics.median(times)), predictor.device.label("en")
+
+
+def _save_keras(model: keras.Model, path) -> str:
+    tmp = path.with_name(f".{path.stem}.part.keras")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        model.save(tmp)
+        tmp.replace(path)
+    except OSError as exc:
+        store._raise_disk(exc, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return str(path)
+
+
+# --------------------------------------------------------------------------- one model
+
+def train_one(ctx: RunContext, name: str, images: dict[str, np.ndarray], labels: dict[str, np.ndarray],
+              class_names, *, fe_epochs: int, ft_epochs: int, seed: int = 0, random_weights: bool = False,
+              unfreeze: str | int = "stage", cache_features: bool = True, batch_size: int = BATCH_SIZE,
+              inference_runs: int = INFERENCE_RUNS, save_dir=None,
+              on_progress: Callable[[dict], None] | None = None, keep_models: bool = False) -> dict:
+    """Both phases for one zoo model; returns its row (accuracies, params, times, confusion...)."""
+    def phase(p: str, **data):
+        ctx.event(name, "phase", None, phase=p, **data)
+        if on_progress:
+            on_progress({"kind": "phase", "model": name, "phase": p, **data})
+
+    times: dict[str, float] = {}
+    entry: dict[str, Any] = {"model": name, "display_name": zoo.get_spec(name).display_name}
+    t0 = time.perf_counter()
+    phase("build")
+    base = build_base(name, random_weights, tuple(images["train"].shape[1:3]))
+    base.trainable = False
+    times["build_s"] = time.perf_counter() - t0
+    feature_shape = tuple(base.output_shape[1:])
+    classes = len(class_names)
+
+    # ---- phase 1: feature extraction
+    t0 = time.perf_counter()
+    if cache_features:
+        phase("features", images=sum(len(v) for v in images.values()))
+        x = forward_parts(base, images, name, ctx)
+        if x is None:
+            return {**entry, "stopped": True, "times": times}
+    else:
+        x = {part: zoo.preprocess_input(name, images[part]) for part in ("train", "val", "test")}
+    times["fe_features_s"] = time.perf_counter() - t0
+    head = build_head(feature_shape, classes, seed=seed, name=f"{name}_head")
+    model = head if cache_features else full_model(base, head, name)
+    phase("head")
+    fe = train_model(ctx, f"{name}-fe", model, _Arrays(x, labels, class_names), epochs=fe_epochs,
+                     batch_size=batch_size, seed=seed, learning_rate=FE_LEARNING_RATE, on_progress=on_progress,
+                     save_model=False)
+    times["fe_train_s"] = fe["seconds"]
+    entry.update(fe_accuracy=fe["test_accuracy"], fe_history=fe["history"], fe_confusion=fe["confusion"],
+                 trainable_params_fe=_count(model.trainable_weights), fe_epochs_run=fe["epochs_run"])
+    final = full_model(base, head, name)
+    entry["params"] = int(final.count_params())
+    if keep_models:
+        entry["_fe_head_weights"] = [w.copy() for w in head.get_weights()]
+    del x
+    gc.collect()
+
+    # ---- phase 2: fine-tuning
+    entry["ft_accuracy"] = None
+    pred_model, pred_x = None, None
+    if ft_epochs > 0 and not ctx.stop_requested:
+        cut, cut_tensor = unfreeze_point(base, name, unfreeze)
+        top = keras.Model(cut_tensor, base.output, name=f"{name}_top")
+        unfrozen = set_trainable_top(base, top)
+        entry["unfreeze"] = {"mode": str(unfreeze), "cut_after": graph.walk(base)[cut].name,
+                             "first_unfrozen": unfrozen[0] if unfrozen else None, "layers": unfrozen}
+        t0 = time.perf_counter()
+        cut_shape = tuple(cut_tensor.shape[1:])
+        n_images = sum(len(v) for v in images.values())
+        use_cache = cache_features and n_images * int(np.prod(cut_shape)) * 4 <= CACHE_LIMIT_BYTES
+        entry["ft_cached"] = bool(use_cache)
+        if use_cache:
+            phase("activations", images=n_images, layer=entry["unfreeze"]["cut_after"])
+            bottom = keras.Model(base.input, cut_tensor, name=f"{name}_bottom")
+            xa = forward_parts(bottom, images, name, ctx) or {}
+            inp = keras.Input(cut_shape, name="activations")
+            ft_model = keras.Model(inp, head(top(inp, training=False)), name=f"{name}_finetune")
+        else:
+            xa = {part: zoo.preprocess_input(name, images[part]) for part in ("train", "val", "test")}
+            ft_model = final
+        times["ft_cache_s"] = time.perf_counter() - t0
+        if len(xa) == 3 and not ctx.stop_requested:
+            phase("finetune", layers=len(unfrozen))
+            ft = train_model(ctx, f"{name}-ft", ft_model, _Arrays(xa, labels, class_names), epochs=ft_epochs,
+                             batch_size=batch_size, seed=seed, learning_rate=FT_LEARNING_RATE,
+                             callbacks=({"early_stopping": {"patience": 3, "restore_best_weights": True}},
+                                        {"reduce_lr": {"factor": 0.2, "patience": 2, "min_lr": 1e-7}}),
+                             on_progress=on_progress, save_model=False)
+            times["ft_train_s"] = ft["seconds"]
+            entry.update(ft_accuracy=ft["test_accuracy"], ft_history=ft["history"], ft_confusion=ft["confusion"],
+                         trainable_params_ft=_count(ft_model.trainable_weights), ft_epochs_run=ft["epochs_run"])
+            pred_model, pred_x = ft_model, xa["test"]
+        del xa
+    if pred_model is None:
+        pred_model = head if cache_features else final
+        pred_x = forward(base, images["test"], name) if cache_features else zoo.preprocess_input(name, images["test"])
+    probs = np.concatenate([np.asarray(pred_model(tf.constant(pred_x[i:i + 64]), training=False))
+                            for i in range(0, len(pred_x), 64)])  # eager: no predict graph to trace
+    entry["test_predictions"] = probs.argmax(-1).astype(int).tolist()
+    entry.setdefault("trainable_params_ft", None)
+    entry["confusion"] = entry.get("ft_confusion") or entry["fe_confusion"]
+
+    # ---- inference time and the deliverable model
+    phase("inference")
+    t0 = time.perf_counter()
+    one = zoo.preprocess_input(name, images["test"][:1])[0]
+    entry["inference_ms"], entry["device"] = inference_ms(name, final, one, inference_runs)
+    times["inference_s"] = time.perf_counter() - t0
+    if save_dir is not None:
+        t0 = time.perf_counter()
+        entry["model_file"] = _save_keras(final, save_dir / f"{name}.keras")
+        times["save_s"] = time.perf_counter() - t0
+    times = {k: round(v, 3) for k, v in times.items()}
+    entry["times"] = times
+    entry["train_seconds"] = round(sum(times.get(k, 0.0) for k in ("fe_features_s", "fe_train_s", "ft_cache_s",
+                                                                     "ft_train_s")), 3)
+    entry["stopped"] = bool(ctx.stop_requested)
+    if keep_models:
+        entry["_models"] = {"base": base, "head": head, "final": final}
+    return entry
+
+
+# --------------------------------------------------------------------------- the homework
+
+def run(dataset: HomeworkDataset, models: Iterable[str], fe_epochs: int | None = None, ft_epochs: int | None = None,
+        seed: int = 0, on_progress: Callable[[dict], None] | None = None, *, random_weights: bool = False,
+        unfreeze: str | int = "stage", cache_features: bool = True, batch_size: int = BATCH_SIZE,
+        inference_runs: int = INFERENCE_RUNS, context: RunContext | None = None, save_dir=None,
+        keep_models: bool = False, image_size: int | None = None) -> HomeworkResult:
+    """Feature extraction and fine-tuning of ``models`` on ``dataset``; see :func:`cnnviz.homework.run`."""
+    from cnnviz import device as device_mod
+
+    names = [zoo.get_spec(str(m).strip().lower()).name for m in models]
+    if not names:
+        raise DatasetError("homework.error.no_models")
+    fe_epochs = DEFAULT_FE_EPOCHS if fe_epochs is None else int(fe_epochs)
+    ft_epochs = DEFAULT_FT_EPOCHS if ft_epochs is None else int(ft_epochs)
+    if fe_epochs < 1 or ft_epochs < 0:
+        raise DatasetError("homework.error.epochs", fe=fe_epochs, ft=ft_epochs)
+    if not random_weights:
+        check_weights(names)
+    ctx = context or local_context("homework")
+    if save_dir is None and ctx.dir is not None:
+        save_dir = ctx.dir / "models"
+    t_start = time.perf_counter()
+    parts = dataset.split(seed)
+    labels = {p: dataset.labels[idx] for p, idx in parts.items()}
+    settings = {"models": names, "fe_epochs": fe_epochs, "ft_epochs": ft_epochs, "seed": seed,
+                "random_weights": bool(random_weights), "unfreeze": str(unfreeze), "cache_features": cache_features,
+                "batch_size": batch_size, "fe_learning_rate": FE_LEARNING_RATE, "ft_learning_rate": FT_LEARNING_RATE,
+                "dropout": DROPOUT, "inference_runs": inference_runs, "image_size": image_size, "val_fraction": 0.2, "test_fraction": 0.2}
+    dev = device_mod.probe()
+    result = HomeworkResult(settings=settings, dataset=dataset.summary(), class_names=list(dataset.class_names),
+                            split={p: [dataset.items[i].path for i in idx] for p, idx in parts.items()},
+                            device=f"GPU ({dev.name})" if dev.is_gpu else "CPU", random_weights=bool(random_weights),
+                            run_id=ctx.run.run_id)
+    ctx.plan([f"{n}-{p}" for n in names for p in (("fe", "ft") if ft_epochs else ("fe",))])
+    arrays: dict[tuple, dict[str, np.ndarray]] = {}
+    for name in names:
+        if ctx.stop_requested:
+            break
+        size = input_size(name, image_size)
+        if size not in arrays:  # the images as this input size sees them, once per size
+            arrays[size] = {p: np.stack([to_array(dataset.items[i], size) for i in idx]) for p, idx in parts.items()}
+        entry = train_one(ctx, name, arrays[size], labels, dataset.class_names, fe_epochs=fe_epochs,
+                          ft_epochs=ft_epochs, seed=seed, random_weights=random_weights, unfreeze=unfreeze,
+                          cache_features=cache_features, batch_size=batch_size, inference_runs=inference_runs,
+                          save_dir=save_dir, on_progress=on_progress, keep_models=keep_models)
+        extras = {k: entry.pop(k) for k in ("_models", "_fe_head_weights") if k in entry}
+        if extras:
+            result.objects[name] = extras  # tests: the live Keras objects (not part of the record)
+        result.models[name] = entry
+        gc.collect()
+    result.stopped = bool(ctx.stop_requested)
+    result.seconds = round(time.perf_counter() - t_start, 3)
+    complete = {n: m for n, m in result.models.items() if m.get("inference_ms") is not None}
+    result.verdict = verdict_mod.evaluate(complete, test_images=len(parts["test"]), device=result.device,
+                                          random_weights=random_weights)
+    if ctx.dir is not None:
+        from cnnviz.homework import report
+
+        report.write_files(result, ctx.dir)
+    return result

@@ -1,0 +1,300 @@
+"""The homework studio's Streamlit side: dataset intake, settings, the live run, the results.
+
+Training runs in a :class:`cnnviz.training.RunManager` worker (``st.cache_resource``): the
+page keeps only the run id (session and ``?run=`` in the URL), so page switches and reloads
+reattach to the same run. No TensorFlow is imported here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import streamlit as st
+
+from cnnviz import cache, homework
+from cnnviz.homework import report, verdict
+from cnnviz.homework.script import reproduce_script
+from cnnviz.training import Run, RunManager
+from cnnviz.ui import current_lang, error_message, t
+from cnnviz.ui.models import display_name
+from cnnviz.zoo import pretrained
+
+RUN_KEY = "homework_run"
+DS_KEY = "homework_dataset"
+SOURCES = ("upload", "folder", "demo")
+
+
+@st.cache_resource
+def run_manager() -> RunManager:
+    """The server's run registry (one for every session: one run trains at a time)."""
+    return RunManager()
+
+
+# --------------------------------------------------------------------------- dataset
+
+def _load(key: str, loader) -> homework.HomeworkDataset | None:
+    """Load once per source (kept in the session); show the refusal in the UI language."""
+    if st.session_state.get(DS_KEY + "_key") == key:
+        return st.session_state.get(DS_KEY)
+    try:
+        with st.spinner(t("homework.page.loading")):
+            ds = loader()
+    except homework.DatasetError as exc:
+        st.session_state[DS_KEY + "_key"], st.session_state[DS_KEY] = None, None
+        st.error(error_message(exc), icon=":material/folder_off:")
+        found = getattr(exc, "dataset", None)
+        if found is not None and found.refused:
+            refused_list(found)
+        return None
+    st.session_state[DS_KEY + "_key"], st.session_state[DS_KEY] = key, ds
+    return ds
+
+
+def dataset_input() -> homework.HomeworkDataset | None:
+    source = st.radio(t("homework.page.source"), SOURCES, horizontal=True, key="homework_source",
+                      format_func=lambda s: t(f"homework.page.source_{s}"))
+    if source == "upload":
+        up = st.file_uploader(t("homework.page.uploader"), type=["zip"], key="homework_zip",
+                              help=t("homework.page.uploader_help"))
+        if up is None:
+            st.info(t("homework.page.no_dataset"), icon=":material/folder_zip:")
+            return None
+        data = up.getvalue()
+        return _load("zip:" + hashlib.sha256(data).hexdigest(), lambda: homework.load_dataset(data, name=up.name))
+    if source == "folder":
+        path = st.text_input(t("homework.page.folder"), key="homework_folder", help=t("homework.page.folder_help"))
+        if not path.strip():
+            return None
+        return _load("dir:" + path.strip(), lambda: homework.load_dataset(Path(path.strip()).expanduser()))
+    st.caption(t("homework.sample.description"))
+    return _load("demo", homework.load_sample)
+
+
+def refused_list(ds: homework.HomeworkDataset) -> None:
+    with st.expander(t("homework.report.refused", count=len(ds.refused)), icon=":material/block:"):
+        lang = current_lang()
+        st.dataframe([{t("homework.page.col_file"): r.path, t("homework.page.col_reason"): r.message(lang)}
+                      for r in ds.refused], hide_index=True, width="stretch")
+
+
+def dataset_summary(ds: homework.HomeworkDataset, seed: int = 0) -> None:
+    if ds.demo:
+        st.warning(t("homework.sample.description"), icon=":material/science:")
+    cols = st.columns(4)
+    cols[0].metric(t("homework.page.classes"), ds.num_classes)
+    cols[1].metric(t("homework.page.images"), len(ds.items))
+    cols[2].metric(t("homework.page.refused"), len(ds.refused))
+    counts = ds.split_counts(seed)
+    cols[3].metric(t("homework.page.split"), " / ".join(str(sum(c[p] for c in counts.values()))
+                                                      for p in ("train", "val", "test")))
+    for w in ds.warnings:
+        st.warning(t(w["key"], **w["params"]), icon=":material/warning:")
+    if ds.refused:
+        refused_list(ds)
+    left, right = st.columns([1, 2])
+    with left:
+        st.caption(t("homework.page.balance"))
+        st.dataframe([{t("homework.page.col_class"): c, t("homework.page.col_train"): n["train"],
+                       t("homework.page.col_val"): n["val"], t("homework.page.col_test"): n["test"]}
+                      for c, n in counts.items()], hide_index=True, width="stretch")
+        st.bar_chart({c: sum(n.values()) for c, n in counts.items()}, height=180)
+    with right:
+        st.caption(t("homework.page.samples"))
+        for cls, items in ds.samples(6).items():
+            row = st.columns([1, 6])
+            row[0].markdown(f"**{cls}**")
+            row[1].image([it.image for it in items], width=72)
+
+
+# --------------------------------------------------------------------------- settings
+
+def weights_panel(models: list[str]) -> bool | None:
+    """Which "notop" weights are missing; a download button; the random-weights switch.
+
+    Returns True for random weights, False for ImageNet, None when neither is possible yet.
+    """
+    states = {e.name: e.state for e in pretrained.status(models, include_top=False)}
+    missing = [m for m in models if states.get(m) != "cached"]
+    if not missing:
+        st.success(t("homework.page.weights_ok"), icon=":material/check_circle:")
+        return False
+    st.warning(t("homework.page.weights_missing", models=", ".join(map(display_name, missing))),
+               icon=":material/cloud_off:")
+    if st.button(t("homework.page.download"), key="homework_download", disabled=cache.offline()):
+        bar = st.progress(0.0)
+        for i, name in enumerate(missing):
+            try:
+                pretrained.fetch_weights(name, include_top=False)
+            except cache.CacheError as exc:
+                st.error(error_message(exc))
+                break
+            bar.progress((i + 1) / len(missing))
+        else:
+            st.rerun()
+    random = st.toggle(t("homework.page.random"), key="homework_random", help=t("homework.page.random_help"))
+    return True if random else None
+
+
+def settings_form(ds: homework.HomeworkDataset) -> dict | None:
+    choices = pretrained.pretrained_models()
+    models = st.multiselect(t("homework.page.models"), choices, default=list(homework.HOMEWORK_FOUR),
+                            format_func=display_name, key="homework_models")
+    c1, c2, c3 = st.columns(3)
+    fe = c1.number_input(t("homework.page.fe_epochs"), 1, 100, 10, key="homework_fe", help=t("homework.page.fe_help"))
+    ft = c2.number_input(t("homework.page.ft_epochs"), 0, 100, 10, key="homework_ft", help=t("homework.page.ft_help"))
+    size = c3.selectbox(t("homework.page.size"), [None, 160, 96], key="homework_size", help=t("homework.page.size_help"),
+                        format_func=lambda s: t("homework.page.size_native") if s is None else f"{s} px")
+    if not models:
+        st.info(t("homework.error.no_models"))
+        return None
+    random = weights_panel(models)
+    if random is None:
+        return None
+    if random:
+        st.error(t("homework.random.banner"), icon=":material/casino:")
+    return {"models": models, "fe_epochs": int(fe), "ft_epochs": int(ft), "image_size": size, "random_weights": random}
+
+
+def start(ds: homework.HomeworkDataset, settings: dict) -> None:
+    settings = dict(settings)
+    models = settings.pop("models")
+    run = homework.start(run_manager(), ds, models, **settings)
+    st.session_state[RUN_KEY] = run.run_id
+    st.query_params["run"] = run.run_id
+
+
+def current_run_id() -> str | None:
+    rid = st.query_params.get("run") or st.session_state.get(RUN_KEY)
+    return str(rid) if rid else None
+
+
+# --------------------------------------------------------------------------- live run and results
+
+PHASES = ("build", "features", "head", "activations", "finetune", "inference")
+
+
+def _live(run: Run) -> None:
+    snap = run.snapshot()
+    prog = snap["progress"]
+    phase = next((e for e in reversed(snap["events"]) if e["kind"] == "phase"), None)
+    if phase:
+        where = t(f"homework.page.phase_{phase['phase']}", model=display_name(phase["model"]))
+    else:
+        where = t("homework.page.queued") if snap["status"] == "queued" else t("homework.page.starting")
+    st.progress(min(1.0, prog["fraction"]), text=where)
+    if st.button(t("homework.page.stop"), key="homework_stop", icon=":material/stop_circle:",
+                 disabled=snap["status"] not in ("queued", "running")):
+        run_manager().stop(run.run_id)
+    curves(snap["models"])
+
+
+def curves(models: dict) -> None:
+    names = list(models)
+    if not names:
+        return
+    cols = st.columns(min(4, len(names)))
+    for i, name in enumerate(names):
+        hist = models[name].get("history") or {}
+        base, _, ph = name.rpartition("-")
+        with cols[i % len(cols)]:
+            st.caption(t("homework.page.curve_title", model=display_name(base), phase=t(f"homework.page.phase_name_{ph}")))
+            if hist.get("accuracy"):
+                st.line_chart({t("homework.report.train"): hist.get("accuracy", []),
+                               t("homework.report.val"): hist.get("val_accuracy", [])}, height=160)
+            else:
+                batches = models[name].get("batches") or {}
+                if batches.get("accuracy"):
+                    st.line_chart({t("homework.report.train"): batches["accuracy"]}, height=160)
+
+
+def run_view(run_id: str, ds: homework.HomeworkDataset | None) -> None:
+    try:
+        run = run_manager().get(run_id)
+    except Exception as exc:  # an id from an old link
+        st.warning(error_message(exc))
+        return
+    if isinstance(run, Run) and not run.done:
+        @st.fragment(run_every=3)  # each redraw holds the GIL the trainer's tracing needs
+        def live():
+            if run.done:
+                st.rerun()
+            _live(run)
+
+        live()
+        return
+    if isinstance(run, Run):
+        if run.error is not None:
+            st.error(error_message(run.error), icon=":material/error:")
+            return
+        data = run.result.to_dict() if hasattr(run.result, "to_dict") else run.result
+        folder = run.path
+    else:
+        data, folder = run.result, run.path
+        if not data:
+            st.warning(t("homework.page.no_result", status=run.status))
+            return
+    results(data, folder, ds)
+
+
+def results(data: dict, folder: Path | None, ds: homework.HomeworkDataset | None) -> None:
+    lang = current_lang()
+    v = data.get("verdict") or {}
+    if data.get("random_weights"):
+        st.error(t("homework.random.banner"), icon=":material/casino:")
+    st.subheader(t("homework.report.verdict"))
+    box = {"met": st.success, "not_met": st.error}.get(v.get("status"), st.info)
+    box(verdict.text(v, lang))
+    for line in verdict.caveats(v, lang):
+        st.caption("• " + line)
+    st.subheader(t("homework.report.table"))
+    rows = []
+    for name, m in data.get("models", {}).items():
+        rows.append({t("homework.col.model"): display_name(name),
+                     t("homework.col.fe_accuracy"): m.get("fe_accuracy"), t("homework.col.ft_accuracy"): m.get("ft_accuracy"),
+                     t("homework.col.params"): m.get("params"), t("homework.col.trainable_params_fe"): m.get("trainable_params_fe"),
+                     t("homework.col.trainable_params_ft"): m.get("trainable_params_ft"),
+                     t("homework.col.inference_ms"): m.get("inference_ms"), t("homework.col.train_seconds"): m.get("train_seconds")})
+    st.dataframe(rows, hide_index=True, width="stretch",
+                 column_config={t("homework.col.fe_accuracy"): st.column_config.NumberColumn(format="percent"),
+                                t("homework.col.ft_accuracy"): st.column_config.NumberColumn(format="percent"),
+                                t("homework.col.inference_ms"): st.column_config.NumberColumn(format="%.1f"),
+                                t("homework.col.train_seconds"): st.column_config.NumberColumn(format="%.1f")})
+    c1, c2, c3 = st.columns(3)
+    c1.download_button(t("homework.page.dl_report"), report.render_html(data, lang), file_name=f"homework-report.{lang}.html",
+                       mime="text/html", icon=":material/download:", key="homework_dl_report")
+    c2.download_button(t("homework.page.dl_csv"), report.table_csv(data), file_name="homework-results.csv",
+                       mime="text/csv", icon=":material/table:", key="homework_dl_csv")
+    c3.download_button(t("homework.page.dl_script"), reproduce_script(data), file_name="reproduce.py",
+                       mime="text/x-python", icon=":material/code:", key="homework_dl_script")
+    if folder is not None and st.toggle(t("homework.page.prepare_models"), key="homework_prepare"):
+        cols = st.columns(4)
+        for i, name in enumerate(data.get("models", {})):
+            path = Path(folder) / "models" / f"{name}.keras"
+            if path.is_file():
+                cols[i % 4].download_button(display_name(name), path.read_bytes(), file_name=path.name,
+                                            key=f"homework_dl_{name}", icon=":material/deployed_code:")
+    st.subheader(t("homework.report.confusion"))
+    classes = data.get("class_names", [])
+    test_paths = (data.get("split") or {}).get("test", [])
+    items = {it.path: it for it in ds.items} if ds is not None else {}
+    models = data.get("models", {})
+    cols = st.columns(min(4, max(1, len(models))))
+    for i, (name, m) in enumerate(models.items()):
+        with cols[i % len(cols)]:
+            st.markdown(f"**{display_name(name)}**")
+            if m.get("confusion"):
+                st.html(report.confusion_html(m["confusion"], classes, t))
+            preds = m.get("test_predictions") or []
+            wrong = [(p, classes[pred]) for p, pred in zip(test_paths, preds) if p.split("/")[0] != classes[pred]]
+            shown = [(items[p].image, f"{p.split('/')[0]} → {c}") for p, c in wrong if p in items][:8]
+            if shown:
+                st.image([s[0] for s in shown], caption=[s[1] for s in shown], width=64)
+    st.subheader(t("homework.report.curves"))
+    st.html("<div style='display:flex;flex-wrap:wrap;gap:12px'>" + "".join(
+        report.line_chart({t("homework.report.train"): (m.get("fe_history") or {}).get("accuracy", [])
+                           + (m.get("ft_history") or {}).get("accuracy", []),
+                           t("homework.report.val"): (m.get("fe_history") or {}).get("val_accuracy", [])
+                           + (m.get("ft_history") or {}).get("val_accuracy", [])},
+                          title=display_name(name), marker=len((m.get("fe_history") or {}).get("accuracy", [])))
+        for name, m in models.items()) + "</div>")

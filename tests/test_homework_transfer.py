@@ -1,0 +1,168 @@
+"""Homework transfer learning on served weights: learning is real, fine-tuning touches only what it
+says, the feature cache changes nothing, and a background run keeps its deliverables on disk.
+
+ImageNet weights cannot be downloaded here: the test saves a random ResNet50 (no top) in the
+legacy HDF5 layout of the real file, serves it from a loopback HTTP server, points
+``CNNVIZ_WEIGHTS_MIRROR`` at it and puts its MD5 in the spec. ResNet50's random features keep
+colour apart (MobileNetV3's random ones are ~1e-10 and would teach nothing), and at 64 px it is quick.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import http.server
+import io
+import threading
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnviz import homework
+
+MODEL = "resnet50"
+COLORS = [(220, 30, 30), (30, 200, 30), (30, 30, 220)]
+
+
+def learnable_zip(per_class: int = 12) -> bytes:
+    rng = np.random.default_rng(0)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for c, col in enumerate(COLORS):
+            for i in range(per_class):
+                a = np.clip(np.array(col)[None, None] + rng.normal(0, 35, (48, 48, 3)), 0, 255).astype(np.uint8)
+                b = io.BytesIO()
+                Image.fromarray(a).save(b, "PNG")
+                zf.writestr(f"colour{c}/img{i}.png", b.getvalue())
+    return buf.getvalue()
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, model_factory):
+    """Run everything heavy once, online through the loopback mirror, with a fresh cache."""
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    from cnnviz import zoo
+    from cnnviz.training import RunManager
+    from cnnviz.zoo import pretrained, registry
+
+    root = tmp_path_factory.mktemp("mirror")
+    source = model_factory(MODEL, include_top=False)
+    record = pretrained.weights_file(MODEL, False)
+    path = root / record.mirror_path
+    path.parent.mkdir(parents=True)
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, source)
+    served_record = dataclasses.replace(record, file_hash=hashlib.md5(path.read_bytes()).hexdigest(), hash_algo="")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a, **k: _Quiet(*a, directory=str(root), **k))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    cache_dir = tmp_path_factory.mktemp("cache")
+    out = {"source": {w.path: np.array(w) for w in source.weights}, "cache_dir": cache_dir}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CNNVIZ_CACHE_DIR", str(cache_dir))
+        mp.delenv("CNNVIZ_OFFLINE", raising=False)
+        mp.setenv("CNNVIZ_WEIGHTS_MIRROR", f"http://127.0.0.1:{server.server_address[1]}/")
+        spec = zoo.get_spec(MODEL)
+        mp.setitem(registry._SPECS, MODEL, dataclasses.replace(
+            spec, pretrained=dataclasses.replace(spec.pretrained, notop=served_record)))
+        ds = homework.load_dataset(learnable_zip())
+        out["dataset"] = ds
+        manager = RunManager(persist=True)
+        run = homework.start(manager, ds, [MODEL], fe_epochs=40, ft_epochs=1, image_size=64, inference_runs=2,
+                             keep_models=True)
+        assert run.wait(900), "the homework run did not finish"
+        assert run.error is None, run.error_detail
+        out["run"], out["result"] = run, run.result
+        out["manager"] = manager
+        cached = homework.run(ds, [MODEL], fe_epochs=3, ft_epochs=0, image_size=64, inference_runs=1, seed=3,
+                              keep_models=True)
+        full = homework.run(ds, [MODEL], fe_epochs=3, ft_epochs=0, image_size=64, inference_runs=1, seed=3,
+                            keep_models=True, cache_features=False)
+        out["cached"], out["full"] = cached, full
+    server.shutdown()
+    server.server_close()
+    return out
+
+
+def test_phase1_learns_on_served_weights(served):
+    entry = served["result"].models[MODEL]
+    assert entry["fe_accuracy"] >= 0.8  # chance is 1/3 on the 6 test images
+    assert entry["trainable_params_fe"] == 2048 * 3 + 3  # the head's dense only
+    assert entry["params"] == 23_587_712 + 2048 * 3 + 3
+    assert entry["inference_ms"] > 0 and entry["train_seconds"] > 0
+    assert np.array(entry["confusion"]).sum() == len(served["result"].split["test"])
+
+
+def test_phase2_changes_only_what_it_unfreezes(served):
+    import keras
+
+    entry = served["result"].models[MODEL]
+    base = served["result"].objects[MODEL]["_models"]["base"]
+    unfrozen = set(entry["unfreeze"]["layers"])
+    assert entry["unfreeze"]["cut_after"] == "conv4_block6_out"
+    assert entry["unfreeze"]["first_unfrozen"] == "conv5_block1_1_conv"
+    assert unfrozen and all(name.startswith("conv5_") for name in unfrozen)
+    source = served["source"]
+    moved = set()
+    for layer in base.layers:
+        if not layer.weights:
+            continue
+        is_bn = isinstance(layer, keras.layers.BatchNormalization)
+        assert layer.trainable == (layer.name in unfrozen), layer.name
+        assert not (is_bn and layer.trainable)
+        for w in layer.weights:
+            same = np.array_equal(np.array(w), source[w.path])
+            if layer.name not in unfrozen:
+                assert same, f"{w.path} moved although frozen"
+            elif not same:
+                moved.add(layer.name)
+    assert moved == unfrozen  # every unfrozen layer learned something, nothing else did
+    assert entry["trainable_params_ft"] == sum(int(np.prod(w.shape)) for layer in base.layers if layer.name in unfrozen
+                                               for w in layer.trainable_weights) + 2048 * 3 + 3
+
+
+def test_feature_cache_gives_the_same_head(served):
+    a, b = served["cached"].models[MODEL], served["full"].models[MODEL]
+    assert a["fe_accuracy"] == b["fe_accuracy"]
+    ha = served["cached"].objects[MODEL]["_fe_head_weights"]
+    hb = served["full"].objects[MODEL]["_fe_head_weights"]
+    for x, y in zip(ha, hb):
+        np.testing.assert_allclose(x, y, rtol=1e-3, atol=1e-4)
+    assert a["times"]["fe_features_s"] > 0 and "ft_accuracy" in a and a["ft_accuracy"] is None
+
+
+def test_background_run_keeps_its_deliverables(served):
+    import keras
+
+    run = served["run"]
+    folder = served["cache_dir"] / "runs" / run.run_id
+    assert (folder / "done.json").is_file()
+    for name in ("report.csv", "report.en.html", "report.es.html", "reproduce.py", f"models/{MODEL}.keras",
+                 "result.json"):
+        assert (folder / name).is_file(), name
+    snap = run.snapshot()
+    assert snap["status"] == "finished" and set(snap["models"]) == {f"{MODEL}-fe", f"{MODEL}-ft"}
+    assert [e["phase"] for e in snap["events"] if e["kind"] == "phase"][:3] == ["build", "features", "head"]
+    model = keras.saving.load_model(folder / "models" / f"{MODEL}.keras")
+    x = np.zeros((1, 64, 64, 3), np.float32)
+    final = served["result"].objects[MODEL]["_models"]["final"]
+    np.testing.assert_allclose(model(x, training=False), final(x, training=False), rtol=1e-4, atol=1e-5)
+    script = (folder / "reproduce.py").read_text()
+    compile(script, "reproduce.py", "exec")
+    assert "conv5_block1_1_conv" in script and "ResNet50" in script
+
+
+def test_offline_without_weights_says_which():
+    with pytest.raises(homework.HomeworkWeightsError) as err:
+        homework.run(homework.load_dataset(learnable_zip(5)), ["mobilenetv3small", MODEL], fe_epochs=1, ft_epochs=0)
+    assert err.value.key == "homework.error.weights_missing"
+    assert "MobileNetV3Small" in str(err.value) and "ResNet50" in str(err.value)
+    assert err.value.message("es") != str(err.value)
