@@ -475,8 +475,9 @@ class Predictor:
     def _build_tf(self, requested: Device) -> None:
         if self._fn is not None and self.device.kind == requested.kind:
             return  # built already (for the engine check)
+        given = self._model  # None: build one (a failed GPU build's model must not be reused)
         try:
-            self._build(requested, self._model)
+            self._build(requested, given)
         except UserFacingError:  # bad request or weights: the CPU would not fix it
             raise
         except Exception as exc:
@@ -484,7 +485,7 @@ class Predictor:
                 raise
             # The GPU path failed (driver, out of memory...): the CPU always works.
             fallback = cpu_fallback(f"GPU failed: {type(exc).__name__}: {exc}")
-            self._build(fallback, self._model)
+            self._build(fallback, given)
 
     def _build(self, device: Device, model) -> None:
         tf = _tf()
@@ -844,6 +845,36 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
+def conversion_needed(name: str, weights: str | None = "imagenet", *, engine: str = "auto", model=None,
+                      device: Device | None = None) -> bool:
+    """Whether :func:`load_predictor` with these arguments would first convert the model to LiteRT.
+
+    Pages use it to show a conversion's progress outside of a cached loader. Cheap: no
+    TensorFlow, no model build (hashing a given model's weights at most).
+    """
+    if engine == "tf":
+        return False
+    forced = engine == "litert"
+    device = device or probe()
+    if not forced and (device.is_gpu or weights is None):
+        return False
+    try:
+        litert.runtime()
+    except litert.LiteRTUnavailable:
+        return False
+    name = zoo.get_spec(name).name
+    if model is not None:
+        digest = litert.weights_digest(model)
+    elif weights == "imagenet":
+        states = pretrained.status([name])
+        if not states or states[0].state != "cached":
+            return False  # the download comes first (and may fail); the load will say
+        digest = litert.file_digest(pretrained.weights_file(name), states[0].path)
+    else:
+        return True  # random weights built for this load: always a new conversion
+    return litert.lookup(name, digest) is None
+
+
 def load_predictor(name: str, weights: str | None = "imagenet", *, engine: str = "auto", runs: int = DEFAULT_RUNS,
                    model=None, device: Device | None = None, force_cpu: bool | None = None,
                    busy_timeout: float | None = None, progress: litert.Progress | None = None) -> Predictor:
@@ -875,7 +906,7 @@ def load_predictor(name: str, weights: str | None = "imagenet", *, engine: str =
 
 
 __all__ = [
-    "BadProbabilitiesError", "BusyError", "DEFAULT_RUNS", "ENGINES", "Device", "Engine", "EngineUnavailableError",
+    "BadProbabilitiesError", "BusyError", "DEFAULT_RUNS", "ENGINES", "Device", "conversion_needed", "Engine", "EngineUnavailableError",
     "InferenceError", "InvalidEngineError", "model_view",
     "InvalidRunsError", "InvalidWeightsError", "MAX_RUNS", "NotAClassifierError", "NotAnImageError", "Prediction",
     "Predictor", "class_labels", "label_for", "load_predictor", "prepare_image", "preprocess_image",

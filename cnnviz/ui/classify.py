@@ -18,11 +18,12 @@ import plotly.graph_objects as go  # Streamlit itself loads Plotly: nothing heav
 import streamlit as st
 
 from cnnviz import HOMEWORK_MODELS, infer, timeline, zoo
+from cnnviz import device as dev
 from cnnviz.errors import UserFacingError
 from cnnviz.images import image_digest
 from cnnviz.ui import current_lang, error_message, gradcam, page_link, t
-from cnnviz.ui.models import display_name, get_predictor, predictor_loaded
 from cnnviz.ui import serving
+from cnnviz.ui.models import display_name, get_model, get_predictor, predictor_loaded
 
 COLUMNS = len(HOMEWORK_MODELS)
 #: Families the homework expects to win each criterion (seed 000, "Criterio de aceptación").
@@ -115,9 +116,25 @@ def _conversion_progress(bar, name: str, i: int, n: int):
 
 def _load_one(name: str, weights: str | None, force_cpu: bool, engine: str = "auto", progress=None):
     try:
-        return get_predictor(name, weights, force_cpu=force_cpu, engine=engine, progress=progress)
+        if progress is not None and not predictor_loaded(name, weights, force_cpu=force_cpu, engine=engine):
+            _convert_first(name, weights, force_cpu, engine, progress)
+        return get_predictor(name, weights, force_cpu=force_cpu, engine=engine)
     except UserFacingError as exc:
         return exc
+
+
+def _convert_first(name: str, weights: str | None, force_cpu: bool, engine: str, progress) -> None:
+    """A first LiteRT conversion, run here with its progress on the page.
+
+    The shared predictor is built inside a cached loader, where Streamlit cannot replay
+    elements drawn from outside it; so the conversion (and its engine check) runs first, out
+    here, and the cached loader then finds it on disk. Same model choice as
+    :func:`cnnviz.ui.models.get_predictor`: random weights convert the page-wide model.
+    """
+    where = dev.select_device(force_cpu=force_cpu or None) if dev.probe().is_gpu else dev.CPU
+    model = get_model(name, weights) if weights is None or where.is_gpu else None
+    if infer.conversion_needed(name, weights, engine=engine, model=model, device=where):
+        infer.load_predictor(name, weights, engine=engine, model=model, device=where, progress=progress)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -80,7 +80,7 @@ def _gpu_present() -> bool:
 
 
 @st.cache_resource(max_entries=MAX_PREDICTORS, show_spinner=False)
-def _predictor(name: str, weights: str | None, force_cpu: bool, engine: str = "auto", _progress=None):
+def _predictor(name: str, weights: str | None, force_cpu: bool, engine: str = "auto"):
     where = device.select_device(force_cpu=force_cpu)
     model = None
     # Share the page-wide model (the Filters page uses the same one) when it lives where
@@ -90,15 +90,14 @@ def _predictor(name: str, weights: str | None, force_cpu: bool, engine: str = "a
     litert_file = weights is not None and engine != "tf" and not where.is_gpu
     if not where.mixed_precision and (where.is_gpu or not _gpu_present()) and not litert_file:
         model = get_model(name, weights)
-    predictor = infer.load_predictor(name, weights, model=model, device=where, engine=engine, progress=_progress)
+    predictor = infer.load_predictor(name, weights, model=model, device=where, engine=engine)
     _LOADED.add((name, weights, force_cpu, engine))
     return predictor
 
 
-def get_predictor(name: str, weights: str | None, *, force_cpu: bool = False, engine: str = "auto",
-                  progress=None):
-    """The shared, warm predictor for (name, weights, device, engine); ``progress`` sees a first conversion."""
-    return _predictor(name, weights, bool(force_cpu or device.force_cpu()), engine, progress)
+def get_predictor(name: str, weights: str | None, *, force_cpu: bool = False, engine: str = "auto"):
+    """The shared, warm predictor for (name, weights, device, engine)."""
+    return _predictor(name, weights, bool(force_cpu or device.force_cpu()), engine)
 
 
 def predictor_loaded(name: str, weights: str | None, *, force_cpu: bool = False, engine: str = "auto") -> bool:
