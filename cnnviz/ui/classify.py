@@ -137,12 +137,6 @@ def _convert_first(name: str, weights: str | None, force_cpu: bool, engine: str,
         infer.load_predictor(name, weights, engine=engine, model=model, device=where, progress=progress)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def _cached_prediction(digest: str, name: str, weights: str | None, force_cpu: bool, runs: int, _image):
-    # Keyed by the image's content hash: reruns that change nothing do not run inference.
-    return get_predictor(name, weights, force_cpu=force_cpu).predict(_image, runs=runs)
-
-
 def classify(image, names: Sequence[str], modes: dict[str, str | None], predictors: dict, *, runs: int,
              force_cpu: bool) -> list[Column]:
     """Every column's prediction for ``image`` (cached by content)."""
