@@ -162,7 +162,7 @@ def predict(predictor, image, *, digest: str, weights: str | None, runs: int = 1
         The predictor's own user-facing errors.
     """
     name = predictor.name
-    key = (digest, name, weights, bool(force_cpu), int(runs), engine or getattr(predictor, "engine", None))
+    key = (digest, name, weights, bool(force_cpu), int(runs), engine or getattr(predictor, "engine_id", None))  # the id: Engine itself is not hashable
     cached = _RESULTS.get(key)
     if cached is not None:
         return cached
