@@ -129,7 +129,7 @@ def test_squeeze_excite_lab_in_the_background_keeps_its_excitation(tmp_path, mon
 
     monkeypatch.setenv("CNNVIZ_CACHE_DIR", str(tmp_path / "cache"))
     manager = RunManager()
-    run = manager.start_lab("squeeze-excite", epochs=1, subset=120)
+    run = labs.start(manager, "squeeze-excite", epochs=1, subset=120)
     assert run.params["epochs"] == 1 and run.params["models"] == ["without_se", "with_se"]
     assert run.wait(WAIT) and run.status == "finished", run.error_detail
     stored = load_run(run.run_id)

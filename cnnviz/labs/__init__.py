@@ -3,7 +3,7 @@
 ``list_labs()`` and ``get_lab(id)`` are light (no TensorFlow): each lab is a small
 declarative entry (:mod:`cnnviz.labs.registry`). ``run_lab(...)`` and ``check_settings(...)``
 load TensorFlow when called. To train in the background (the page), use
-``cnnviz.training.RunManager().start_lab(lab_id, **settings)``.
+``cnnviz.labs.start(manager, lab_id, **settings)`` with a ``cnnviz.training.RunManager``.
 """
 
 from __future__ import annotations
@@ -22,5 +22,12 @@ def run_lab(lab_id: str, dataset: str = "digits", epochs: int | None = None, sub
                 on_progress=on_progress, **kwargs)
 
 
+def start(manager, lab_id: str, **kwargs: Any):
+    """Queue ``run_lab(lab_id, **kwargs)`` as a background run of ``manager`` (settings checked first)."""
+    params = check_settings(lab_id, **kwargs)
+    return manager.submit(lambda ctx: run_lab(lab_id, context=ctx, **kwargs), kind=f"lab-{lab_id}",
+                          params=params, title=lab_id)
+
+
 __all__ = ["LABS", "Lab", "LabError", "LabModel", "UnknownLabError", "check_settings", "get_lab", "list_labs",
-           "run_lab"]
+           "run_lab", "start"]

@@ -259,14 +259,6 @@ class RunManager:
         self._pump()
         return run
 
-    def start_lab(self, lab_id: str, **kwargs: Any) -> Run:
-        """Queue ``cnnviz.labs.run_lab(lab_id, **kwargs)`` as a run (its settings checked first)."""
-        from cnnviz import labs  # labs imports training; resolved at call time
-
-        params = labs.check_settings(lab_id, **kwargs)
-        return self.submit(lambda ctx: labs.run_lab(lab_id, context=ctx, **kwargs), kind=f"lab-{lab_id}",
-                           params=params, title=lab_id)
-
     def _pump(self) -> None:
         to_start = []
         with self._lock:

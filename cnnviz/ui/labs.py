@@ -164,7 +164,7 @@ def start(lab: labs.Lab, settings: dict) -> None:
     if settings["models"] != lab.model_names:
         kwargs["models"] = settings["models"]
     try:
-        run = ui_runs.manager().start_lab(lab.id, **kwargs)
+        run = labs.start(ui_runs.manager(), lab.id, **kwargs)
     except UserFacingError as exc:
         st.session_state["labs_start_error"] = exc
         return
