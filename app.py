@@ -11,6 +11,7 @@ if __name__ != "__main__":
     app = st.App(__file__, lifespan=_serving.lifespan, routes=_serving.routes())
 else:
     from cnnviz import ui
+    from cnnviz.ui import serving
 
     st.set_page_config(page_title="cnnviz", page_icon="🧠", layout="wide")
 
@@ -19,5 +20,5 @@ else:
         for page_id, (file, icon) in ui.PAGES.items()
     ]
     navigation = st.navigation(pages)
-    ui.sidebar()
+    ui.sidebar(serving.sidebar_status)
     navigation.run()

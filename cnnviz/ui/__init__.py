@@ -165,15 +165,15 @@ def cache_badge() -> None:
     st.sidebar.caption(t("common.cache_state", cached=cached, total=len(states)))
 
 
-def sidebar() -> None:
-    """Everything every page shows in the sidebar."""
+def sidebar(*sections) -> None:
+    """Everything every page shows in the sidebar; ``sections`` (callables) draw before the footer."""
     language_switch()
     with st.sidebar:
         st.divider()
     device_badge()
     cache_badge()
-    from cnnviz.ui import serving  # here, not at the top: cnnviz.ui.serving imports this module
-    serving.sidebar_status()  # "models loading (n/4)"
+    for section in sections:  # e.g. cnnviz.ui.serving.sidebar_status: "models loading (n/4)"
+        section()
     st.sidebar.caption(t("common.footer"))
 
 
