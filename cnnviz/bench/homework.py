@@ -50,11 +50,12 @@ def measure(ctx: Context) -> dict:
     cached = all(e.state == "cached" for e in pretrained.status(names, include_top=False))
     random = ctx.random_weights or not cached
 
-    def progress(event: dict) -> None:
-        if event.get("kind") == "phase":
-            ctx.log(f"homework: {event['model']} {event['phase']}")
-
     t0 = time.perf_counter()
+
+    def progress(event: dict) -> None:  # elapsed time on each line: a cut-short run still tells where time went
+        if event.get("kind") == "phase":
+            ctx.log(f"homework: {time.perf_counter() - t0:7.1f} s  {event['model']} {event['phase']}")
+
     result = homework.run(ds, names, seed=0, on_progress=progress, random_weights=random, inference_runs=ctx.runs)
     total = time.perf_counter() - t0
     models = {n: {"times": m.get("times", {}), "train_seconds": m.get("train_seconds"),
