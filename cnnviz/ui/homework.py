@@ -1,6 +1,7 @@
 """The homework studio's Streamlit side: dataset intake, settings, the live run, the results.
 
-Training runs in a :class:`cnnviz.training.RunManager` worker (``st.cache_resource``): the
+Training runs in the server's one :class:`cnnviz.training.RunManager`
+(:func:`cnnviz.ui.runs.manager`, shared with Labs: one run trains at a time): the
 page keeps only the run id (session and ``?run=`` in the URL), so page switches and reloads
 reattach to the same run. No TensorFlow is imported here.
 """
@@ -15,20 +16,14 @@ import streamlit as st
 from cnnviz import cache, homework
 from cnnviz.homework import report, verdict
 from cnnviz.homework.script import reproduce_script
-from cnnviz.training import Run, RunManager
-from cnnviz.ui import current_lang, error_message, t
+from cnnviz.training import Run
+from cnnviz.ui import current_lang, error_message, runs, t
 from cnnviz.ui.models import display_name
 from cnnviz.zoo import pretrained
 
 RUN_KEY = "homework_run"
 DS_KEY = "homework_dataset"
 SOURCES = ("upload", "folder", "demo")
-
-
-@st.cache_resource
-def run_manager() -> RunManager:
-    """The server's run registry (one for every session: one run trains at a time)."""
-    return RunManager()
 
 
 # --------------------------------------------------------------------------- dataset
@@ -159,7 +154,7 @@ def settings_form(ds: homework.HomeworkDataset) -> dict | None:
 def start(ds: homework.HomeworkDataset, settings: dict) -> None:
     settings = dict(settings)
     models = settings.pop("models")
-    run = homework.start(run_manager(), ds, models, **settings)
+    run = homework.start(runs.manager(), ds, models, **settings)
     st.session_state[RUN_KEY] = run.run_id
     st.query_params["run"] = run.run_id
 
@@ -185,7 +180,7 @@ def _live(run: Run) -> None:
     st.progress(min(1.0, prog["fraction"]), text=where)
     if st.button(t("homework.page.stop"), key="homework_stop", icon=":material/stop_circle:",
                  disabled=snap["status"] not in ("queued", "running")):
-        run_manager().stop(run.run_id)
+        runs.manager().stop(run.run_id)
     curves(snap["models"])
 
 
@@ -210,7 +205,7 @@ def curves(models: dict) -> None:
 
 def run_view(run_id: str, ds: homework.HomeworkDataset | None) -> None:
     try:
-        run = run_manager().get(run_id)
+        run = runs.manager().get(run_id)
     except Exception as exc:  # an id from an old link
         st.warning(error_message(exc))
         return
