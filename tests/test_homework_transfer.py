@@ -101,15 +101,34 @@ def test_phase1_learns_on_served_weights(served):
     assert np.array(entry["confusion"]).sum() == len(served["result"].split["test"])
 
 
+def test_unfreeze_points_of_the_homework_models():
+    """"block" (default), "stage" and N layers cut where the docs say, at a trunk tensor."""
+    from cnnviz.homework import transfer
+    from cnnviz import graph
+
+    base = transfer.build_base(MODEL, True, (224, 224))
+    walk = graph.walk(base)
+    for mode, cut_after in (("block", "conv5_block2_out"), ("stage", "conv4_block6_out")):
+        cut, _ = transfer.unfreeze_point(base, MODEL, mode)
+        assert walk[cut].name == cut_after, mode
+    cut, _ = transfer.unfreeze_point(base, MODEL, 5)
+    # At least the last 5 operations: they sit inside conv5_block3, so the cut falls back to that
+    # block's input, the nearest trunk tensor below them.
+    assert cut <= len(walk) - 6 and walk[cut].name == "conv5_block2_out"
+    assert transfer.DEFAULT_UNFREEZE == "block"
+
+
 def test_phase2_changes_only_what_it_unfreezes(served):
     import keras
 
     entry = served["result"].models[MODEL]
     base = served["result"].objects[MODEL]["_models"]["base"]
     unfrozen = set(entry["unfreeze"]["layers"])
-    assert entry["unfreeze"]["cut_after"] == "conv4_block6_out"
-    assert entry["unfreeze"]["first_unfrozen"] == "conv5_block1_1_conv"
-    assert unfrozen and all(name.startswith("conv5_") for name in unfrozen)
+    # The default: the last block (conv5_block3); its input, conv5_block2's output, is cached.
+    assert entry["unfreeze"]["mode"] == "block"
+    assert entry["unfreeze"]["cut_after"] == "conv5_block2_out"
+    assert entry["unfreeze"]["first_unfrozen"] == "conv5_block3_1_conv"
+    assert unfrozen and all(name.startswith("conv5_block3_") for name in unfrozen)
     source = served["source"]
     moved = set()
     for layer in base.layers:
@@ -157,7 +176,7 @@ def test_background_run_keeps_its_deliverables(served):
     np.testing.assert_allclose(model(x, training=False), final(x, training=False), rtol=1e-4, atol=1e-5)
     script = (folder / "reproduce.py").read_text()
     compile(script, "reproduce.py", "exec")
-    assert "conv5_block1_1_conv" in script and "ResNet50" in script
+    assert "conv5_block3_1_conv" in script and "ResNet50" in script  # the default unfreeze point: the last block
 
 
 def test_offline_without_weights_says_which():

@@ -9,13 +9,18 @@ Per model (Keras' "Transfer learning & fine-tuning" guide):
    is trained. The frozen base gives the same output for an image every epoch, so its feature
    maps are computed once per image (the *feature cache*) and the head trains on them: the
    same training as the full pass (``cache_features=False``), hundreds of times cheaper.
-2. **Fine-tuning.** The top of the base is unfrozen — by default its last stage, the layers
-   that work at the final resolution (:data:`UNFREEZE_FROM`), which hold the most
+2. **Fine-tuning.** The top of the base is unfrozen — by default its last block
+   (:data:`DEFAULT_UNFREEZE`, :data:`UNFREEZE_BLOCK`), or the last stage, the layers that work at
+   the final resolution (:data:`UNFREEZE_FROM`), or the last N layers: the top holds the most
    task-specific features; earlier layers keep ImageNet's generic edges and textures, and a
    small dataset would only overfit them. Batch-norm layers stay frozen and in inference mode
    (their statistics came from 1.2 M images; 150 would ruin them). Recompiled with a low rate
    (1e-5), with EarlyStopping (best weights restored) and ReduceLROnPlateau. The layers below
    the cut do not change, so their output (the activations at the cut) is computed once too.
+
+The frozen base runs over the images **once**: to the cut (the activations fine-tuning trains
+on), and from there the short top gives the features of phase 1 — one pass instead of two, in a
+compiled graph (ConvNeXt's grouped convolutions retrace per call in eager mode).
 
 Training goes through :func:`cnnviz.training.fit.train_model`, so a homework run has the
 labs' live curves, Stop and on-disk record.
@@ -49,6 +54,21 @@ BATCH_SIZE = 16
 INFERENCE_RUNS = 10
 CACHE_LIMIT_BYTES = 1_500_000_000
 """Largest activation cache for fine-tuning; above it the full forward pass is used instead."""
+
+DEFAULT_UNFREEZE = "block"
+"""Fine-tune the last block by default. On a 2-core CPU the last *stage* costs several times more
+per epoch (ConvNeXtTiny's: ~45 s per epoch on 175 images, its last block a third of that), and with
+~50 images per class the extra trainable weights mostly overfit (Keras' transfer-learning guide: on
+a small dataset, fine-tune only the top). ``unfreeze="stage"`` or a number of layers are the other
+choices."""
+
+UNFREEZE_BLOCK = {
+    # First layer of each homework model's last block (a residual block, or EfficientNet's last MBConv).
+    "resnet50": "conv5_block3_1_conv",
+    "efficientnetb0": "block7a_expand_conv",
+    "mobilenetv3small": "expanded_conv_10_expand",
+    "convnexttiny": "convnext_tiny_stage_3_block_2_depthwise_conv",
+}
 
 UNFREEZE_FROM = {
     # First layer of each homework model's last stage (the stage at the final 7×7 resolution).
@@ -157,15 +177,16 @@ def full_model(base: keras.Model, head: keras.Model, name: str) -> keras.Model:
     return keras.Model(inp, head(base(inp, training=False)), name=f"{name}_transfer")
 
 
-def unfreeze_point(base: keras.Model, name: str, unfreeze: str | int = "stage") -> tuple[int, Any]:
+def unfreeze_point(base: keras.Model, name: str, unfreeze: str | int = DEFAULT_UNFREEZE) -> tuple[int, Any]:
     """Where fine-tuning starts: (index in ``graph.walk(base)``, the tensor at the cut).
 
     The cut is a *trunk* tensor (every path from input to output goes through it), so the
     layers below it are a model of their own whose output can be cached.
 
     Args:
-        unfreeze: "stage" (the last stage, :data:`UNFREEZE_FROM`; for another model the layers
-            at the final resolution) or N (at least the last N operations).
+        unfreeze: "block" (the last block, :data:`UNFREEZE_BLOCK`), "stage" (the last stage,
+            :data:`UNFREEZE_FROM`; for another model either means the layers at the final
+            resolution) or N (at least the last N operations).
     """
     ops = graph.walk(base)
     trunk = [i for i in graph.trunk(ops) if not ops[i].is_input]
@@ -173,7 +194,7 @@ def unfreeze_point(base: keras.Model, name: str, unfreeze: str | int = "stage") 
         first = max(1, len(ops) - int(unfreeze))
     else:
         names = [o.name for o in ops]
-        target = UNFREEZE_FROM.get(name)
+        target = (UNFREEZE_BLOCK if str(unfreeze) == "block" else UNFREEZE_FROM).get(name)
         if target in names:
             first = names.index(target)
         else:
@@ -202,23 +223,29 @@ def _count(weights) -> int:
     return int(sum(int(np.prod(w.shape)) for w in weights))
 
 
-def forward(model: keras.Model, x: np.ndarray, name: str, ctx: RunContext | None = None,
+def forward(model: keras.Model, x: np.ndarray, name: str | None, ctx: RunContext | None = None,
             batch: int = 32) -> np.ndarray | None:
     """``model(preprocess(x), training=False)`` batch by batch; None when Stop is pressed in between.
 
-    Called eagerly: a frozen base runs once per image, so tracing a graph for it (seconds to
-    tens of seconds on a busy CPU) would cost more than it saves.
+    ``name`` None: ``x`` is already the model's input (activations), no preprocessing. More than
+    one batch runs through one compiled graph (traced once, for any batch size): eager calls
+    cost more per image than the trace (ConvNeXt's grouped convolutions even retrace per call).
     """
+    graph_fn = None
+    if len(x) > batch:
+        graph_fn = tf.function(lambda v: model(v, training=False), reduce_retracing=True,
+                               input_signature=[tf.TensorSpec((None, *x.shape[1:]), tf.float32)])
     outs = []
     for i in range(0, len(x), batch):
         if ctx is not None and ctx.stop_requested:
             return None
-        xb = zoo.preprocess_input(name, x[i:i + batch])
-        outs.append(np.asarray(model(tf.constant(xb), training=False)))
+        xb = x[i:i + batch] if name is None else zoo.preprocess_input(name, x[i:i + batch])
+        xb = tf.constant(np.asarray(xb, np.float32))
+        outs.append(np.asarray(graph_fn(xb) if graph_fn is not None else model(xb, training=False)))
     return np.concatenate(outs) if outs else None
 
 
-def forward_parts(model: keras.Model, images: dict[str, np.ndarray], name: str,
+def forward_parts(model: keras.Model, images: dict[str, np.ndarray], name: str | None,
                   ctx: RunContext | None = None) -> dict[str, np.ndarray] | None:
     """:func:`forward` over train, val and test in one pass (one trace), split back."""
     order = ("train", "val", "test")
@@ -256,7 +283,7 @@ def _save_keras(model: keras.Model, path) -> str:
 
 def train_one(ctx: RunContext, name: str, images: dict[str, np.ndarray], labels: dict[str, np.ndarray],
               class_names, *, fe_epochs: int, ft_epochs: int, seed: int = 0, random_weights: bool = False,
-              unfreeze: str | int = "stage", cache_features: bool = True, batch_size: int = BATCH_SIZE,
+              unfreeze: str | int = DEFAULT_UNFREEZE, cache_features: bool = True, batch_size: int = BATCH_SIZE,
               inference_runs: int = INFERENCE_RUNS, save_dir=None,
               on_progress: Callable[[dict], None] | None = None, keep_models: bool = False) -> dict:
     """Both phases for one zoo model; returns its row (accuracies, params, times, confusion...)."""
@@ -275,11 +302,27 @@ def train_one(ctx: RunContext, name: str, images: dict[str, np.ndarray], labels:
     feature_shape = tuple(base.output_shape[1:])
     classes = len(class_names)
 
+    # Where fine-tuning will cut, decided first: the one frozen pass stops there when it can.
+    n_images = sum(len(v) for v in images.values())
+    cut = cut_tensor = top = None
+    shared = False
+    if ft_epochs > 0:
+        cut, cut_tensor = unfreeze_point(base, name, unfreeze)
+        top = keras.Model(cut_tensor, base.output, name=f"{name}_top")
+        cut_shape = tuple(cut_tensor.shape[1:])
+        shared = cache_features and n_images * int(np.prod(cut_shape)) * 4 <= CACHE_LIMIT_BYTES
+
     # ---- phase 1: feature extraction
     t0 = time.perf_counter()
+    xa = None
     if cache_features:
-        phase("features", images=sum(len(v) for v in images.values()))
-        x = forward_parts(base, images, name, ctx)
+        phase("features", images=n_images)
+        if shared:  # one pass: images → activations at the cut (kept for phase 2) → features
+            bottom = keras.Model(base.input, cut_tensor, name=f"{name}_bottom")
+            xa = forward_parts(bottom, images, name, ctx)
+            x = forward_parts(top, xa, None, ctx) if xa is not None else None
+        else:
+            x = forward_parts(base, images, name, ctx)
         if x is None:
             return {**entry, "stopped": True, "times": times}
     else:
@@ -305,21 +348,13 @@ def train_one(ctx: RunContext, name: str, images: dict[str, np.ndarray], labels:
     entry["ft_accuracy"] = None
     pred_model, pred_x = None, None
     if ft_epochs > 0 and not ctx.stop_requested:
-        cut, cut_tensor = unfreeze_point(base, name, unfreeze)
-        top = keras.Model(cut_tensor, base.output, name=f"{name}_top")
         unfrozen = set_trainable_top(base, top)
         entry["unfreeze"] = {"mode": str(unfreeze), "cut_after": graph.walk(base)[cut].name,
                              "first_unfrozen": unfrozen[0] if unfrozen else None, "layers": unfrozen}
         t0 = time.perf_counter()
-        cut_shape = tuple(cut_tensor.shape[1:])
-        n_images = sum(len(v) for v in images.values())
-        use_cache = cache_features and n_images * int(np.prod(cut_shape)) * 4 <= CACHE_LIMIT_BYTES
-        entry["ft_cached"] = bool(use_cache)
-        if use_cache:
-            phase("activations", images=n_images, layer=entry["unfreeze"]["cut_after"])
-            bottom = keras.Model(base.input, cut_tensor, name=f"{name}_bottom")
-            xa = forward_parts(bottom, images, name, ctx) or {}
-            inp = keras.Input(cut_shape, name="activations")
+        entry["ft_cached"] = bool(shared)
+        if shared:  # the activations at the cut came from phase 1's pass
+            inp = keras.Input(tuple(cut_tensor.shape[1:]), name="activations")
             ft_model = keras.Model(inp, head(top(inp, training=False)), name=f"{name}_finetune")
         else:
             xa = {part: zoo.preprocess_input(name, images[part]) for part in ("train", "val", "test")}
@@ -370,7 +405,7 @@ def train_one(ctx: RunContext, name: str, images: dict[str, np.ndarray], labels:
 
 def run(dataset: HomeworkDataset, models: Iterable[str], fe_epochs: int | None = None, ft_epochs: int | None = None,
         seed: int = 0, on_progress: Callable[[dict], None] | None = None, *, random_weights: bool = False,
-        unfreeze: str | int = "stage", cache_features: bool = True, batch_size: int = BATCH_SIZE,
+        unfreeze: str | int = DEFAULT_UNFREEZE, cache_features: bool = True, batch_size: int = BATCH_SIZE,
         inference_runs: int = INFERENCE_RUNS, context: RunContext | None = None, save_dir=None,
         keep_models: bool = False, image_size: int | None = None) -> HomeworkResult:
     """Feature extraction and fine-tuning of ``models`` on ``dataset``; see :func:`cnnviz.homework.run`."""
