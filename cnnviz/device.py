@@ -91,30 +91,49 @@ def force_cpu() -> bool:
     return _env_forces_cpu()
 
 
+def mixed_precision_for(cc: tuple[int, int] | None) -> bool:
+    """Mixed precision pays off from compute capability 7.0 (tensor cores), unless ``CNNVIZ_MIXED_PRECISION=0``."""
+    return bool(cc and cc >= MIXED_PRECISION_MIN_CC) and os.environ.get("CNNVIZ_MIXED_PRECISION", "1") != "0"
+
+
+def _parse_cc(text: str) -> tuple[int, int] | None:
+    major, _, minor = text.strip().partition(".")
+    try:
+        return int(major), int(minor or 0)
+    except ValueError:
+        return None
+
+
 @lru_cache(maxsize=1)
 def _nvidia_smi() -> Device | None:
     exe = shutil.which("nvidia-smi")
     if not exe:
         return None
-    try:
-        out = subprocess.run(
-            [exe, "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
-            capture_output=True, text=True, timeout=2, check=True,
-        ).stdout.strip().splitlines()
-    except (OSError, subprocess.SubprocessError):
-        return None
+    out = None
+    # compute_cap needs a driver from 2021 on (510+); an older one refuses the field: ask without it.
+    for fields in ("name,memory.total,compute_cap", "name,memory.total"):
+        try:
+            out = subprocess.run(
+                [exe, f"--query-gpu={fields}", "--format=csv,noheader,nounits"],
+                capture_output=True, text=True, timeout=2, check=True,
+            ).stdout.strip().splitlines()
+            break
+        except (OSError, subprocess.SubprocessError):
+            continue
     if not out:
         return None
-    name, _, mem = out[0].partition(",")
+    parts = [p.strip() for p in out[0].split(",")]
     try:
-        memory = int(float(mem.strip()))
+        memory = int(float(parts[1])) if len(parts) > 1 else None
     except ValueError:
         memory = None
-    return Device("GPU", name.strip(), "/GPU:0", memory, source="nvidia-smi")
+    cc = _parse_cc(parts[2]) if len(parts) > 2 else None
+    return Device("GPU", parts[0], "/GPU:0", memory, compute_capability=cc, mixed_precision=mixed_precision_for(cc),
+                  source="nvidia-smi")
 
 
 def nvidia_smi() -> Device | None:
-    """The first GPU as ``nvidia-smi`` reports it (name, total memory), or None. Cached."""
+    """The first GPU as ``nvidia-smi`` reports it (name, total memory, compute capability), or None. Cached."""
     return _nvidia_smi()
 
 
@@ -129,11 +148,14 @@ def _from_tensorflow() -> Device | None:
     if not gpus:
         return CPU
     try:
-        details = tf.config.experimental.get_device_details(gpus[0])
-        name = details.get("device_name", gpus[0].name)
+        details = tf.config.experimental.get_device_details(gpus[0]) or {}
     except Exception:
-        name = gpus[0].name
-    return Device("GPU", name, "/GPU:0", source="tensorflow")
+        details = {}
+    name = str(details.get("device_name") or gpus[0].name)
+    cc = details.get("compute_capability")
+    cc = tuple(int(v) for v in cc) if cc else None
+    return Device("GPU", name, "/GPU:0", compute_capability=cc, mixed_precision=mixed_precision_for(cc),
+                  source="tensorflow")
 
 
 def probe() -> Device:
@@ -175,6 +197,6 @@ def select_device(force_cpu: bool | None = None) -> Device:
         memory = info.memory_mb if info else None
     except Exception:
         memory = None
-    mixed = bool(cc and cc >= MIXED_PRECISION_MIN_CC) and os.environ.get("CNNVIZ_MIXED_PRECISION", "1") != "0"
+    mixed = mixed_precision_for(cc)
     return Device("GPU", name, "/GPU:0", memory_mb=memory, compute_capability=cc, mixed_precision=mixed,
                   source="tensorflow")

@@ -392,6 +392,21 @@ def top_k(probs: np.ndarray, labels: list[str] | None, k: int = TOP_K) -> list[t
 
 # --------------------------------------------------------------------------- predictor
 
+ENGINE_ENV = "CNNVIZ_ENGINE"
+SERVER_ENGINES = ("auto", "tf", "litert")
+
+
+def server_engine() -> str:
+    """What ``engine="auto"`` leans to on this server: ``CNNVIZ_ENGINE`` = auto (default) | tf | litert.
+
+    ``tf``: TensorFlow answers everywhere (LiteRT only where a page forces it, e.g. the
+    compare-engines view). ``litert``: LiteRT answers for random weights too (it is already
+    the choice for ImageNet weights on a CPU). An unknown value counts as ``auto``.
+    """
+    value = os.environ.get(ENGINE_ENV, "auto").strip().lower()
+    return value if value in SERVER_ENGINES else "auto"
+
+
 class Predictor:
     """One model ready to classify images: built, converted or compiled, and warmed up once.
 
@@ -406,7 +421,10 @@ class Predictor:
       TensorFlow's; TensorFlow on a GPU, for random weights (a conversion of weights made for
       this load would be used once: it costs more than it saves), and wherever LiteRT is
       unavailable, its conversion failed, or its answers disagree. The reason is kept in
-      :attr:`engine` (``engine.reason(lang)``) and shown by the pages.
+      :attr:`engine` (``engine.reason(lang)``) and shown by the pages. The server setting
+      ``CNNVIZ_ENGINE`` (:func:`server_engine`) moves "auto": ``tf`` keeps TensorFlow
+      everywhere; ``litert`` converts random weights too (an offline classroom then gets
+      LiteRT's speed: the conversion is cached by the weights' digest for this process).
 
     The engine check runs when a model is converted (once: the verdict is kept beside the
     converted file): both engines classify :func:`cnnviz.litert.check_image`; they must give the
@@ -526,9 +544,12 @@ class Predictor:
     def _try_litert(self, engine: str, requested: Device, progress) -> tuple[str, dict] | None:
         """Set up LiteRT if it should answer; otherwise return (i18n key, params) of why not."""
         forced = engine == "litert"
+        setting = server_engine()
+        if not forced and setting == "tf":
+            return "infer.engine.why.setting", {}
         if not forced and requested.is_gpu:
             return "infer.engine.why.gpu", {}
-        if not forced and self.weights is None:
+        if not forced and self.weights is None and setting != "litert":
             return "infer.engine.why.random", {}
         try:
             litert.runtime()

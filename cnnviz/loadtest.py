@@ -250,17 +250,9 @@ def simulate(students: int, duration_s: float = 60.0, *, models: Sequence[str] =
                 return
             time.sleep(rng.uniform(0, 2.0))
 
-    with Sampler(os.getpid()) as sampler:
-        threads = [threading.Thread(target=student, args=(i,), daemon=True) for i in range(students)]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
-        report.wall_s = time.monotonic() - t_begin
+    _run_students(report, student, os.getpid(), t_begin)
     for q in queues:
         q.close()
-    report.peak_rss_mb = sampler.peak
-    report.cpu_percent = sampler.cpu_percent()
     return report
 
 
@@ -295,16 +287,21 @@ def http_load(url: str, students: int, duration_s: float = 30.0, *, models: Sequ
                 return
             time.sleep(rng.uniform(0, 2.0))
 
-    pid = _local_pid(url)
+    _run_students(report, student, _local_pid(url), t_begin)
+    return report
+
+
+def _run_students(report: "Report", student, pid: int | None, t_begin: float) -> None:
+    """One thread per student until all are done, the server process (``pid``) sampled meanwhile:
+    fills the report's wall time, peak RSS and CPU share."""
     with Sampler(pid) as sampler:
-        threads = [threading.Thread(target=student, args=(i,), daemon=True) for i in range(students)]
+        threads = [threading.Thread(target=student, args=(i,), daemon=True) for i in range(report.students)]
         for th in threads:
             th.start()
         for th in threads:
             th.join()
         report.wall_s = time.monotonic() - t_begin
     report.peak_rss_mb, report.cpu_percent = sampler.peak, sampler.cpu_percent()
-    return report
 
 
 def _local_pid(url: str) -> int | None:
@@ -373,7 +370,7 @@ def browser_load(url: str, students: int, duration_s: float = 60.0, *, models: S
 
     async def main() -> None:
         async with async_playwright() as p:
-            browser = await p.chromium.launch(executable_path=chromium or _chromium(), headless=True, args=args)
+            browser = await p.chromium.launch(executable_path=chromium or find_chromium(), headless=True, args=args)
             t_end = time.monotonic() + duration_s
             await asyncio.gather(*(session(browser, i, t_end) for i in range(students)))
             await browser.close()
@@ -399,7 +396,9 @@ def browser_load(url: str, students: int, duration_s: float = 60.0, *, models: S
     return report
 
 
-def _chromium() -> str | None:
+def find_chromium() -> str | None:
+    """A Chromium executable: ``CNNVIZ_CHROMIUM``, else the system's (Debian's ``chromium``...);
+    None lets Playwright use its own browser, if one is installed."""
     import shutil
 
     explicit = os.environ.get("CNNVIZ_CHROMIUM")

@@ -9,7 +9,6 @@ one they FAIL with a message saying how to install it: they never silently skip.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -95,6 +94,30 @@ def all_text(at) -> str:
 
 # --------------------------------------------------------------------------- live server
 
+def calibrate_bn(model, name: str, seed: int = 0) -> None:
+    """Give random weights informative outputs: BatchNorm moving statistics from one forward pass.
+
+    Fresh BatchNormalization statistics make every image's answer the same (a flat output);
+    one batch of noise with momentum 0 and ``training=True`` makes the answers depend on the image.
+    """
+    import keras
+    import numpy as np
+
+    from cnnviz import zoo
+
+    rng = np.random.default_rng(seed)
+    x = zoo.preprocess_input(name, rng.uniform(0, 255, size=(4, *model.input_shape[1:])).astype("float32"))
+    bns = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
+    old = [layer.momentum for layer in bns]
+    for layer in bns:
+        layer.momentum = 0.0
+    try:
+        model(x, training=True)
+    finally:
+        for layer, momentum in zip(bns, old):
+            layer.momentum = momentum
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -155,14 +178,12 @@ def streamlit_server(artifacts_dir, tmp_path_factory):
 
 
 def find_chromium() -> str | None:
-    """A Chromium executable: CNNVIZ_CHROMIUM, the system one, or Playwright's own."""
-    explicit = os.environ.get("CNNVIZ_CHROMIUM")
-    if explicit:
-        return explicit
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        path = shutil.which(name)
-        if path:
-            return path
+    """A Chromium executable: CNNVIZ_CHROMIUM, the system one (cnnviz.loadtest's lookup), or Playwright's own."""
+    from cnnviz.loadtest import find_chromium as system_chromium
+
+    found = system_chromium()
+    if found:
+        return found
     try:
         from playwright.sync_api import sync_playwright
 

@@ -140,6 +140,35 @@ def test_device_probe_reads_nvidia_smi(tmp_path, monkeypatch):
         device._nvidia_smi.cache_clear()
 
 
+def test_device_probe_reads_compute_capability(tmp_path, monkeypatch):
+    """What an H200 answered (device run of tools/gpu_check.py): compute 9.0 → mixed precision in the label;
+    a driver too old for the compute_cap field is asked again without it."""
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv("CNNVIZ_FORCE_CPU", raising=False)
+    monkeypatch.delenv("CNNVIZ_MIXED_PRECISION", raising=False)
+    monkeypatch.delitem(sys.modules, "tensorflow", raising=False) if "tensorflow" in sys.modules else None
+    exe = tmp_path / "nvidia-smi"
+    for script, cc, mixed in (
+        ("echo 'NVIDIA H200, 143771, 9.0'", (9, 0), True),
+        ('case "$*" in *compute_cap*) echo \'Field "compute_cap" is not a valid field\'; exit 2;; esac\n'
+         "echo 'Tesla K80, 11441'", None, False),
+        ("echo 'Tesla P100-PCIE-16GB, 16280, 6.0'", (6, 0), False),
+    ):
+        exe.write_text(f"#!/bin/sh\n{script}\n")
+        exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
+        device._nvidia_smi.cache_clear()
+        try:
+            info = device.probe()
+            assert info.is_gpu and info.compute_capability == cc and info.mixed_precision is mixed, script
+        finally:
+            device._nvidia_smi.cache_clear()
+    exe.write_text("#!/bin/sh\necho 'NVIDIA H200, 143771, 9.0'\n")
+    try:
+        assert device.probe().label("en") == "GPU NVIDIA H200 (140 GB, " + translate("infer.device.mixed", "en") + ")"
+    finally:
+        device._nvidia_smi.cache_clear()
+
+
 def test_device_probe_falls_back_to_cpu_when_nvidia_smi_fails(tmp_path, monkeypatch):
     _fake_nvidia_smi(tmp_path, "NVIDIA-SMI has failed", code=9)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")

@@ -20,27 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import calibrate_bn
 
 from cnnviz import HOMEWORK_MODELS, cache, infer, litert, samples, zoo
 
 SMALL = "mobilenetv3small"
-
-
-def calibrate_bn(model, name: str, seed: int = 0) -> None:
-    """Give random weights informative outputs: BN moving statistics from one forward pass."""
-    import keras
-
-    rng = np.random.default_rng(seed)
-    x = zoo.preprocess_input(name, rng.uniform(0, 255, size=(4, *model.input_shape[1:])).astype("float32"))
-    bns = [l for l in model._flatten_layers() if isinstance(l, keras.layers.BatchNormalization)]
-    old = [l.momentum for l in bns]
-    for l in bns:
-        l.momentum = 0.0
-    try:
-        model(x, training=True)
-    finally:
-        for l, m in zip(bns, old):
-            l.momentum = m
 
 
 class _Store:

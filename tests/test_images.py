@@ -621,10 +621,13 @@ def test_12_megapixel_rotated_phone_photo(capsys):
     assert isinstance(decoded, images.DecodedImage)
     out = decoded.image
     assert decoded.original_size == (3000, 4000) and decoded.orientation == 6
-    assert out.size == (1536, 2048) and out.mode == "RGB"
-    assert close(out.getpixel((1536 - 30, 30)), RED, tol=40), "stored top-left → displayed top-right"
+    # JPEG draft: decoded at 1/2 scale (2000 px ≥ DRAFT_SLACK × 2048), not at full size then resized.
+    assert out.size == (1500, 2000) and out.mode == "RGB"
+    assert close(out.getpixel((1500 - 30, 30)), RED, tol=40), "stored top-left → displayed top-right"
     small, seconds_small = timed(decode_image, data, max_side=512)
-    assert small.image.size == (384, 512)
+    assert small.image.size == (375, 500)  # 1/8 scale: 500 px ≥ 0.8 × 512
+    exact, _ = timed(decode_image, data, max_side=1800)  # 1/2 gives 2000 > 1800: resized down to the ceiling
+    assert exact.image.size == (1350, 1800)
     with capsys.disabled():
         print(f"\n[12 MP JPEG, orientation 6, {len(data) / 1e6:.1f} MB] load_image: {seconds * 1000:.0f} ms "
               f"(max_side 2048), {seconds_small * 1000:.0f} ms (max_side 512)")

@@ -6,25 +6,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import free_port
+from conftest import calibrate_bn, free_port
 
 from cnnviz import serve
 
 
 def calibrated_mobilenet():
-    """Random-weights MobileNetV3Small with BN statistics from a noise batch (answers depend on the image)."""
-    import keras
-
+    """Random-weights MobileNetV3Small whose answers depend on the image."""
     from cnnviz import zoo
 
     model = zoo.create_model("mobilenetv3small", weights=None)
-    noise = np.random.default_rng(1).uniform(0, 255, (8, 224, 224, 3)).astype("float32")
-    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    for layer in bns:
-        layer.momentum = 0.0
-    model(noise, training=True)
-    for layer in bns:
-        layer.momentum = 0.99
+    calibrate_bn(model, "mobilenetv3small", seed=1)
     return model
 
 

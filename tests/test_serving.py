@@ -18,7 +18,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import ROOT, start_streamlit, stop_streamlit, wait_for_app
+from conftest import ROOT, calibrate_bn, start_streamlit, stop_streamlit, wait_for_app
 from PIL import Image
 
 from cnnviz import serving
@@ -92,20 +92,10 @@ def photos(n: int, size: int = 160) -> list[Image.Image]:
 @pytest.fixture(scope="module")
 def predictor():
     """A random-weights MobileNetV3Small predictor whose answers depend on the image."""
-    import keras
-
     from cnnviz import infer, zoo
 
     model = zoo.create_model("mobilenetv3small", weights=None)
-    # Fresh BatchNormalization statistics make every image's answer the same: set them from
-    # one batch of noise (momentum 0, training=True), so the answers depend on the image.
-    noise = np.random.default_rng(0).uniform(0, 255, (8, 224, 224, 3)).astype("float32")
-    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    for layer in bns:
-        layer.momentum = 0.0
-    model(noise, training=True)
-    for layer in bns:
-        layer.momentum = 0.99
+    calibrate_bn(model, "mobilenetv3small")
     return infer.load_predictor("mobilenetv3small", None, model=model, runs=1)
 
 

@@ -348,3 +348,26 @@ def test_models_command_table_and_filters(capsys):
     assert cli.main(["models", "--family", "resnt"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "ResNet" in err and "Traceback" not in err
+
+
+def test_convnext_depthwise_runs_natively_with_the_same_numbers():
+    """ConvNeXt's Conv2D(groups=channels) run as TensorFlow's depthwise kernel: same outputs as
+    Keras' own grouped (XLA) path, same weights and config (a saved model is unchanged)."""
+    import keras
+    import tensorflow as tf
+
+    from cnnviz.zoo.keras_apps import native_depthwise
+
+    model = zoo.create_model("convnexttiny", include_top=False, input_shape=(64, 64, 3))
+    grouped = [layer for layer in model._flatten_layers(include_self=False)
+               if type(layer) is keras.layers.Conv2D and layer.groups > 1]
+    assert len(grouped) == 18 and all("convolution_op" in vars(layer) for layer in grouped)  # rerouted at build
+    x = tf.constant(np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32"))
+    ours = model(x, training=False).numpy()
+    for layer in grouped:
+        del layer.convolution_op  # back to Keras' own grouped convolution (XLA on the CPU)
+    keras_own = model(x, training=False).numpy()
+    np.testing.assert_allclose(ours, keras_own, rtol=1e-5, atol=1e-5)
+    assert native_depthwise(model) == 18
+    plain = zoo.create_model("resnet50", include_top=False, input_shape=(64, 64, 3))
+    assert native_depthwise(plain) == 0  # nothing grouped: nothing changes

@@ -86,7 +86,10 @@ def measure_models(ctx: Context) -> dict:
     import tensorflow as tf  # heavy: TF
 
     peak_before = matmul_peak()
-    ctx.log(f"matmul {MATMUL_N}×{MATMUL_N} fp32: {peak_before['gflops_median']:.1f} GFLOP/s (median)")
+    blas = peak_before.get("blas", {})
+    ctx.log(f"matmul {MATMUL_N}×{MATMUL_N} fp32: {peak_before['gflops_median']:.1f} GFLOP/s (median; NumPy "
+            f"{blas.get('library', 'BLAS')}, {blas.get('threads')} threads; TensorFlow's matmul "
+            f"{peak_before['tensorflow']['gflops_median']:.1f})")
     weights = _weights_modes(ctx.names, ctx.random_weights)
     photo = ctx.photo = images.load_image(sample_photo())
     rows = []
@@ -153,7 +156,8 @@ def models_lines(report: dict) -> list[str]:
                    f"{fmt(r['peak_share'] and r['peak_share'] * 100, '6.1f'):>6}% {r['first_call_ms']:>7.0f}ms")
     peak = report["matmul_peak"]
     out.append(f"\napp/bare: ratio of medians, (min): ratio of the fastest runs; "
-               f"median of {report['runs']} interleaved runs each; peak = {MATMUL_N}×{MATMUL_N} fp32 matmul: "
+               f"median of {report['runs']} interleaved runs each; peak = {MATMUL_N}×{MATMUL_N} fp32 matmul, NumPy's BLAS "
+               f"(thread pool checked): "
                f"{peak['gflops']:.1f} GFLOP/s (before {peak['before']['gflops_median']:.1f}, "
                f"after {peak['after']['gflops_median']:.1f})")
     if any(r["weights"] == "random" for r in rows):
@@ -169,7 +173,7 @@ def measure_upload(ctx: Context) -> dict:
     upload = []
     for _ in range(3):
         t0 = time.perf_counter()
-        img = images.load_image(jpeg)
+        img = images.load_image(jpeg, max_side=images.PAGE_MAX_SIDE)  # what the pages decode
         decode_ms = (time.perf_counter() - t0) * 1000
         preds = [ctx.predictors[n].predict(img, runs=1) for n in ctx.names]
         total_ms = (time.perf_counter() - t0) * 1000

@@ -21,6 +21,7 @@ the output says which). The measurements live in cnnviz.bench, one module per se
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from cnnviz import HOMEWORK_MODELS, bench, infer
@@ -41,6 +42,10 @@ def register(subparsers, name: str, help_text: str) -> None:
                    help="predictions per model for the memory-growth check (default 30)")
     p.add_argument("--random-weights", action="store_true", help="random weights even when ImageNet ones are cached")
     p.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is present")
+    p.add_argument("--engine", choices=infer.SERVER_ENGINES, default=None,
+                   help="what engine='auto' leans to, as the server setting CNNVIZ_ENGINE (default: that "
+                        "variable, else auto). litert measures LiteRT with random weights too: the path "
+                        "ImageNet weights take on a CPU")
     p.add_argument("--no-page", action="store_true",
                    help="skip the page measurement (the Classify page run headlessly, upload → results)")
     p.add_argument("--no-extras", action="store_true",
@@ -62,6 +67,8 @@ def run(args) -> int:
         random_weights=args.random_weights, force_cpu=args.cpu,
         log=lambda text: print(text, file=sys.stderr if args.json else sys.stdout, flush=True),
     )
+    if args.engine:
+        os.environ[infer.ENGINE_ENV] = args.engine  # the page section's server reads it too
     if args.no_page:
         skip.add("page")
     if args.no_extras:

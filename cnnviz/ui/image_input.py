@@ -124,12 +124,14 @@ def _caption(decoded: images.DecodedImage, label: str) -> str:
     return text
 
 
-def image_input(key: str, *, max_side: int | None = None, preview: bool = True) -> tuple[Image.Image, str] | None:
+def image_input(key: str, *, max_side: int | None = images.PAGE_MAX_SIDE,
+                preview: bool = True) -> tuple[Image.Image, str] | None:
     """Upload / camera / sample picker.
 
     Args:
         key: a name unique on the page; pages that pass the same key share the picture.
-        max_side: longest side of the returned image (default :data:`cnnviz.images.DEFAULT_MAX_SIDE`).
+        max_side: longest side of the returned image (default :data:`cnnviz.images.PAGE_MAX_SIDE`; None:
+            :data:`cnnviz.images.DEFAULT_MAX_SIDE`).
         preview: show a thumbnail; the caption (original size, mode, format) is shown either way.
 
     Returns:
