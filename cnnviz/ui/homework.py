@@ -327,6 +327,8 @@ def results(data: dict, folder: Path | None, ds: homework.HomeworkDataset | None
             shown = [(items[p].image, f"{p.split('/')[0]} → {c}") for p, c in wrong if p in items][:8]
             if shown:
                 st.image([s[0] for s in shown], caption=[s[1] for s in shown], width=64)
+            elif wrong:  # a reopened run without its dataset in this session: the mistakes by file name
+                st.caption("  \n".join(f"`{p}` → {c}" for p, c in wrong[:8]))
     st.subheader(t("homework.report.curves"))
     st.html("<div style='display:flex;flex-wrap:wrap;gap:12px'>" + "".join(
         report.line_chart({t("homework.report.train"): (m.get("fe_history") or {}).get("accuracy", [])
