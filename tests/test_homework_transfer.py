@@ -180,6 +180,7 @@ def test_augmentation_doubles_the_examples_and_the_caches_agree_with_the_full_pa
     a, b = res.models[MODEL], full.models[MODEL]
     n = {p: len(v) for p, v in res.split.items()}
     assert res.settings["augment"] == full.settings["augment"] == "flip"
+    assert res.settings["mixed_precision"] is False  # auto: only a GPU with tensor cores
     assert a["train_examples"] == b["train_examples"] == 2 * n["train"]
     # the head (and then the fine-tuned top) really trained on twice the examples: steps per epoch
     steps = {e["model"]: e["steps"] for e in served["aug_events"] if e["kind"] == "model_start"}
@@ -199,3 +200,21 @@ def test_augmentation_doubles_the_examples_and_the_caches_agree_with_the_full_pa
     layer = a["unfreeze"]["first_unfrozen"]
     for x, y in zip(ma["base"].get_layer(layer).get_weights(), mb["base"].get_layer(layer).get_weights()):
         np.testing.assert_allclose(x, y, rtol=1e-3, atol=1e-4)
+
+
+def test_mixed_precision_trains_through_a_float16_base():
+    """What a GPU with tensor cores gets by default (forced here on the CPU: the same Keras code)."""
+    import keras
+
+    res = homework.run(homework.load_dataset(learnable_zip(6)), ["mobilenetv3small"], fe_epochs=1, ft_epochs=1,
+                       image_size=64, inference_runs=1, random_weights=True, mixed_precision=True, keep_models=True,
+                       unfreeze=30)
+    assert res.settings["mixed_precision"] is True and res.random_weights
+    m, objs = res.models["mobilenetv3small"], res.objects["mobilenetv3small"]["_models"]
+    convs = [layer for layer in objs["base"].layers if isinstance(layer, keras.layers.Conv2D)]
+    assert convs and all(c.compute_dtype == "float16" and c.variable_dtype == "float32" for c in convs)
+    assert all(layer.compute_dtype == "float32" for layer in objs["head"].layers)  # the softmax stays float32
+    assert objs["final"](np.zeros((1, 64, 64, 3), np.float32), training=False).dtype == "float32"
+    assert m["unfreeze"]["mode"] == "30" and m["trainable_params_ft"] > m["trainable_params_fe"]
+    assert 0.0 <= m["ft_accuracy"] <= 1.0 and np.isfinite(m["ft_history"]["loss"]).all()
+    assert keras.config.dtype_policy().name == "float32"  # the policy was only borrowed

@@ -165,6 +165,8 @@ def config_lines(settings: dict, lang: str = "en") -> list[str]:
                                views=", ".join(translate(f"homework.augment.{v}", lang) for v in views)))
     else:
         lines.append(translate("homework.report.augment_off", lang))
+    if settings.get("mixed_precision"):
+        lines.append(translate("homework.report.mixed", lang))
     return lines
 
 

@@ -162,6 +162,9 @@ def reproduce_script(result) -> str:
                     "examples)." if views else "Augmentation: off.")
     random_text = ("\nRANDOM WEIGHTS: the bases were not pretrained, the results are meaningless."
                    if settings.get("random_weights") else "")
+    if settings.get("mixed_precision"):
+        random_text += ("\ncnnviz computed the bases in mixed precision (float16) on the GPU; this script uses "
+                        "float32: the same method, tiny numeric differences.")
     return TEMPLATE.format(run_id=data.get("run_id") or "", settings=dump(settings),
                            classes=dump(data.get("class_names", [])), split=dump(data.get("split", {})),
                            models=dump(models), unfreeze_text=unfreeze_text, augment_text=augment_text,

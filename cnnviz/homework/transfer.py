@@ -43,6 +43,7 @@ from cnnviz import cache, graph, zoo
 from cnnviz.homework import options
 from cnnviz.homework import verdict as verdict_mod
 from cnnviz.homework.intake import DatasetError, HomeworkDataset, HomeworkWeightsError, to_array
+from cnnviz.infer import _dtype_policy
 from cnnviz.training.fit import _save_model, local_context, train_model
 from cnnviz.training.manager import RunContext
 
@@ -220,7 +221,7 @@ def forward(model: keras.Model, x: np.ndarray, name: str, ctx: RunContext | None
         if ctx is not None and ctx.stop_requested:
             return None
         xb = zoo.preprocess_input(name, x[i:i + batch])
-        outs.append(np.asarray(model(tf.constant(xb), training=False)))
+        outs.append(np.asarray(model(tf.constant(xb), training=False), dtype=np.float32))  # float16 under mixed precision
     return np.concatenate(outs) if outs else None
 
 
@@ -260,12 +261,20 @@ def train_one(ctx: RunContext, name: str, images: dict[str, np.ndarray], labels:
               class_names, *, fe_epochs: int, ft_epochs: int, seed: int = 0, random_weights: bool = False,
               unfreeze: str | int = "stage", cache_features: bool = True, batch_size: int = BATCH_SIZE,
               inference_runs: int = INFERENCE_RUNS, save_dir=None,
-              on_progress: Callable[[dict], None] | None = None, keep_models: bool = False) -> dict:
+              on_progress: Callable[[dict], None] | None = None, keep_models: bool = False,
+              mixed_precision: bool = False) -> dict:
     """Both phases for one zoo model; returns its row (accuracies, params, times, confusion...).
 
     ``images["train"]`` / ``labels["train"]`` already hold the augmentation views, if any
     (:func:`run` adds them): every cache below is per image and per view.
+
+    ``mixed_precision``: the base, and the models that train through it, compute in float16
+    (variables in float32; those models get Keras' loss scaling when compiled); the head stays
+    float32 (a softmax in float16 loses small probabilities), and cached features are float32.
     """
+    def policy():
+        return _dtype_policy("mixed_float16" if mixed_precision else None)
+
     def phase(p: str, **data):
         ctx.event(name, "phase", None, phase=p, **data)
         if on_progress:
@@ -275,7 +284,8 @@ def train_one(ctx: RunContext, name: str, images: dict[str, np.ndarray], labels:
     entry: dict[str, Any] = {"model": name, "display_name": zoo.get_spec(name).display_name}
     t0 = time.perf_counter()
     phase("build")
-    base = build_base(name, random_weights, tuple(images["train"].shape[1:3]))
+    with policy():
+        base = build_base(name, random_weights, tuple(images["train"].shape[1:3]))
     base.trainable = False
     times["build_s"] = time.perf_counter() - t0
     feature_shape = tuple(base.output_shape[1:])
@@ -292,7 +302,8 @@ def train_one(ctx: RunContext, name: str, images: dict[str, np.ndarray], labels:
         x = {part: zoo.preprocess_input(name, images[part]) for part in ("train", "val", "test")}
     times["fe_features_s"] = time.perf_counter() - t0
     head = build_head(feature_shape, classes, seed=seed, name=f"{name}_head")
-    model = head if cache_features else full_model(base, head, name)
+    with policy():
+        model = head if cache_features else full_model(base, head, name)
     phase("head")
     fe = train_model(ctx, f"{name}-fe", model, _Arrays(x, labels, class_names), epochs=fe_epochs,
                      batch_size=batch_size, seed=seed, learning_rate=FE_LEARNING_RATE, on_progress=on_progress,
@@ -301,7 +312,8 @@ def train_one(ctx: RunContext, name: str, images: dict[str, np.ndarray], labels:
     entry.update(fe_accuracy=fe["test_accuracy"], fe_val_accuracy=_accuracy(model, x["val"], labels["val"]),
                  fe_history=fe["history"], fe_confusion=fe["confusion"], train_examples=int(len(x["train"])),
                  trainable_params_fe=_count(model.trainable_weights), fe_epochs_run=fe["epochs_run"])
-    final = full_model(base, head, name)
+    with policy():
+        final = full_model(base, head, name)
     entry["params"] = int(final.count_params())
     if keep_models:
         entry["_fe_head_weights"] = [w.copy() for w in head.get_weights()]
@@ -327,7 +339,8 @@ def train_one(ctx: RunContext, name: str, images: dict[str, np.ndarray], labels:
             bottom = keras.Model(base.input, cut_tensor, name=f"{name}_bottom")
             xa = forward_parts(bottom, images, name, ctx) or {}
             inp = keras.Input(cut_shape, name="activations")
-            ft_model = keras.Model(inp, head(top(inp, training=False)), name=f"{name}_finetune")
+            with policy():
+                ft_model = keras.Model(inp, head(top(inp, training=False)), name=f"{name}_finetune")
         else:
             xa = {part: zoo.preprocess_input(name, images[part]) for part in ("train", "val", "test")}
             ft_model = final
@@ -380,7 +393,8 @@ def run(dataset: HomeworkDataset, models: Iterable[str], fe_epochs: int | None =
         seed: int = 0, on_progress: Callable[[dict], None] | None = None, *, random_weights: bool = False,
         unfreeze: str | int = "stage", cache_features: bool = True, batch_size: int = BATCH_SIZE,
         inference_runs: int = INFERENCE_RUNS, context: RunContext | None = None, save_dir=None,
-        keep_models: bool = False, image_size: int | None = None, augment=None) -> HomeworkResult:
+        keep_models: bool = False, image_size: int | None = None, augment=None,
+        mixed_precision: bool | None = None) -> HomeworkResult:
     """Feature extraction and fine-tuning of ``models`` on ``dataset``; see :func:`cnnviz.homework.run`."""
     from cnnviz import device as device_mod
 
@@ -408,6 +422,9 @@ def run(dataset: HomeworkDataset, models: Iterable[str], fe_epochs: int | None =
                 "batch_size": batch_size, "fe_learning_rate": FE_LEARNING_RATE, "ft_learning_rate": FT_LEARNING_RATE,
                 "dropout": DROPOUT, "inference_runs": inference_runs, "image_size": image_size, "val_fraction": 0.2, "test_fraction": 0.2}
     dev = device_mod.probe()
+    # Mixed precision where it pays (a GPU with tensor cores, as the Classify page decides); None: auto.
+    mixed = bool(dev.mixed_precision if mixed_precision is None else mixed_precision)
+    settings["mixed_precision"] = mixed
     result = HomeworkResult(settings=settings, dataset=dataset.summary(), class_names=list(dataset.class_names),
                             split={p: [dataset.items[i].path for i in idx] for p, idx in parts.items()},
                             device=f"GPU ({dev.name})" if dev.is_gpu else "CPU", random_weights=bool(random_weights),
@@ -424,7 +441,8 @@ def run(dataset: HomeworkDataset, models: Iterable[str], fe_epochs: int | None =
         entry = train_one(ctx, name, arrays[size], labels, dataset.class_names, fe_epochs=fe_epochs,
                           ft_epochs=ft_epochs, seed=seed, random_weights=random_weights, unfreeze=unfreeze,
                           cache_features=cache_features, batch_size=batch_size, inference_runs=inference_runs,
-                          save_dir=save_dir, on_progress=on_progress, keep_models=keep_models)
+                          save_dir=save_dir, on_progress=on_progress, keep_models=keep_models,
+                          mixed_precision=mixed)
         extras = {k: entry.pop(k) for k in ("_models", "_fe_head_weights") if k in entry}
         if extras:
             result.objects[name] = extras  # tests: the live Keras objects (not part of the record)
