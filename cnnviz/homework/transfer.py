@@ -94,8 +94,8 @@ class HomeworkResult:
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def table(self) -> list[dict]:
-        keys = ("fe_val_accuracy", "fe_accuracy", "ft_val_accuracy", "ft_accuracy", "params", "trainable_params_fe", "trainable_params_ft",
-                "inference_ms", "train_seconds")
+        keys = ("fe_val_accuracy", "fe_accuracy", "ft_val_accuracy", "ft_accuracy", "params", "trainable_params_fe",
+                "trainable_params_ft", "inference_ms", "train_seconds")
         return [{"model": n, **{k: m.get(k) for k in keys}} for n, m in self.models.items()]
 
 
