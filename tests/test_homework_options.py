@@ -99,6 +99,9 @@ def test_report_says_how_the_run_was_configured(lang):
     # validation and test accuracy after each phase, in the table
     assert "<td>25.0%</td><td>50.0%</td><td>62.5%</td><td>75.0%</td>" in layers
     assert esc(translate("homework.col.fe_val_accuracy", lang)) in layers
+    skipped = _result()
+    skipped["settings"]["ft_epochs"] = 0
+    assert report.config_lines(skipped["settings"], lang)[0] == translate("homework.report.unfreeze_skipped", lang)
 
 
 def test_csv_carries_the_choices_and_the_examples_seen():

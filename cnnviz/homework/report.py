@@ -157,8 +157,11 @@ def _num(v, fmt="{:,}") -> str:
 def config_lines(settings: dict, lang: str = "en") -> list[str]:
     """The two training choices in words: what fine-tuning unfreezes, and the augmentation."""
     unfreeze = str(settings.get("unfreeze") or "stage")
-    lines = [translate("homework.report.unfreeze_stage", lang) if unfreeze == "stage"
-             else translate("homework.report.unfreeze_n", lang, n=unfreeze)]
+    if settings.get("ft_epochs") == 0:
+        lines = [translate("homework.report.unfreeze_skipped", lang)]
+    else:
+        lines = [translate("homework.report.unfreeze_stage", lang) if unfreeze == "stage"
+                 else translate("homework.report.unfreeze_n", lang, n=unfreeze)]
     views = [v for v in str(settings.get("augment") or "").split(",") if v]
     if views:
         lines.append(translate("homework.report.augment_on", lang, factor=1 + len(views),

@@ -157,6 +157,8 @@ def reproduce_script(result) -> str:
     unfreeze_text = ("fine-tuning unfreezes each base's last stage (the default; the first unfrozen layer of each "
                      "model is in MODELS)." if unfreeze == "stage" else
                      f"fine-tuning unfreezes the last {unfreeze} layers of each base (from the layer named in MODELS).")
+    if settings.get("ft_epochs") == 0:
+        unfreeze_text = "fine-tuning skipped (0 epochs)."
     views = [v for v in str(settings.get("augment") or "").split(",") if v]
     augment_text = (f"Augmentation: {', '.join(views)} (fixed views of the training images: {1 + len(views)}x the "
                     "examples)." if views else "Augmentation: off.")
