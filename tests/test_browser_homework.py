@@ -1,5 +1,6 @@
 """Homework studio in a real browser: upload a dataset zip, run with a tiny budget (one model,
-random weights, 1 epoch, no fine-tuning, 96 px), see the table and the verdict, download the report."""
+random weights, 1 epoch, no fine-tuning, 96 px, the mirrored-view augmentation on), see the table and
+the verdict, download the report."""
 
 from __future__ import annotations
 
@@ -57,9 +58,14 @@ def test_upload_run_see_verdict_download_report(streamlit_server, page, artifact
     page.locator('[data-testid="stSelectbox"]', has_text=tr("homework.page.size")).locator("input").click()
     page.get_by_role("option", name="96 px").click()
     wait_for_app(page)
+    page.get_by_text(tr("homework.page.unfreeze_explain")).wait_for()  # the default explained (disabled: no fine-tuning)
+    page.get_by_text(tr("homework.page.augment")).click()
+    wait_for_app(page)
+    page.get_by_text(tr("homework.page.augment_note", factor=2, views=tr("homework.augment.flip"))).wait_for()
     page.get_by_text(tr("homework.page.random")).click()
     wait_for_app(page)
     page.get_by_text(tr("homework.random.banner")).first.wait_for()
+    shot(page, artifacts_dir / "homework-settings-en.png")
     page.get_by_role("button", name=tr("homework.page.run")).click()
 
     page.wait_for_timeout(5000)
@@ -83,3 +89,4 @@ def test_upload_run_see_verdict_download_report(streamlit_server, page, artifact
     html = path.read_text(encoding="utf-8")
     assert "<td>MobileNetV3Small</td>" in html and tr("homework.random.banner") in html
     assert tr("homework.verdict.status_incomplete") in html and "class4" in html
+    assert "Augmentation: horizontal flip." in html  # the report says how the run was configured

@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import http.server
 import io
+import math
 import threading
 import zipfile
 
@@ -87,6 +88,12 @@ def served(tmp_path_factory, model_factory):
         full = homework.run(ds, [MODEL], fe_epochs=3, ft_epochs=0, image_size=64, inference_runs=1, seed=3,
                             keep_models=True, cache_features=False)
         out["cached"], out["full"] = cached, full
+        # augmentation on: a mirrored view of every training image, both phases, cached vs the full pass
+        aug = dict(fe_epochs=3, ft_epochs=1, image_size=64, inference_runs=1, seed=3, keep_models=True, augment="flip")
+        events: list[dict] = []
+        out["aug_cached"] = homework.run(ds, [MODEL], on_progress=events.append, **aug)
+        out["aug_full"] = homework.run(ds, [MODEL], cache_features=False, **aug)
+        out["aug_events"] = events
     server.shutdown()
     server.server_close()
     return out
@@ -185,3 +192,48 @@ def test_offline_without_weights_says_which():
     assert err.value.key == "homework.error.weights_missing"
     assert "MobileNetV3Small" in str(err.value) and "ResNet50" in str(err.value)
     assert err.value.message("es") != str(err.value)
+
+
+def test_augmentation_doubles_the_examples_and_the_caches_agree_with_the_full_pass(served):
+    res, full = served["aug_cached"], served["aug_full"]
+    a, b = res.models[MODEL], full.models[MODEL]
+    n = {p: len(v) for p, v in res.split.items()}
+    assert res.settings["augment"] == full.settings["augment"] == "flip"
+    assert res.settings["mixed_precision"] is False  # auto: only a GPU with tensor cores
+    assert a["train_examples"] == b["train_examples"] == 2 * n["train"]
+    # the head (and then the fine-tuned top) really trained on twice the examples: steps per epoch
+    steps = {e["model"]: e["steps"] for e in served["aug_events"] if e["kind"] == "model_start"}
+    assert steps == {f"{MODEL}-fe": math.ceil(2 * n["train"] / 16), f"{MODEL}-ft": math.ceil(2 * n["train"] / 16)}
+    # both caches hold one entry per image and per view (validation and test are not augmented)
+    cached = {e["phase"]: e.get("images") for e in served["aug_events"] if e["kind"] == "phase"}
+    assert cached["features"] == cached["activations"] == 2 * n["train"] + n["val"] + n["test"]
+    assert a["ft_cached"] and not b["ft_cached"]
+    # same seed: the cached path and the full forward pass give the same model
+    for key in ("fe_accuracy", "fe_val_accuracy", "ft_accuracy", "ft_val_accuracy"):
+        assert a[key] == b[key], key
+    for x, y in zip(res.objects[MODEL]["_fe_head_weights"], full.objects[MODEL]["_fe_head_weights"]):
+        np.testing.assert_allclose(x, y, rtol=1e-3, atol=1e-4)
+    ma, mb = res.objects[MODEL]["_models"], full.objects[MODEL]["_models"]
+    for x, y in zip(ma["head"].get_weights(), mb["head"].get_weights()):
+        np.testing.assert_allclose(x, y, rtol=1e-3, atol=1e-4)
+    layer = a["unfreeze"]["first_unfrozen"]
+    for x, y in zip(ma["base"].get_layer(layer).get_weights(), mb["base"].get_layer(layer).get_weights()):
+        np.testing.assert_allclose(x, y, rtol=1e-3, atol=1e-4)
+
+
+def test_mixed_precision_trains_through_a_float16_base():
+    """What a GPU with tensor cores gets by default (forced here on the CPU: the same Keras code)."""
+    import keras
+
+    res = homework.run(homework.load_dataset(learnable_zip(6)), ["mobilenetv3small"], fe_epochs=1, ft_epochs=1,
+                       image_size=64, inference_runs=1, random_weights=True, mixed_precision=True, keep_models=True,
+                       unfreeze=30)
+    assert res.settings["mixed_precision"] is True and res.random_weights
+    m, objs = res.models["mobilenetv3small"], res.objects["mobilenetv3small"]["_models"]
+    convs = [layer for layer in objs["base"].layers if isinstance(layer, keras.layers.Conv2D)]
+    assert convs and all(c.compute_dtype == "float16" and c.variable_dtype == "float32" for c in convs)
+    assert all(layer.compute_dtype == "float32" for layer in objs["head"].layers)  # the softmax stays float32
+    assert np.asarray(objs["final"](np.zeros((1, 64, 64, 3), np.float32), training=False)).dtype == np.float32
+    assert m["unfreeze"]["mode"] == "30" and m["trainable_params_ft"] > m["trainable_params_fe"]
+    assert 0.0 <= m["ft_accuracy"] <= 1.0 and np.isfinite(m["ft_history"]["loss"]).all()
+    assert keras.config.dtype_policy().name == "float32"  # the policy was only borrowed

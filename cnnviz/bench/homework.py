@@ -74,7 +74,8 @@ def lines(report: dict) -> list[str]:
     phases = ("build_s", "fe_features_s", "fe_train_s", "ft_cache_s", "ft_train_s", "inference_s")
     out = [f"Homework: {len(h['models'])} models × 2 phases, {h['classes']} classes × "
            f"{h['images'] // max(1, h['classes'])} images, total {h['total_s']:.0f} s (target ≤ {h['target_s']} s)"
-           + (" [random weights]" if h["random_weights"] else ""),
+           + (" [random weights]" if h["random_weights"] else "")
+           + (" [mixed precision]" if (h.get("settings") or {}).get("mixed_precision") else ""),
            "  " + f"{'model':<18}" + "".join(f"{p[:-2]:>14}" for p in phases) + f"{'epochs fe/ft':>14}"]
     for name, m in h["models"].items():
         t = m["times"]

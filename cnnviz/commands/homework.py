@@ -21,6 +21,12 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--models", default=None, help="comma-separated zoo names (default: the homework's four)")
     p.add_argument("--fe-epochs", type=int, default=None, metavar="N", help="feature-extraction epochs (default 10)")
     p.add_argument("--ft-epochs", type=int, default=None, metavar="N", help="fine-tuning epochs (default 10, 0 skips)")
+    p.add_argument("--unfreeze", default="block", metavar="block|stage|N",
+                   help="what fine-tuning unfreezes: 'block' (default: each base's last block), 'stage' (its last "
+                        "stage, the layers at its final resolution) or N (the last N layers)")
+    p.add_argument("--augment", nargs="?", const="flip", default=None, choices=("flip", "flip,crop"),
+                   help="add fixed mirrored copies of the training images (2x the examples; 'flip,crop' also a small "
+                        "random crop, 3x); features stay cached per view. Off by default")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--random-weights", action="store_true",
                    help="no ImageNet weights: the pipeline runs, the results are meaningless")
@@ -37,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from cnnviz.homework import report, verdict
 
     lang = args.lang or default_lang()
+    unfreeze = homework.parse_unfreeze(args.unfreeze)  # a typo fails now, not after loading the dataset
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else list(homework.HOMEWORK_FOUR)
     ds = homework.load_sample() if args.dataset == "demo" else homework.load_dataset(args.dataset)
     out_dir = Path(args.report).resolve().parent if args.report else None
@@ -47,9 +54,16 @@ def run(args: argparse.Namespace) -> int:
             print(translate("homework.cli.progress_phase", lang, model=event["model"], phase=event["phase"]),
                   file=log, flush=True)
 
-    result = homework.run(ds, models, args.fe_epochs, args.ft_epochs, args.seed, progress,
-                          random_weights=args.random_weights, image_size=args.image_size,
-                          save_dir=out_dir / "models" if out_dir else None)
+    if args.random_weights:
+        print(translate("homework.random.banner", lang), file=sys.stderr)
+    try:
+        result = homework.run(ds, models, args.fe_epochs, args.ft_epochs, args.seed, progress,
+                              random_weights=args.random_weights, image_size=args.image_size,
+                              unfreeze=unfreeze, augment=args.augment,
+                              save_dir=out_dir / "models" if out_dir else None)
+    except homework.HomeworkWeightsError:
+        print(translate("homework.cli.weights_hint", lang), file=sys.stderr)
+        raise
     if args.report:
         path = Path(args.report)
         path.write_text(report.render_html(result, lang), encoding="utf-8")
@@ -60,11 +74,16 @@ def run(args: argparse.Namespace) -> int:
         print(translate("homework.cli.written", lang, path=str(path)), file=log)
     if args.json:
         data = result.to_dict()
+        data["results_meaningless"] = bool(result.random_weights)
+        if result.random_weights:  # the label travels with the numbers
+            data["notice"] = translate("homework.random.banner", lang)
         for m in data["models"].values():  # keep the JSON about results, not curves per batch
             m.pop("test_predictions", None)
         json.dump(data, sys.stdout, indent=1, ensure_ascii=False, default=str)
         sys.stdout.write("\n")
         return 0
+    if result.random_weights:
+        print(translate("homework.random.banner", lang))
     print(report.table_csv(result).strip())
     print(verdict.text(result.verdict, lang))
     for line in verdict.caveats(result.verdict, lang):

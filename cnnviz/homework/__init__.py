@@ -30,6 +30,7 @@ from cnnviz.homework.intake import (
     Refused,
     load_dataset,
 )
+from cnnviz.homework.options import AUGMENT_VIEWS, UNFREEZE_DEFAULT, OptionError, parse_augment, parse_unfreeze
 from cnnviz.homework.sample import load_sample, sample_zip
 
 HOMEWORK_FOUR = tuple(HOMEWORK_MODELS)
@@ -50,14 +51,17 @@ def run(dataset, models: Iterable[str] = HOMEWORK_FOUR, fe_epochs: int | None = 
             ``ft_epochs=0`` skips fine-tuning).
         seed: fixes the split, the head's initial weights and the shuffling.
         on_progress: called with {"kind": "phase"|"model_start"|"epoch"|"model_end", "model", ...}.
-        **kwargs: ``random_weights`` (no ImageNet: results meaningless), ``unfreeze`` ("stage" or
-            N layers), ``cache_features``, ``batch_size``, ``inference_runs``, ``context``
-            (a run's ``RunContext``), ``save_dir`` (where the fine-tuned ``.keras`` go).
+        **kwargs: ``random_weights`` (no ImageNet: results meaningless), ``unfreeze`` ("stage", the
+            default, or N layers), ``augment`` (None, "flip" or "flip,crop": fixed extra views of the
+            training images, see :mod:`cnnviz.homework.options`), ``image_size``, ``cache_features``,
+            ``batch_size``, ``inference_runs``, ``context`` (a run's ``RunContext``), ``save_dir``
+            (where the fine-tuned ``.keras`` go).
 
     Returns:
         :class:`cnnviz.homework.transfer.HomeworkResult`: ``models[name]`` has ``fe_accuracy``,
         ``ft_accuracy`` (test split), ``params``, ``trainable_params_fe``, ``trainable_params_ft``,
-        ``inference_ms``, ``train_seconds`` (and curves, confusion, times); ``verdict``.
+        ``inference_ms``, ``train_seconds`` (and ``fe_val_accuracy``/``ft_val_accuracy``,
+        ``train_examples``, curves, confusion, times); ``verdict``.
 
     Raises:
         DatasetError / ArchiveError: an unusable dataset. HomeworkWeightsError: weights missing offline.
@@ -72,11 +76,17 @@ def run(dataset, models: Iterable[str] = HOMEWORK_FOUR, fe_epochs: int | None = 
 def start(manager, dataset: HomeworkDataset, models: Iterable[str] = HOMEWORK_FOUR, **settings: Any):
     """Queue :func:`run` on ``manager`` (a :class:`cnnviz.training.RunManager`); returns the ``Run``."""
     models = list(models)
+    # Refuse a bad choice now, in the page, rather than in the worker minutes later.
+    if "unfreeze" in settings:
+        settings["unfreeze"] = parse_unfreeze(settings["unfreeze"])
+    if "augment" in settings:
+        settings["augment"] = ",".join(parse_augment(settings["augment"]))
     params = {"dataset": dataset.name, "classes": list(dataset.class_names), "images": len(dataset.items),
               "models": models, **{k: v for k, v in settings.items() if isinstance(v, (int, float, str, bool, type(None)))}}
     return manager.submit(lambda ctx: run(dataset, models, context=ctx, **settings), kind=KIND, params=params,
                           title=dataset.name)
 
 
-__all__ = ["HOMEWORK_FOUR", "KIND", "MIN_PER_CLASS", "ArchiveError", "DatasetError", "HomeworkDataset", "HomeworkWeightsError", "Item",
-           "Refused", "load_dataset", "load_sample", "run", "sample_zip", "start"]
+__all__ = ["AUGMENT_VIEWS", "HOMEWORK_FOUR", "KIND", "MIN_PER_CLASS", "UNFREEZE_DEFAULT", "ArchiveError", "DatasetError",
+           "HomeworkDataset", "HomeworkWeightsError", "Item", "OptionError", "Refused", "load_dataset", "load_sample",
+           "parse_augment", "parse_unfreeze", "run", "sample_zip", "start"]

@@ -15,7 +15,7 @@ from pathlib import Path
 from cnnviz.homework import verdict as verdict_mod
 from cnnviz.i18n import translate
 
-COLUMNS = ("model", "fe_accuracy", "ft_accuracy", "params", "trainable_params_fe", "trainable_params_ft",
+COLUMNS = ("model", "fe_val_accuracy", "fe_accuracy", "ft_val_accuracy", "ft_accuracy", "params", "trainable_params_fe", "trainable_params_ft",
            "inference_ms", "train_seconds")
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 
@@ -35,11 +35,13 @@ def table_csv(result) -> str:
     buf = io.StringIO()
     extra = ("fe_features_s", "fe_train_s", "ft_cache_s", "ft_train_s", "inference_s")
     writer = csv.writer(buf)
-    writer.writerow([*COLUMNS, *extra, "device", "random_weights"])
+    settings = data.get("settings", {})
+    writer.writerow([*COLUMNS, *extra, "device", "random_weights", "unfreeze", "augment", "train_examples"])
     for name, m in data.get("models", {}).items():
         times = m.get("times", {})
         writer.writerow([name, *(m.get(k) for k in COLUMNS[1:]), *(times.get(k) for k in extra),
-                         m.get("device", data.get("device")), data.get("random_weights")])
+                         m.get("device", data.get("device")), data.get("random_weights"),
+                         settings.get("unfreeze"), settings.get("augment") or "", m.get("train_examples")])
     return buf.getvalue()
 
 
@@ -152,6 +154,25 @@ def _num(v, fmt="{:,}") -> str:
     return "—" if v is None else fmt.format(v)
 
 
+def config_lines(settings: dict, lang: str = "en") -> list[str]:
+    """The two training choices in words: what fine-tuning unfreezes, and the augmentation."""
+    unfreeze = str(settings.get("unfreeze") or "block")
+    if settings.get("ft_epochs") == 0:
+        lines = [translate("homework.report.unfreeze_skipped", lang)]
+    else:
+        lines = [translate(f"homework.report.unfreeze_{unfreeze}", lang) if unfreeze in ("block", "stage")
+                 else translate("homework.report.unfreeze_n", lang, n=unfreeze)]
+    views = [v for v in str(settings.get("augment") or "").split(",") if v]
+    if views:
+        lines.append(translate("homework.report.augment_on", lang, factor=1 + len(views),
+                               views=", ".join(translate(f"homework.augment.{v}", lang) for v in views)))
+    else:
+        lines.append(translate("homework.report.augment_off", lang))
+    if settings.get("mixed_precision"):
+        lines.append(translate("homework.report.mixed", lang))
+    return lines
+
+
 def render_html(result, lang: str = "en") -> str:
     """The whole report as one HTML page in ``lang`` (nothing loaded from outside)."""
     data = _d(result)
@@ -187,7 +208,8 @@ def render_html(result, lang: str = "en") -> str:
     parts += [f"<th>{_esc(t('homework.col.' + c))}</th>" for c in COLUMNS]
     parts.append("</tr>")
     for n, m in models.items():
-        parts.append(f"<tr><td>{_esc(names[n])}</td><td>{_pct(m.get('fe_accuracy'))}</td><td>{_pct(m.get('ft_accuracy'))}</td>"
+        parts.append(f"<tr><td>{_esc(names[n])}</td><td>{_pct(m.get('fe_val_accuracy'))}</td><td>{_pct(m.get('fe_accuracy'))}</td>"
+                     f"<td>{_pct(m.get('ft_val_accuracy'))}</td><td>{_pct(m.get('ft_accuracy'))}</td>"
                      f"<td>{_num(m.get('params'))}</td><td>{_num(m.get('trainable_params_fe'))}</td>"
                      f"<td>{_num(m.get('trainable_params_ft'))}</td><td>{_num(m.get('inference_ms'), '{:.1f}')}</td>"
                      f"<td>{_num(m.get('train_seconds'), '{:.1f}')}</td></tr>")
@@ -239,7 +261,10 @@ def render_html(result, lang: str = "en") -> str:
                   for r in ds["refused"]]
         parts.append("</ul></details>")
     # configuration
-    parts.append(f"<h2>{_esc(t('homework.report.config'))}</h2><p>{_esc(t('homework.report.config_text', **{k: settings.get(k) for k in ('fe_epochs', 'ft_epochs', 'seed', 'batch_size', 'fe_learning_rate', 'ft_learning_rate', 'dropout', 'unfreeze', 'inference_runs')}))}</p><ul>")
+    parts.append(f"<h2>{_esc(t('homework.report.config'))}</h2><p>{_esc(t('homework.report.config_text', **{k: settings.get(k) for k in ('fe_epochs', 'ft_epochs', 'seed', 'batch_size', 'fe_learning_rate', 'ft_learning_rate', 'dropout', 'inference_runs')}))}</p><ul>")
+    parts += [f"<li>{_esc(line)}</li>" for line in config_lines(settings, lang)]
+    if data.get("random_weights"):
+        parts.append(f"<li class='warn'>{_esc(t('homework.random.banner'))}</li>")
     for n, m in models.items():
         u = m.get("unfreeze") or {}
         if u:

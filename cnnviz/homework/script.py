@@ -2,12 +2,14 @@
 
 The student reads it to see what the app did, and reruns it on their own machine:
 ``python reproduce.py path/to/dataset_folder``. It embeds the run's split (file lists), the
-settings and each model's unfreeze point; it trains with the full forward pass (no feature
+settings, each model's unfreeze point and the augmentation views (the same functions as
+:mod:`cnnviz.homework.options`, copied in); it trains with the full forward pass (no feature
 cache: simpler to read, same result, slower). No TensorFlow import here.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 
 KERAS_APPS = {
@@ -26,12 +28,16 @@ Phase 1 (feature extraction): base frozen, called with training=False, new head
 the unfreeze point on become trainable except BatchNormalization, recompiled with a low
 learning rate, EarlyStopping + ReduceLROnPlateau. cnnviz cached the frozen parts' outputs
 to go faster; this script runs the full model each epoch (same training, slower).
+
+This run: {unfreeze_text}
+{augment_text}{random_text}
 """
 import json
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Iterable
 
 import keras
 import numpy as np
@@ -41,6 +47,8 @@ SETTINGS = json.loads(r"""{settings}""")
 CLASSES = json.loads(r"""{classes}""")
 SPLIT = json.loads(r"""{split}""")          # file paths relative to the dataset folder
 MODELS = json.loads(r"""{models}""")        # name -> [keras.applications class, module, first unfrozen layer]
+VIEWS = [v for v in (SETTINGS.get("augment") or "").split(",") if v]   # augmentation views of the training images
+CROP_FRACTION = {crop_fraction}
 
 
 def load(root, paths, size):
@@ -56,10 +64,18 @@ def load(root, paths, size):
     return np.stack(xs), np.array(ys)
 
 
+{augment_source}
+
+
 def main(root):
+    if SETTINGS["random_weights"]:
+        print("RANDOM WEIGHTS (no ImageNet): results meaningless, they only show the pipeline.")
     weights = None if SETTINGS["random_weights"] else "imagenet"
     size = SETTINGS.get("image_size") or 224
     data = {{part: load(root, paths, size) for part, paths in SPLIT.items()}}
+    if VIEWS:  # fixed extra views of the training images (validation and test stay as they are)
+        x_train, y_train = data["train"]
+        data["train"] = (augment_views(x_train, VIEWS, SETTINGS["seed"]), np.tile(y_train, 1 + len(VIEWS)))
     rows = []
     for name, (cls, module, first_unfrozen) in MODELS.items():
         keras.utils.set_random_seed(SETTINGS["seed"])
@@ -115,6 +131,16 @@ if __name__ == "__main__":
 '''
 
 
+def _augment_source() -> str:
+    """The augmentation functions' own source, so the script augments exactly as cnnviz did."""
+    from cnnviz.homework import options
+
+    src = "\n\n".join(inspect.getsource(f) for f in (options.crop_view, options.augment_views))
+    src = src.replace('OptionError("homework.error.augment", value=view, choices=", ".join(AUGMENT_VIEWS))',
+                      'ValueError(f"unknown augmentation view {view!r}")')
+    return src.rstrip()  # a value given to format(): its braces stay as they are
+
+
 def reproduce_script(result) -> str:
     """Python source of a plain-Keras script that redoes ``result``'s run (same split, settings)."""
     data = result.to_dict() if hasattr(result, "to_dict") else dict(result)
@@ -124,6 +150,27 @@ def reproduce_script(result) -> str:
         unfreeze = (data.get("models", {}).get(name) or {}).get("unfreeze") or {}
         models[name] = [cls, module, unfreeze.get("first_unfrozen")]
     dump = lambda obj: json.dumps(obj, ensure_ascii=False).replace('"""', '\\"\\"\\"')  # noqa: E731
-    return TEMPLATE.format(run_id=data.get("run_id") or "", settings=dump(data.get("settings", {})),
+    from cnnviz.homework import options
+
+    settings = data.get("settings", {})
+    unfreeze = str(settings.get("unfreeze") or "block")
+    unfreeze_text = {"block": "fine-tuning unfreezes each base's last block (the default; the first unfrozen layer of "
+                              "each model is in MODELS).",
+                     "stage": "fine-tuning unfreezes each base's last stage (the first unfrozen layer of each model "
+                              "is in MODELS)."}.get(unfreeze, f"fine-tuning unfreezes the last {unfreeze} layers of each "
+                                                              "base (from the layer named in MODELS).")
+    if settings.get("ft_epochs") == 0:
+        unfreeze_text = "fine-tuning skipped (0 epochs)."
+    views = [v for v in str(settings.get("augment") or "").split(",") if v]
+    augment_text = (f"Augmentation: {', '.join(views)} (fixed views of the training images: {1 + len(views)}x the "
+                    "examples)." if views else "Augmentation: off.")
+    random_text = ("\nRANDOM WEIGHTS: the bases were not pretrained, the results are meaningless."
+                   if settings.get("random_weights") else "")
+    if settings.get("mixed_precision"):
+        random_text += ("\ncnnviz computed the bases in mixed precision (float16) on the GPU; this script uses "
+                        "float32: the same method, tiny numeric differences.")
+    return TEMPLATE.format(run_id=data.get("run_id") or "", settings=dump(settings),
                            classes=dump(data.get("class_names", [])), split=dump(data.get("split", {})),
-                           models=dump(models))
+                           models=dump(models), unfreeze_text=unfreeze_text, augment_text=augment_text,
+                           random_text=random_text, crop_fraction=repr(options.CROP_FRACTION),
+                           augment_source=_augment_source())

@@ -17,6 +17,12 @@ Per model (Keras' "Transfer learning & fine-tuning" guide):
    (their statistics came from 1.2 M images; 150 would ruin them). Recompiled with a low rate
    (1e-5), with EarlyStopping (best weights restored) and ReduceLROnPlateau. The layers below
    the cut do not change, so their output (the activations at the cut) is computed once too.
+   ``unfreeze=N`` unfreezes (at least) the last N layers instead (:mod:`cnnviz.homework.options`).
+
+Augmentation (``augment="flip"`` / ``"flip,crop"``, off by default) adds *fixed* views of every
+training image (:func:`cnnviz.homework.options.augment_views`): the head then trains on 2× (3×)
+the examples, and both caches simply hold one entry per image and per view — no augmentation
+here needs the full forward pass, so the caches stay on (see :mod:`cnnviz.homework.options`).
 
 The frozen base runs over the images **once**: to the cut (the activations fine-tuning trains
 on), and from there the short top gives the features of phase 1 — one pass instead of two, in a
@@ -39,10 +45,11 @@ import numpy as np
 import tensorflow as tf
 
 from cnnviz import cache, graph, zoo
+from cnnviz.homework import options
 from cnnviz.homework import verdict as verdict_mod
 from cnnviz.homework.intake import DatasetError, HomeworkDataset, HomeworkWeightsError, to_array
-from cnnviz.training import store
-from cnnviz.training.fit import local_context, train_model
+from cnnviz.infer import _dtype_policy
+from cnnviz.training.fit import _save_model, local_context, train_model
 from cnnviz.training.manager import RunContext
 
 DEFAULT_FE_EPOCHS = 10
@@ -55,12 +62,8 @@ INFERENCE_RUNS = 10
 CACHE_LIMIT_BYTES = 1_500_000_000
 """Largest activation cache for fine-tuning; above it the full forward pass is used instead."""
 
-DEFAULT_UNFREEZE = "block"
-"""Fine-tune the last block by default. On a 2-core CPU the last *stage* costs several times more
-per epoch (ConvNeXtTiny's: ~45 s per epoch on 175 images, its last block a third of that), and with
-~50 images per class the extra trainable weights mostly overfit (Keras' transfer-learning guide: on
-a small dataset, fine-tune only the top). ``unfreeze="stage"`` or a number of layers are the other
-choices."""
+DEFAULT_UNFREEZE = options.UNFREEZE_DEFAULT
+"""What fine-tuning unfreezes by default (the last block; :mod:`cnnviz.homework.options` says why)."""
 
 UNFREEZE_BLOCK = {
     # First layer of each homework model's last block (a residual block, or EfficientNet's last MBConv).
@@ -107,8 +110,8 @@ class HomeworkResult:
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def table(self) -> list[dict]:
-        keys = ("fe_accuracy", "ft_accuracy", "params", "trainable_params_fe", "trainable_params_ft",
-                "inference_ms", "train_seconds")
+        keys = ("fe_val_accuracy", "fe_accuracy", "ft_val_accuracy", "ft_accuracy", "params", "trainable_params_fe",
+                "trainable_params_ft", "inference_ms", "train_seconds")
         return [{"model": n, **{k: m.get(k) for k in keys}} for n, m in self.models.items()]
 
 
@@ -241,7 +244,8 @@ def forward(model: keras.Model, x: np.ndarray, name: str | None, ctx: RunContext
             return None
         xb = x[i:i + batch] if name is None else zoo.preprocess_input(name, x[i:i + batch])
         xb = tf.constant(np.asarray(xb, np.float32))
-        outs.append(np.asarray(graph_fn(xb) if graph_fn is not None else model(xb, training=False)))
+        out = graph_fn(xb) if graph_fn is not None else model(xb, training=False)
+        outs.append(np.asarray(out, dtype=np.float32))  # float16 under mixed precision
     return np.concatenate(outs) if outs else None
 
 
@@ -265,18 +269,14 @@ def inference_ms(name: str, model: keras.Model, x_one: np.ndarray, runs: int = I
     return float(statistics.median(times)), predictor.device.label("en")
 
 
-def _save_keras(model: keras.Model, path) -> str:
-    tmp = path.with_name(f".{path.stem}.part.keras")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        model.save(tmp)
-        tmp.replace(path)
-    except OSError as exc:
-        store._raise_disk(exc, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return str(path)
+def predict(model: keras.Model, x: np.ndarray, batch: int = 64) -> np.ndarray:
+    """Class probabilities, eagerly, batch by batch (no predict graph to trace for a few images)."""
+    return np.concatenate([np.asarray(model(tf.constant(x[i:i + batch]), training=False))
+                           for i in range(0, len(x), batch)])
+
+
+def _accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
+    return float((predict(model, x).argmax(-1) == y).mean()) if len(x) else float("nan")
 
 
 # --------------------------------------------------------------------------- one model
@@ -285,8 +285,20 @@ def train_one(ctx: RunContext, name: str, images: dict[str, np.ndarray], labels:
               class_names, *, fe_epochs: int, ft_epochs: int, seed: int = 0, random_weights: bool = False,
               unfreeze: str | int = DEFAULT_UNFREEZE, cache_features: bool = True, batch_size: int = BATCH_SIZE,
               inference_runs: int = INFERENCE_RUNS, save_dir=None,
-              on_progress: Callable[[dict], None] | None = None, keep_models: bool = False) -> dict:
-    """Both phases for one zoo model; returns its row (accuracies, params, times, confusion...)."""
+              on_progress: Callable[[dict], None] | None = None, keep_models: bool = False,
+              mixed_precision: bool = False) -> dict:
+    """Both phases for one zoo model; returns its row (accuracies, params, times, confusion...).
+
+    ``images["train"]`` / ``labels["train"]`` already hold the augmentation views, if any
+    (:func:`run` adds them): every cache below is per image and per view.
+
+    ``mixed_precision``: the base, and the models that train through it, compute in float16
+    (variables in float32; those models get Keras' loss scaling when compiled); the head stays
+    float32 (a softmax in float16 loses small probabilities), and cached features are float32.
+    """
+    def policy():
+        return _dtype_policy("mixed_float16" if mixed_precision else None)
+
     def phase(p: str, **data):
         ctx.event(name, "phase", None, phase=p, **data)
         if on_progress:
@@ -296,7 +308,8 @@ def train_one(ctx: RunContext, name: str, images: dict[str, np.ndarray], labels:
     entry: dict[str, Any] = {"model": name, "display_name": zoo.get_spec(name).display_name}
     t0 = time.perf_counter()
     phase("build")
-    base = build_base(name, random_weights, tuple(images["train"].shape[1:3]))
+    with policy():
+        base = build_base(name, random_weights, tuple(images["train"].shape[1:3]))
     base.trainable = False
     times["build_s"] = time.perf_counter() - t0
     feature_shape = tuple(base.output_shape[1:])
@@ -329,15 +342,18 @@ def train_one(ctx: RunContext, name: str, images: dict[str, np.ndarray], labels:
         x = {part: zoo.preprocess_input(name, images[part]) for part in ("train", "val", "test")}
     times["fe_features_s"] = time.perf_counter() - t0
     head = build_head(feature_shape, classes, seed=seed, name=f"{name}_head")
-    model = head if cache_features else full_model(base, head, name)
+    with policy():
+        model = head if cache_features else full_model(base, head, name)
     phase("head")
     fe = train_model(ctx, f"{name}-fe", model, _Arrays(x, labels, class_names), epochs=fe_epochs,
                      batch_size=batch_size, seed=seed, learning_rate=FE_LEARNING_RATE, on_progress=on_progress,
                      save_model=False)
     times["fe_train_s"] = fe["seconds"]
-    entry.update(fe_accuracy=fe["test_accuracy"], fe_history=fe["history"], fe_confusion=fe["confusion"],
+    entry.update(fe_accuracy=fe["test_accuracy"], fe_val_accuracy=_accuracy(model, x["val"], labels["val"]),
+                 fe_history=fe["history"], fe_confusion=fe["confusion"], train_examples=int(len(x["train"])),
                  trainable_params_fe=_count(model.trainable_weights), fe_epochs_run=fe["epochs_run"])
-    final = full_model(base, head, name)
+    with policy():
+        final = full_model(base, head, name)
     entry["params"] = int(final.count_params())
     if keep_models:
         entry["_fe_head_weights"] = [w.copy() for w in head.get_weights()]
@@ -345,7 +361,7 @@ def train_one(ctx: RunContext, name: str, images: dict[str, np.ndarray], labels:
     gc.collect()
 
     # ---- phase 2: fine-tuning
-    entry["ft_accuracy"] = None
+    entry["ft_accuracy"] = entry["ft_val_accuracy"] = None
     pred_model, pred_x = None, None
     if ft_epochs > 0 and not ctx.stop_requested:
         unfrozen = set_trainable_top(base, top)
@@ -355,7 +371,8 @@ def train_one(ctx: RunContext, name: str, images: dict[str, np.ndarray], labels:
         entry["ft_cached"] = bool(shared)
         if shared:  # the activations at the cut came from phase 1's pass
             inp = keras.Input(tuple(cut_tensor.shape[1:]), name="activations")
-            ft_model = keras.Model(inp, head(top(inp, training=False)), name=f"{name}_finetune")
+            with policy():
+                ft_model = keras.Model(inp, head(top(inp, training=False)), name=f"{name}_finetune")
         else:
             xa = {part: zoo.preprocess_input(name, images[part]) for part in ("train", "val", "test")}
             ft_model = final
@@ -368,16 +385,15 @@ def train_one(ctx: RunContext, name: str, images: dict[str, np.ndarray], labels:
                                         {"reduce_lr": {"factor": 0.2, "patience": 2, "min_lr": 1e-7}}),
                              on_progress=on_progress, save_model=False)
             times["ft_train_s"] = ft["seconds"]
-            entry.update(ft_accuracy=ft["test_accuracy"], ft_history=ft["history"], ft_confusion=ft["confusion"],
+            entry.update(ft_accuracy=ft["test_accuracy"], ft_val_accuracy=_accuracy(ft_model, xa["val"], labels["val"]),
+                         ft_history=ft["history"], ft_confusion=ft["confusion"],
                          trainable_params_ft=_count(ft_model.trainable_weights), ft_epochs_run=ft["epochs_run"])
             pred_model, pred_x = ft_model, xa["test"]
         del xa
     if pred_model is None:
         pred_model = head if cache_features else final
         pred_x = forward(base, images["test"], name) if cache_features else zoo.preprocess_input(name, images["test"])
-    probs = np.concatenate([np.asarray(pred_model(tf.constant(pred_x[i:i + 64]), training=False))
-                            for i in range(0, len(pred_x), 64)])  # eager: no predict graph to trace
-    entry["test_predictions"] = probs.argmax(-1).astype(int).tolist()
+    entry["test_predictions"] = predict(pred_model, pred_x).argmax(-1).astype(int).tolist()
     entry.setdefault("trainable_params_ft", None)
     entry["confusion"] = entry.get("ft_confusion") or entry["fe_confusion"]
 
@@ -389,7 +405,9 @@ def train_one(ctx: RunContext, name: str, images: dict[str, np.ndarray], labels:
     times["inference_s"] = time.perf_counter() - t0
     if save_dir is not None:
         t0 = time.perf_counter()
-        entry["model_file"] = _save_keras(final, save_dir / f"{name}.keras")
+        path = save_dir / f"{name}.keras"
+        _save_model(final, path)  # the labs' atomic .keras writer
+        entry["model_file"] = str(path)
         times["save_s"] = time.perf_counter() - t0
     times = {k: round(v, 3) for k, v in times.items()}
     entry["times"] = times
@@ -407,7 +425,8 @@ def run(dataset: HomeworkDataset, models: Iterable[str], fe_epochs: int | None =
         seed: int = 0, on_progress: Callable[[dict], None] | None = None, *, random_weights: bool = False,
         unfreeze: str | int = DEFAULT_UNFREEZE, cache_features: bool = True, batch_size: int = BATCH_SIZE,
         inference_runs: int = INFERENCE_RUNS, context: RunContext | None = None, save_dir=None,
-        keep_models: bool = False, image_size: int | None = None) -> HomeworkResult:
+        keep_models: bool = False, image_size: int | None = None, augment=None,
+        mixed_precision: bool | None = None) -> HomeworkResult:
     """Feature extraction and fine-tuning of ``models`` on ``dataset``; see :func:`cnnviz.homework.run`."""
     from cnnviz import device as device_mod
 
@@ -418,6 +437,8 @@ def run(dataset: HomeworkDataset, models: Iterable[str], fe_epochs: int | None =
     ft_epochs = DEFAULT_FT_EPOCHS if ft_epochs is None else int(ft_epochs)
     if fe_epochs < 1 or ft_epochs < 0:
         raise DatasetError("homework.error.epochs", fe=fe_epochs, ft=ft_epochs)
+    unfreeze = options.parse_unfreeze(unfreeze)
+    views = options.parse_augment(augment)
     if not random_weights:
         check_weights(names)
     ctx = context or local_context("homework")
@@ -426,11 +447,16 @@ def run(dataset: HomeworkDataset, models: Iterable[str], fe_epochs: int | None =
     t_start = time.perf_counter()
     parts = dataset.split(seed)
     labels = {p: dataset.labels[idx] for p, idx in parts.items()}
+    labels["train"] = np.tile(labels["train"], 1 + len(views))  # the views follow the originals
     settings = {"models": names, "fe_epochs": fe_epochs, "ft_epochs": ft_epochs, "seed": seed,
-                "random_weights": bool(random_weights), "unfreeze": str(unfreeze), "cache_features": cache_features,
+                "random_weights": bool(random_weights), "unfreeze": str(unfreeze),
+                "augment": options.augment_label(views), "cache_features": cache_features,
                 "batch_size": batch_size, "fe_learning_rate": FE_LEARNING_RATE, "ft_learning_rate": FT_LEARNING_RATE,
                 "dropout": DROPOUT, "inference_runs": inference_runs, "image_size": image_size, "val_fraction": 0.2, "test_fraction": 0.2}
     dev = device_mod.probe()
+    # Mixed precision where it pays (a GPU with tensor cores, as the Classify page decides); None: auto.
+    mixed = bool(dev.mixed_precision if mixed_precision is None else mixed_precision)
+    settings["mixed_precision"] = mixed
     result = HomeworkResult(settings=settings, dataset=dataset.summary(), class_names=list(dataset.class_names),
                             split={p: [dataset.items[i].path for i in idx] for p, idx in parts.items()},
                             device=f"GPU ({dev.name})" if dev.is_gpu else "CPU", random_weights=bool(random_weights),
@@ -443,10 +469,12 @@ def run(dataset: HomeworkDataset, models: Iterable[str], fe_epochs: int | None =
         size = input_size(name, image_size)
         if size not in arrays:  # the images as this input size sees them, once per size
             arrays[size] = {p: np.stack([to_array(dataset.items[i], size) for i in idx]) for p, idx in parts.items()}
+            arrays[size]["train"] = options.augment_views(arrays[size]["train"], views, seed)
         entry = train_one(ctx, name, arrays[size], labels, dataset.class_names, fe_epochs=fe_epochs,
                           ft_epochs=ft_epochs, seed=seed, random_weights=random_weights, unfreeze=unfreeze,
                           cache_features=cache_features, batch_size=batch_size, inference_runs=inference_runs,
-                          save_dir=save_dir, on_progress=on_progress, keep_models=keep_models)
+                          save_dir=save_dir, on_progress=on_progress, keep_models=keep_models,
+                          mixed_precision=mixed)
         extras = {k: entry.pop(k) for k in ("_models", "_fe_head_weights") if k in entry}
         if extras:
             result.objects[name] = extras  # tests: the live Keras objects (not part of the record)

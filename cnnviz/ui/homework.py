@@ -116,11 +116,19 @@ def weights_panel(models: list[str]) -> bool | None:
         return False
     st.warning(t("homework.page.weights_missing", models=", ".join(map(display_name, missing))),
                icon=":material/cloud_off:")
-    if st.button(t("homework.page.download"), key="homework_download", disabled=cache.offline()):
+    offline = cache.offline()
+    if offline:
+        st.caption(t("homework.page.offline_hint", names=" ".join(missing)))
+    if st.button(t("homework.page.download"), key="homework_download", disabled=offline,
+                 icon=":material/download:", help=t("homework.page.download_help", path=str(cache.cache_dir()))):
         bar = st.progress(0.0)
         for i, name in enumerate(missing):
+            def progress(done, total, i=i, name=name):  # the file's share of the bar
+                frac = (i + (done / total if total else 0.0)) / len(missing)
+                bar.progress(min(1.0, frac), text=t("homework.page.downloading", model=display_name(name)))
+
             try:
-                pretrained.fetch_weights(name, include_top=False)
+                pretrained.fetch_weights(name, include_top=False, progress=progress)
             except cache.CacheError as exc:
                 st.error(error_message(exc))
                 break
@@ -140,6 +148,8 @@ def settings_form(ds: homework.HomeworkDataset) -> dict | None:
     ft = c2.number_input(t("homework.page.ft_epochs"), 0, 100, 10, key="homework_ft", help=t("homework.page.ft_help"))
     size = c3.selectbox(t("homework.page.size"), [None, 160, 96], key="homework_size", help=t("homework.page.size_help"),
                         format_func=lambda s: t("homework.page.size_native") if s is None else f"{s} px")
+    unfreeze = unfreeze_choice(disabled=int(ft) == 0)
+    augment = augment_choice()
     if not models:
         st.info(t("homework.error.no_models"))
         return None
@@ -148,7 +158,32 @@ def settings_form(ds: homework.HomeworkDataset) -> dict | None:
         return None
     if random:
         st.error(t("homework.random.banner"), icon=":material/casino:")
-    return {"models": models, "fe_epochs": int(fe), "ft_epochs": int(ft), "image_size": size, "random_weights": random}
+    return {"models": models, "fe_epochs": int(fe), "ft_epochs": int(ft), "image_size": size, "random_weights": random,
+            "unfreeze": unfreeze, "augment": augment}
+
+
+def unfreeze_choice(disabled: bool = False) -> str | int:
+    """Radio "last block (default) / last stage / last N layers" and N; the default explained.
+    Returns "block", "stage" or N."""
+    c1, c2 = st.columns([2, 1])
+    mode = c1.radio(t("homework.page.unfreeze"), ("block", "stage", "layers"), horizontal=True, key="homework_unfreeze",
+                    format_func=lambda m: t(f"homework.page.unfreeze_{m}"), disabled=disabled)
+    n = c2.number_input(t("homework.page.unfreeze_n"), 1, 1000, 20, key="homework_unfreeze_n",
+                        help=t("homework.page.unfreeze_n_help"), disabled=disabled or mode != "layers")
+    st.caption(t("homework.page.unfreeze_explain"))
+    return int(n) if mode == "layers" else mode
+
+
+def augment_choice() -> str:
+    """Checkbox (off by default) for the mirrored view, and one for a small random crop. Returns "", "flip" or "flip,crop"."""
+    views = []
+    if st.checkbox(t("homework.page.augment"), key="homework_augment", help=t("homework.page.augment_help")):
+        views.append("flip")
+        if st.checkbox(t("homework.page.augment_crop"), key="homework_augment_crop"):
+            views.append("crop")
+        st.caption(t("homework.page.augment_note", factor=1 + len(views),
+                     views=", ".join(t(f"homework.augment.{v}") for v in views)))
+    return ",".join(views)
 
 
 def start(ds: homework.HomeworkDataset, settings: dict) -> None:
@@ -210,6 +245,9 @@ def run_view(run_id: str, ds: homework.HomeworkDataset | None) -> None:
         st.warning(error_message(exc))
         return
     if isinstance(run, Run) and not run.done:
+        if run.params.get("random_weights"):  # a reload shows the live run without the settings: label it here too
+            st.error(t("homework.random.banner"), icon=":material/casino:")
+
         @st.fragment(run_every=3)  # each redraw holds the GIL the trainer's tracing needs
         def live():
             if run.done:
@@ -242,17 +280,22 @@ def results(data: dict, folder: Path | None, ds: homework.HomeworkDataset | None
     box(verdict.text(v, lang))
     for line in verdict.caveats(v, lang):
         st.caption("• " + line)
+    for line in report.config_lines(data.get("settings") or {}, lang):
+        st.caption(line)
     st.subheader(t("homework.report.table"))
     rows = []
     for name, m in data.get("models", {}).items():
         rows.append({t("homework.col.model"): display_name(name),
-                     t("homework.col.fe_accuracy"): m.get("fe_accuracy"), t("homework.col.ft_accuracy"): m.get("ft_accuracy"),
+                     t("homework.col.fe_val_accuracy"): m.get("fe_val_accuracy"),
+                     t("homework.col.fe_accuracy"): m.get("fe_accuracy"),
+                     t("homework.col.ft_val_accuracy"): m.get("ft_val_accuracy"),
+                     t("homework.col.ft_accuracy"): m.get("ft_accuracy"),
                      t("homework.col.params"): m.get("params"), t("homework.col.trainable_params_fe"): m.get("trainable_params_fe"),
                      t("homework.col.trainable_params_ft"): m.get("trainable_params_ft"),
                      t("homework.col.inference_ms"): m.get("inference_ms"), t("homework.col.train_seconds"): m.get("train_seconds")})
     st.dataframe(rows, hide_index=True, width="stretch",
-                 column_config={t("homework.col.fe_accuracy"): st.column_config.NumberColumn(format="percent"),
-                                t("homework.col.ft_accuracy"): st.column_config.NumberColumn(format="percent"),
+                 column_config={**{t(f"homework.col.{k}"): st.column_config.NumberColumn(format="percent")
+                                   for k in ("fe_val_accuracy", "fe_accuracy", "ft_val_accuracy", "ft_accuracy")},
                                 t("homework.col.inference_ms"): st.column_config.NumberColumn(format="%.1f"),
                                 t("homework.col.train_seconds"): st.column_config.NumberColumn(format="%.1f")})
     c1, c2, c3 = st.columns(3)
@@ -285,6 +328,8 @@ def results(data: dict, folder: Path | None, ds: homework.HomeworkDataset | None
             shown = [(items[p].image, f"{p.split('/')[0]} → {c}") for p, c in wrong if p in items][:8]
             if shown:
                 st.image([s[0] for s in shown], caption=[s[1] for s in shown], width=64)
+            elif wrong:  # a reopened run without its dataset in this session: the mistakes by file name
+                st.caption("  \n".join(f"`{p}` → {c}" for p, c in wrong[:8]))
     st.subheader(t("homework.report.curves"))
     st.html("<div style='display:flex;flex-wrap:wrap;gap:12px'>" + "".join(
         report.line_chart({t("homework.report.train"): (m.get("fe_history") or {}).get("accuracy", [])
