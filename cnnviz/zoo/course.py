@@ -17,7 +17,7 @@ SEED_002 = "Course notebooks cnn_cifar10_version1–5 (CNNs II, seed 002)"
 @register(ModelSpec(
     name="miniresnet", display_name="Mini-ResNet", family="Course", year=None,
     paper="Course exercise 2 (class 130), after He et al., CVPR 2016",
-    input_shape=(32, 32, 3), preprocessing="scale01",
+    input_shape=(32, 32, 3), preprocessing="scale01", min_input_size=8,  # no striding: any size from 8×8 works
     last_conv_layer="block4_add", timeline_id=None, source="code", classes=10, params=297_866,
     options=("blocks", "classes"), description="zoo.desc.miniresnet",
 ))
