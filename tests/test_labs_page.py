@@ -243,3 +243,17 @@ def test_the_trained_network_opens_in_filters_and_activations(finished_run):
     shown = get_model("cifar10_v1", choice)
     saved = keras.models.load_model(store.load_run(run_id).model_path("cifar10_v1"), compile=False)
     assert all(np.array_equal(a, b) for a, b in zip(shown.get_weights(), saved.get_weights()))
+
+
+def test_a_failed_run_from_an_earlier_process_says_why_in_the_ui_language():
+    run_id = "20200101-000002-lab-mini-resnet-cccccc"
+    d = store.run_dir(run_id)
+    store.write_json(d / "settings.json", {"run_id": run_id, "kind": "lab-mini-resnet", "title": "mini-resnet",
+                                           "params": {"dataset": "digits", "epochs": 3}, "created": 1577836802})
+    error = store.TrainingError("training.error.disk_full", path=str(d))
+    store.write_json(d / store.MARKER, {"status": "failed", "finished": 1577836900, "error": str(error),
+                                        **store.error_fields(error)})
+    at = app_test(PAGE, lang="es", query={"run": run_id}, timeout=SLOW)
+    no_exception(at)
+    assert any(e.value == translate("training.error.disk_full", "es", path=str(d)) for e in at.error), \
+        [e.value for e in at.error]
