@@ -1,7 +1,9 @@
 """The Labs page in a real Chromium against `streamlit run app.py` (offline, digits):
 start a lab, see the live curve grow, switch pages and come back (the run goes on), reload
 the browser (``?run=`` reattaches), see the finished run's confusion matrix, then open the
-trained network in Filters & activations and see its learned first-layer filters. Screenshots go to the test artifacts folder."""
+trained network in Filters & activations and see its learned first-layer filters; then, in Spanish, train on an
+uploaded zip of class folders with the TensorBoard option and download its logs. Screenshots go to the test artifacts
+folder."""
 
 from __future__ import annotations
 
