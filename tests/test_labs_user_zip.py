@@ -137,16 +137,16 @@ def test_cli_trains_on_a_zip_path(zip_path, capsys):
 
 # --------------------------------------------------------------------------- the page
 
-def test_the_page_offers_an_own_zip_with_an_uploader():
+def test_the_page_offers_an_own_zip_with_an_uploader(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNVIZ_CACHE_DIR", str(tmp_path / "cache"))  # no zip uploaded before
     at = app_test(PAGE, lang="es", timeout=SLOW)
     dataset = next(s for s in at.selectbox if s.key == "labs_dataset")
     assert translate("labs_ui.dataset.user", "es") in dataset.options
     dataset.set_value(datasets.USER).run(timeout=SLOW)
     assert not at.exception, [e.value for e in at.exception]
-    train = next(b for b in at.button if b.key == "labs_train")
-    if not datasets.stored_uploads():  # nothing uploaded yet in this cache: it says how, and cannot train
-        assert any(translate("labs_ui.user_none", "es") in i.value for i in at.info)
-        assert train.disabled
+    # nothing uploaded yet: it says how, and cannot train
+    assert any(translate("labs_ui.user_none", "es") in i.value for i in at.info), [i.value for i in at.info]
+    assert next(b for b in at.button if b.key == "labs_train").disabled
     data = colour_zip(per_class=8, seed=5)
     at.file_uploader[0].upload("colores.zip", data, "application/zip").run(timeout=SLOW)
     assert not at.exception, [e.value for e in at.exception]
