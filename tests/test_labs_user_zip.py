@@ -48,7 +48,7 @@ def zip_path(tmp_path_factory):
 # --------------------------------------------------------------------------- the data
 
 def test_the_zip_is_fitted_to_32x32x3_and_split_per_class_with_the_seed(zip_path):
-    d = datasets.load(str(zip_path), seed=0, val_split=0.25)
+    d = datasets.load(str(zip_path), seed=0, val_split=0.2)
     assert d.name == datasets.USER and d.class_names == ("blue", "green", "red")
     assert d.input_shape == (32, 32, 3) and d.x_train.dtype == np.float32
     assert 0.0 <= d.x_train.min() and d.x_train.max() <= 1.0
@@ -58,9 +58,9 @@ def test_the_zip_is_fitted_to_32x32x3_and_split_per_class_with_the_seed(zip_path
     # the colour is what the pixels say: red images have the most red
     red = d.x_train[d.y_train == 2].mean(axis=(0, 1, 2))
     assert red[0] > 0.7 and red[1] < 0.3 and red[2] < 0.3
-    again = datasets.load(str(zip_path), seed=0, val_split=0.25)
+    again = datasets.load(str(zip_path), seed=0, val_split=0.2)
     assert np.array_equal(again.x_train, d.x_train) and np.array_equal(again.y_val, d.y_val)
-    other = datasets.load(str(zip_path), seed=1, val_split=0.25)
+    other = datasets.load(str(zip_path), seed=1, val_split=0.2)
     assert not np.array_equal(other.x_val, d.x_val)
     small = datasets.load(str(zip_path), seed=0, subset=30)
     assert small.sizes()["train"] + small.sizes()["val"] == 30
@@ -115,7 +115,8 @@ def test_run_lab_trains_on_the_zip_above_chance(zip_path):
     m = result.models["cifar10_v2"]
     assert result.dataset == datasets.USER and result.class_names == ["blue", "green", "red"]
     assert result.settings["dataset"] == str(zip_path) and result.settings["source_name"] == "colours.zip"
-    assert result.settings["val_split"] == 0.25 and result.settings["data_sizes"] == {"train": 54, "val": 18,
+    # per class of 30: round(30 × 0.2) = 6 test, round(30 × 0.25) = 8 validation, 16 train
+    assert result.settings["val_split"] == 0.25 and result.settings["data_sizes"] == {"train": 48, "val": 24,
                                                                                      "test": 18}
     # chance is 1/3 on three balanced classes: demand a wide margin
     assert m["best_val_accuracy"] > 0.8 and m["test_accuracy"] > 0.7, m["history"]
@@ -130,8 +131,8 @@ def test_cli_trains_on_a_zip_path(zip_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["dataset"] == "user" and out["settings"]["dataset"] == str(zip_path)
     assert out["settings"]["val_split"] == 0.3 and out["class_names"] == ["blue", "green", "red"]
-    assert cli.main(["lab", "mini-resnet", "--dataset", str(zip_path.with_name("nope.zip")), "--lang", "es"]) == 1
-    assert translate("homework.error.not_found", "es", path=str(zip_path.with_name("nope.zip"))) in \
+    assert cli.main(["lab", "mini-resnet", "--dataset", str(zip_path.with_name("nope.zip"))]) == 1
+    assert translate("homework.error.not_found", "en", path=str(zip_path.with_name("nope.zip"))) in \
         capsys.readouterr().err
 
 
@@ -139,13 +140,13 @@ def test_cli_trains_on_a_zip_path(zip_path, capsys):
 
 def test_the_page_offers_an_own_zip_with_an_uploader(tmp_path, monkeypatch):
     monkeypatch.setenv("CNNVIZ_CACHE_DIR", str(tmp_path / "cache"))  # no zip uploaded before
-    at = app_test(PAGE, lang="es", timeout=SLOW)
+    at = app_test(PAGE, lang="en", timeout=SLOW)  # AppTest formats options in English
     dataset = next(s for s in at.selectbox if s.key == "labs_dataset")
-    assert translate("labs_ui.dataset.user", "es") in dataset.options
+    assert translate("labs_ui.dataset.user", "en") in dataset.options
     dataset.set_value(datasets.USER).run(timeout=SLOW)
     assert not at.exception, [e.value for e in at.exception]
     # nothing uploaded yet: it says how, and cannot train
-    assert any(translate("labs_ui.user_none", "es") in i.value for i in at.info), [i.value for i in at.info]
+    assert any(translate("labs_ui.user_none", "en") in i.value for i in at.info), [i.value for i in at.info]
     assert next(b for b in at.button if b.key == "labs_train").disabled
     data = colour_zip(per_class=8, seed=5)
     at.file_uploader[0].upload("colores.zip", data, "application/zip").run(timeout=SLOW)
@@ -154,7 +155,7 @@ def test_the_page_offers_an_own_zip_with_an_uploader(tmp_path, monkeypatch):
     assert pick.value == str(datasets.uploads_dir() / f"{hashlib.sha256(data).hexdigest()}.zip")
     assert "colores.zip" in pick.options  # the picker names the upload by its own name, not its hash
     text = all_text(at)
-    assert translate("datasets.desc.user", "es") in text
+    assert translate("datasets.desc.user", "en") in text
     assert len(at.image) >= 3  # a strip of samples per class, before training
     assert not next(b for b in at.button if b.key == "labs_train").disabled
 
