@@ -22,6 +22,12 @@ names and an i18n ``description`` key that says where the data came from.
   ``/usr/share/datasets/fashion-mnist/`` are used when installed. Offline
   (``CNNVIZ_OFFLINE=1``) or unreachable → :class:`DatasetOfflineError` naming the dataset
   and suggesting ``digits``, a prefetch, a cache zip or a mirror.
+- a user's own zip of one folder per class (``load("path/to/data.zip")``): read by the
+  homework intake (:func:`cnnviz.homework.load_dataset`: safe zip reading, refused files,
+  its clear errors), each image fitted to ``size``×``size`` (cover + centre crop) and split
+  per class (stratified, seeded: :meth:`cnnviz.homework.HomeworkDataset.split`). The page
+  keeps an upload under ``<cache root>/derived/datasets/user/<sha256>.zip``
+  (:func:`store_upload`) so the background run, and a reload, read the same file.
 
 This module imports neither TensorFlow nor Streamlit.
 """
@@ -29,8 +35,11 @@ This module imports neither TensorFlow nor Streamlit.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gzip
+import hashlib
 import io
+import json
 import os
 import pickle
 import tarfile
@@ -43,6 +52,7 @@ import numpy as np
 
 from cnnviz import cache
 from cnnviz.errors import UserFacingError
+from cnnviz.homework import intake
 
 Progress = cache.Progress
 
@@ -102,6 +112,8 @@ CLASS_NAMES: dict[str, tuple[str, ...]] = {
     "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
 }
 NAMES: tuple[str, ...] = ("digits", "cifar10", "mnist", "fashion_mnist")
+USER = "user"
+"""``Dataset.name`` of a user's own zip (its settings keep the zip's path)."""
 
 
 def list_datasets() -> list[str]:
@@ -321,6 +333,119 @@ def _digits() -> dict[str, np.ndarray]:
     return {"x": images, "y": bunch.target.astype(np.uint8)}
 
 
+# --------------------------------------------------------------------------- a user's own zip
+
+def user_source(name: str | os.PathLike) -> Path | None:
+    """The path ``name`` gives for a user's zip (or folder) of class folders; None for a built-in name.
+
+    A name that is not one of :data:`NAMES` is a path when it ends in ``.zip``, contains a
+    path separator, or is an existing folder; anything else stays an unknown dataset name.
+    """
+    text = str(name).strip()
+    if text.lower().replace("-", "_") in NAMES:
+        return None
+    if text.lower().endswith(".zip") or "/" in text or os.sep in text or Path(text).expanduser().is_dir():
+        return Path(text).expanduser()
+    return None
+
+
+def uploads_dir() -> Path:
+    """Where uploaded zips are kept: ``<cache root>/derived/datasets/user/``."""
+    return cache.derived_dir("datasets") / USER
+
+
+def store_upload(data: bytes, name: str | None = None) -> Path:
+    """Keep an uploaded zip as ``<uploads_dir>/<sha256>.zip`` (written atomically; the same
+    bytes are stored once) with its original file name beside it; returns its path."""
+    digest = hashlib.sha256(data).hexdigest()
+    folder = uploads_dir()
+    path = folder / f"{digest}.zip"
+    folder.mkdir(parents=True, exist_ok=True)
+    for target, payload in ((path, bytes(data)),
+                            (folder / f"{digest}.json", json.dumps({"name": name or path.name}).encode())):
+        if target.is_file() and target.suffix == ".zip":
+            continue
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=cache.PART_SUFFIX, dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(payload)
+            os.replace(tmp, target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+    return path
+
+
+def stored_uploads() -> list[Path]:
+    """The zips kept by :func:`store_upload`, newest first."""
+    folder = uploads_dir()
+    if not folder.is_dir():
+        return []
+    return sorted((p for p in folder.glob("*.zip") if not p.name.startswith(".")),
+                  key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def user_label(source: str | os.PathLike) -> str:
+    """A user zip's name for people: the uploaded file's name when it was stored by :func:`store_upload`."""
+    path = Path(source)
+    if path.parent == uploads_dir():
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            return str(json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))["name"])
+    return path.name
+
+
+def check_user_source(source: Path) -> None:
+    """Fail fast (before a run is queued) when a user's zip or folder does not exist.
+
+    Raises:
+        cnnviz.homework.DatasetError: the intake's own "not found" error.
+    """
+    if not Path(source).exists():
+        raise intake.DatasetError("homework.error.not_found", path=str(source))
+
+
+def _stratified_subset(labels: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Indices keeping about ``fraction`` of every class (at least 3 each, so each split gets one)."""
+    keep = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        n = min(len(idx), max(3, int(round(len(idx) * fraction))))
+        keep.append(rng.permutation(idx)[:n])
+    return np.sort(np.concatenate(keep))
+
+
+def _user(source: Path, subset: int | None, seed: int, val_split: float, test_split: float, size: int,
+          channels: int) -> Dataset:
+    label = user_label(source)  # messages name the file the user uploaded, not its stored hash
+    ds = intake.load_dataset(source, name=label)  # the homework intake: safe reading; its errors are the message
+    rng = np.random.default_rng(seed)
+    if subset is not None:
+        if isinstance(subset, bool) or int(subset) != subset or subset < 2:
+            raise DatasetError("datasets.error.subset_small", value=subset)
+        pool = sum(len(ds.split(seed, val=val_split, test=test_split)[k]) for k in ("train", "val"))
+        if subset > pool:
+            raise DatasetError("datasets.error.subset_large", value=subset, name=label, available=pool)
+        if subset < pool:
+            keep = _stratified_subset(ds.labels, subset / pool, rng)
+            ds = dataclasses.replace(ds, items=[ds.items[i] for i in keep])
+    parts = ds.split(seed, val=val_split, test=test_split)  # stratified, seeded
+    x = np.stack([intake.to_array(item, (size, size)) for item in ds.items])  # uint8 N×size×size×3
+    y = ds.labels
+
+    def prep(idx: np.ndarray) -> np.ndarray:
+        return _channels(_resize(x[idx], size), channels)
+
+    return Dataset(
+        name=USER,
+        x_train=prep(parts["train"]), y_train=y[parts["train"]], x_val=prep(parts["val"]), y_val=y[parts["val"]],
+        x_test=prep(parts["test"]), y_test=y[parts["test"]], class_names=tuple(ds.class_names),
+        description="datasets.desc.user",
+        settings={"dataset": str(source), "source_name": label, "subset": subset, "seed": seed,
+                  "val_split": val_split, "test_split": test_split, "size": size, "channels": channels,
+                  "refused": len(ds.refused), "warnings": list(ds.warnings)},
+    )
+
+
 # --------------------------------------------------------------------------- shaping
 
 def _resize(images: np.ndarray, size: int) -> np.ndarray:
@@ -363,24 +488,31 @@ def load(name: str = "digits", subset: int | None = None, seed: int = 0, val_spl
     """A dataset split into train/validation/test, resized to ``size``×``size``×``channels``.
 
     Args:
-        name: one of :func:`list_datasets` ("digits" always works offline).
+        name: one of :func:`list_datasets` ("digits" always works offline), or the path of a
+            user's zip of one folder per class (:func:`user_source`).
         subset: how many images to train on (train + validation, drawn with ``seed`` from the
-            training pool); None = all of it. The test set is cut to the same share.
+            training pool); None = all of it. The test set is cut to the same share (a user's
+            zip: about that many, drawn per class).
         seed: fixes which images are drawn and how they are split.
         val_split: share of the drawn images kept for validation (0 < val_split < 1).
-        test_split: for ``digits`` only (it has no official test set): share held out for test.
+        test_split: for ``digits`` and a user's zip (no official test set): share held out for test.
         progress: ``progress(done_bytes, total_bytes | None)`` while a file downloads.
 
     Raises:
         DatasetError: unknown name, a subset larger than the data, or a bad split;
             DatasetOfflineError when the files are not cached and cannot be downloaded.
         cnnviz.cache.CacheError: a download that broke off or does not match its hash.
+        cnnviz.homework.ArchiveError / cnnviz.homework.DatasetError: a user's zip that the
+            homework intake refuses (unsafe, not a zip, fewer than 2 classes or 5 images a class).
     """
+    if not (0.0 < float(val_split) < 1.0):
+        raise DatasetError("datasets.error.val_split", value=val_split)
+    source = user_source(name)
+    if source is not None:
+        return _user(source, subset, seed, float(val_split), test_split, size, channels)
     key = str(name).strip().lower().replace("-", "_")
     if key not in NAMES:
         raise DatasetError("datasets.error.unknown", name=name, available=", ".join(NAMES))
-    if not (0.0 < float(val_split) < 1.0):
-        raise DatasetError("datasets.error.val_split", value=val_split)
     rng = np.random.default_rng(seed)
     if key == "digits":
         raw = _digits()

@@ -240,6 +240,18 @@ def wait_for_app(pg, timeout: float = 180_000) -> None:
     pg.wait_for_timeout(300)
 
 
+def text_appears(pg, text: str, timeout: float = 300_000) -> None:
+    """Wait until ``text`` is part of the page's visible text."""
+    pg.wait_for_function("t => document.body.innerText.includes(t)", arg=text, timeout=timeout)
+
+
+def shoot(pg, path) -> None:
+    """Screenshot once every image of the page has loaded (Streamlit serves them separately)."""
+    pg.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)",
+                         timeout=60_000)
+    pg.screenshot(path=str(path))
+
+
 # --------------------------------------------------------------------------- models
 
 class _ModelFactory:

@@ -1,14 +1,16 @@
 """The Labs page in a real Chromium against `streamlit run app.py` (offline, digits):
 start a lab, see the live curve grow, switch pages and come back (the run goes on), reload
 the browser (``?run=`` reattaches), see the finished run's confusion matrix, then open the
-trained network in Filters & activations and see its learned first-layer filters. Screenshots go to the test artifacts folder."""
+trained network in Filters & activations and see its learned first-layer filters; then, in Spanish, train on an
+uploaded zip of class folders with the TensorBoard option and download its logs. Screenshots go to the test artifacts
+folder."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
-from conftest import wait_for_app
+from conftest import shoot, text_appears, wait_for_app
 
 from cnnviz.i18n import translate
 
@@ -16,16 +18,6 @@ pytestmark = pytest.mark.browser
 
 LOAD_TIMEOUT = 300_000
 TRAIN_TIMEOUT = 900_000   # a tiny run on 2 shared cores, TensorFlow import included (6 min seen under load 14)
-
-
-def text_appears(page, text: str, timeout: float = LOAD_TIMEOUT) -> None:
-    page.wait_for_function("t => document.body.innerText.includes(t)", arg=text, timeout=timeout)
-
-
-def shoot(page, path) -> None:
-    page.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)",
-                           timeout=60_000)
-    page.screenshot(path=str(path))
 
 
 def set_number(page, label: str, value: int) -> None:
@@ -88,3 +80,49 @@ def test_train_watch_switch_reload_and_read_the_results(streamlit_server, page, 
     wait_for_app(page, timeout=LOAD_TIMEOUT)
     assert translate("visualize.filters.random_note", "en") not in page.locator("body").inner_text()
     shoot(page, artifacts_dir / "labs-trained-filters-en.png")
+
+
+def test_own_zip_trains_with_tensorboard_logs_to_download(streamlit_server, page, artifacts_dir, tmp_path):
+    import zipfile
+
+    from test_labs_user_zip import colour_zip
+
+    tr = lambda key, **kw: translate(key, "es", **kw)  # noqa: E731
+    data = tmp_path / "colores.zip"
+    data.write_bytes(colour_zip(per_class=12))
+    page.set_viewport_size({"width": 1400, "height": 3200})
+    page.goto(f"{streamlit_server.url}/labs?lang=es&lab=mini-resnet")
+    wait_for_app(page, timeout=LOAD_TIMEOUT)
+    box = page.locator('[data-testid="stSelectbox"]').filter(has_text=tr("labs_ui.dataset")).first
+    box.click()
+    page.get_by_role("option", name=tr("labs_ui.dataset.user"), exact=True).click()
+    wait_for_app(page, timeout=LOAD_TIMEOUT)
+    text_appears(page, tr("labs_ui.user_upload"))
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(data))
+    wait_for_app(page, timeout=LOAD_TIMEOUT)
+    text_appears(page, tr("datasets.desc.user"))
+    text_appears(page, "colores.zip")
+    set_number(page, tr("labs_ui.epochs"), 1)
+    page.locator('[data-testid="stMultiSelect"]').filter(has_text=tr("labs_ui.callbacks")).first.click()
+    page.get_by_role("option", name="TensorBoard", exact=True).click()
+    page.keyboard.press("Escape")
+    wait_for_app(page, timeout=LOAD_TIMEOUT)
+    text_appears(page, "pip install tensorboard")  # writing needs no package; viewing does, and the page says so
+    shoot(page, artifacts_dir / "labs-own-zip-es.png")
+
+    page.get_by_role("button", name=tr("labs_ui.train"), exact=True).click()
+    text_appears(page, tr("labs_ui.confusion"), timeout=TRAIN_TIMEOUT)
+    wait_for_app(page, timeout=LOAD_TIMEOUT)
+    body = page.locator("body").inner_text()
+    assert "colores.zip" in body and "TensorBoard" in body
+    page.get_by_text(tr("labs_ui.tensorboard"), exact=True).click()
+    text_appears(page, "tensorboard --logdir")
+    with page.expect_download(timeout=LOAD_TIMEOUT) as info:
+        page.get_by_role("button", name=tr("labs_ui.tensorboard_download")).click()
+    saved = tmp_path / "logs.zip"
+    info.value.save_as(saved)
+    with zipfile.ZipFile(saved) as zf:
+        names = zf.namelist()
+    assert any(n.startswith("tensorboard/miniresnet/train/events.out.tfevents") for n in names), names
+    assert any(n.startswith("tensorboard/miniresnet/validation/events.out.tfevents") for n in names), names
+    shoot(page, artifacts_dir / "labs-tensorboard-es.png")

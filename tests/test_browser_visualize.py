@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from conftest import wait_for_app
+from conftest import shoot, text_appears, wait_for_app
 
 from cnnviz.i18n import translate
 
@@ -27,17 +27,6 @@ def photo() -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=90)
     return buf.getvalue()
-
-
-def text_appears(page, text: str, timeout: float = LOAD_TIMEOUT) -> None:
-    page.wait_for_function("t => document.body.innerText.includes(t)", arg=text, timeout=timeout)
-
-
-def shoot(page, path) -> None:
-    """Screenshot once every image of the page has loaded (Streamlit serves them separately)."""
-    page.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)",
-                           timeout=60_000)
-    page.screenshot(path=str(path))
 
 
 def choose(page, label: str, option: str) -> None:

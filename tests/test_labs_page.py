@@ -159,12 +159,15 @@ def test_queue_is_visible_and_stop_ends_runs(finished_run):
     assert second != first
     no_exception(at)
     assert any("position 1" in i.value for i in at.info), [i.value for i in at.info]  # second waits
-    by_key(at.button, "labs_stop").click().run(timeout=SLOW)  # stop the queued one: it will never start
+    by_key(at.button, "labs_stop").click().run(timeout=SLOW)  # stop the queued one: cancelled at once
     no_exception(at)
-    assert translate("labs_ui.stopped_queued", "en") in all_text(at)
+    from cnnviz.ui.runs import manager
+
+    assert manager().get(second).status == "stopped" and second not in manager().queue()
+    assert store.load_run(second).status == "stopped"
+    assert any(h.value.endswith(translate("training.status.stopped", "en")) for h in at.subheader)
     at.session_state["labs_run"] = first
     wait_status(at, first, ("running",), deadline=DEADLINE)
-    from cnnviz.ui.runs import manager
 
     end = time.time() + DEADLINE
     while not manager().get(first).snapshot()["progress"]["steps_done"] and time.time() < end:
@@ -177,8 +180,7 @@ def test_queue_is_visible_and_stop_ends_runs(finished_run):
     assert translate("labs_ui.stopped_note", "en") in all_text(at)
     record = store.load_run(first)
     assert record.status == "stopped" and len(record.history["cifar10_v1"]["loss"]) < 200
-    wait_status(at, second, ("stopped",), deadline=60)  # the queue moved on: the stopped one never trained
-    assert store.load_run(second).status == "stopped" and not store.load_run(second).history
+    assert store.load_run(second).status == "stopped" and not store.load_run(second).history  # never trained
 
 
 def test_runs_written_by_an_earlier_process_are_listed_and_half_written_ones_never_finished():
@@ -243,3 +245,17 @@ def test_the_trained_network_opens_in_filters_and_activations(finished_run):
     shown = get_model("cifar10_v1", choice)
     saved = keras.models.load_model(store.load_run(run_id).model_path("cifar10_v1"), compile=False)
     assert all(np.array_equal(a, b) for a, b in zip(shown.get_weights(), saved.get_weights()))
+
+
+def test_a_failed_run_from_an_earlier_process_says_why_in_the_ui_language():
+    run_id = "20200101-000002-lab-mini-resnet-cccccc"
+    d = store.run_dir(run_id)
+    store.write_json(d / "settings.json", {"run_id": run_id, "kind": "lab-mini-resnet", "title": "mini-resnet",
+                                           "params": {"dataset": "digits", "epochs": 3}, "created": 1577836802})
+    error = store.TrainingError("training.error.disk_full", path=str(d))
+    store.write_json(d / store.MARKER, {"status": "failed", "finished": 1577836900, "error": str(error),
+                                        **store.error_fields(error)})
+    at = app_test(PAGE, lang="es", query={"run": run_id}, timeout=SLOW)
+    no_exception(at)
+    assert any(e.value == translate("training.error.disk_full", "es", path=str(d)) for e in at.error), \
+        [e.value for e in at.error]

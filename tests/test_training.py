@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from cnnviz import datasets
+from cnnviz.i18n import translate
 from cnnviz.training import (
     MARKER,
     RunDiskFullError,
@@ -140,6 +141,9 @@ def test_stop_while_queued_never_starts(tmp_path, monkeypatch):
     second = manager.submit(lambda ctx: pytest.fail("a stopped queued run must not start"), kind="never")
     assert manager.queue_position(second.run_id) == 1 and second.status == "queued"
     manager.stop(second.run_id)
+    # cancelled at once, while the run ahead of it still trains: out of the queue, stopped, on disk too
+    assert second.done and second.status == "stopped" and manager.queue() == [] and first.status == "running"
+    assert load_run(second.run_id).status == "stopped"
     release.set()
     assert first.wait(WAIT) and second.wait(WAIT)
     assert first.status == "finished" and second.status == "stopped" and second.started is None
@@ -264,6 +268,14 @@ def test_job_errors_fail_the_run_not_the_server(tmp_path, monkeypatch):
     assert a.status == "failed" and isinstance(a.error, TrainingError) and "kaput" in str(a.error)
     assert b.status == "failed" and isinstance(b.error, RunDiskFullError)
     assert load_run(a.run_id).status == "failed" and "kaput" in load_run(a.run_id).marker["error"]
+    # the marker keeps the message's key: after a restart the page says it in the UI language
+    stored = load_run(b.run_id).error
+    assert stored.key == "training.error.disk_full"
+    assert stored.message("es") == b.error.message("es") != b.error.message("en")
+    assert load_run(a.run_id).error.message("es").startswith(translate("training.error.crashed", "es", reason="")[:20])
+    old = load_run(a.run_id)
+    old.marker = {"status": "failed", "error": "written by an older version"}  # no key kept: the text, translated
+    assert "written by an older version" in old.error.message("es")
 
 
 # --------------------------------------------------------------------------- callbacks
@@ -284,6 +296,36 @@ def test_callback_options_record_their_events(small_data, tmp_path, monkeypatch)
     assert stop["epoch"] == 2 and len(run.result["tiny"]["history"]["loss"]) == 3
     assert Path(run.result["tiny"]["files"]["csv"]).read_text().count("\n") == 4  # header + 3 epochs
     assert Path(run.result["tiny"]["files"]["checkpoint"]).is_file()
+
+
+def test_tensorboard_option_writes_event_files_under_the_run_without_the_tensorboard_package(
+        small_data, tmp_path, monkeypatch):
+    import zipfile
+
+    from cnnviz.training import tensorboard_logs
+
+    monkeypatch.setenv("CNNVIZ_CACHE_DIR", str(tmp_path / "cache"))
+    run = RunManager().submit(tiny_job(small_data, epochs=3, callbacks=("tensorboard", "reduce_lr")), kind="tb")
+    assert run.wait(WAIT) and run.status == "finished", run.error_detail
+    root = run_dir(run.run_id) / "tensorboard"
+    assert run.result["tiny"]["files"]["tensorboard"] == str(root / "tiny")
+    files = tensorboard_logs.event_files(root)
+    assert {p.parent.relative_to(root).as_posix() for p in files} == {"tiny/train", "tiny/validation"}
+    scalars = tensorboard_logs.read_scalars(root)
+    history = run.result["tiny"]["history"]
+    for split, prefix in (("tiny/train", ""), ("tiny/validation", "val_")):
+        for metric in ("loss", "accuracy"):
+            steps, values = zip(*scalars[split][f"epoch_{metric}"])
+            assert steps == (0, 1, 2) and values == pytest.approx(history[prefix + metric], rel=1e-5)
+    with zipfile.ZipFile(__import__("io").BytesIO(tensorboard_logs.zip_logs(root))) as zf:
+        names = zf.namelist()
+    assert sorted(names) == sorted(p.relative_to(root.parent).as_posix() for p in root.rglob("*") if p.is_file())
+    assert all(n.startswith("tensorboard/tiny/") for n in names) and len(names) >= 2
+    assert tensorboard_logs.view_command(root) == f"tensorboard --logdir {root}"
+    # it is one of the options every run offers (the page's multiselect and `lab --callbacks` list them)
+    from cnnviz.training.options import CALLBACK_OPTIONS
+
+    assert "tensorboard" in CALLBACK_OPTIONS
 
 
 def test_unknown_callback_option_is_a_clear_error():

@@ -128,8 +128,11 @@ def get_lab(lab_id: str) -> Lab:
 
 
 def check_settings(lab_id: str, dataset: str = "digits", epochs: int | None = None, subset: int | None = None,
-                   seed: int = 0, callbacks: Iterable = (), **_: Any) -> dict:
+                   seed: int = 0, callbacks: Iterable = (), val_split: float | None = None, **_: Any) -> dict:
     """Validate before queueing (so a bad request fails at once, in the user's language).
+
+    ``dataset`` is a built-in name or the path of a user's zip of class folders (its default
+    subset: all its images). ``val_split`` None means the lab's.
 
     Returns the effective settings. Raises LabError / DatasetError / TrainingError.
     """
@@ -137,16 +140,27 @@ def check_settings(lab_id: str, dataset: str = "digits", epochs: int | None = No
     eff_epochs = lab.epochs if epochs is None else epochs
     if isinstance(eff_epochs, bool) or not isinstance(eff_epochs, (int, np.integer)) or not 1 <= eff_epochs <= 1000:
         raise LabError("labs.error.epochs", value=epochs)
-    key = str(dataset).strip().lower().replace("-", "_")
-    if key not in datasets.NAMES:
-        raise datasets.DatasetError("datasets.error.unknown", name=dataset, available=", ".join(datasets.NAMES))
+    source = datasets.user_source(dataset)
+    if source is not None:
+        datasets.check_user_source(source)
+        key = str(source)
+    else:
+        key = str(dataset).strip().lower().replace("-", "_")
+        if key not in datasets.NAMES:
+            raise datasets.DatasetError("datasets.error.unknown", name=dataset, available=", ".join(datasets.NAMES))
     if subset is not None and (isinstance(subset, bool) or not isinstance(subset, (int, np.integer)) or subset < 2):
         raise LabError("labs.error.subset", value=subset)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise LabError("labs.error.seed", value=seed)
+    eff_val = lab.val_split if val_split is None else val_split
+    if isinstance(eff_val, bool) or not isinstance(eff_val, (int, float, np.floating)) or not 0.0 < eff_val < 1.0:
+        raise datasets.DatasetError("datasets.error.val_split", value=val_split)
     options = parse_callbacks(tuple(callbacks) or lab.callbacks)
-    eff_subset = subset if subset is not None else (lab.subset if key == "digits" else lab.other_subset)
+    if subset is not None or source is not None:
+        eff_subset = subset
+    else:
+        eff_subset = lab.subset if key == "digits" else lab.other_subset
     return {"lab": lab.id, "dataset": key, "epochs": int(eff_epochs), "subset": eff_subset, "seed": int(seed),
             "batch_size": lab.batch_size, "learning_rate": lab.learning_rate, "image_size": lab.image_size,
-            "val_split": lab.val_split, "callbacks": sorted(options), "models": lab.model_names,
+            "val_split": float(eff_val), "callbacks": sorted(options), "models": lab.model_names,
             "bn_momentum": lab.bn_momentum}

@@ -97,26 +97,29 @@ def excitation(model: keras.Model, image: np.ndarray) -> dict[str, list[float]]:
 def run_lab(lab_id: str, dataset: str = "digits", epochs: int | None = None, subset: int | None = None,
             seed: int = 0, callbacks: Iterable = (), on_progress: Callable[[dict], None] | None = None, *,
             models: Iterable[str] | None = None, context: RunContext | None = None,
-            data_progress: Callable[[int, int | None], None] | None = None) -> LabResult:
+            data_progress: Callable[[int, int | None], None] | None = None,
+            val_split: float | None = None) -> LabResult:
     """Train the lab's networks on the same data, seed and budget; measure what the lab teaches.
 
     Args:
         lab_id: one of :func:`cnnviz.labs.list_labs`.
-        dataset: "digits" (offline stand-in), "cifar10", "mnist" or "fashion_mnist".
+        dataset: "digits" (offline stand-in), "cifar10", "mnist", "fashion_mnist", or the path of
+            a user's zip of one folder per class (read by the homework intake; default subset: all).
         epochs, subset: None means the lab's default.
         seed: fixes data draw, split, initial weights, shuffling and augmentation.
         callbacks: options of every run ("early_stopping", "reduce_lr", "checkpoint",
-            "csv_logger", or {name: kwargs}); default: the lab's own.
+            "csv_logger", "tensorboard", or {name: kwargs}); default: the lab's own.
         on_progress: called with {"kind": "model_start"|"epoch"|"model_end", ...}.
         models: a subset of the lab's model names (e.g. two of the five CIFAR versions).
         context: the run this belongs to (given by ``RunManager``); None = memory only.
+        val_split: share of the drawn images kept for validation (None: the lab's, 0.2).
 
     Raises:
         LabError / DatasetError / TrainingError (all ``UserFacingError``).
     """
     from cnnviz.inspect import summarize  # noqa: I001 (after TF: inspect is heavy)
 
-    settings = check_settings(lab_id, dataset, epochs, subset, seed, callbacks)
+    settings = check_settings(lab_id, dataset, epochs, subset, seed, callbacks, val_split=val_split)
     lab: Lab = get_lab(lab_id)
     chosen = list(lab.models)
     if models is not None:
@@ -128,9 +131,11 @@ def run_lab(lab_id: str, dataset: str = "digits", epochs: int | None = None, sub
         settings["models"] = [m.name for m in chosen]
     ctx = context or local_context(f"lab-{lab.id}")
     t_start = time.perf_counter()
-    data = datasets.load(settings["dataset"], subset=settings["subset"], seed=seed, val_split=lab.val_split,
+    data = datasets.load(settings["dataset"], subset=settings["subset"], seed=seed, val_split=settings["val_split"],
                          size=lab.image_size, progress=data_progress)
     settings["data_sizes"] = data.sizes()
+    if data.name == datasets.USER:  # what the page and the CLI say about a user's zip
+        settings.update({k: data.settings[k] for k in ("source_name", "refused")})
     ctx.plan([m.name for m in chosen])
     result = LabResult(lab_id=lab.id, dataset=data.name, settings=settings, class_names=list(data.class_names),
                        dataset_description=data.description, run_id=ctx.run.run_id)

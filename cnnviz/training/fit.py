@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cnnviz.training import store
+from cnnviz.training import store, tensorboard_logs
 from cnnviz.training.manager import Run, RunContext
 from cnnviz.training.options import CALLBACK_OPTIONS, parse_callbacks  # noqa: F401 (re-exported)
 
@@ -21,6 +21,47 @@ def local_context(kind: str = "script") -> RunContext:
     run = Run(store.new_run_id(kind), kind, {}, kind, job=lambda ctx: None, persist=False)
     run.status, run.started = "running", time.time()
     return RunContext(run)
+
+
+class _CoreSummary:
+    """``tf.summary`` whose ``scalar`` needs no ``tensorboard`` package.
+
+    In TF ≥ 2.16 ``tf.summary.scalar`` lives in the ``tensorboard`` package (TF only keeps a stub
+    that raises when it is missing), while the writer, ``tf.summary.write`` and ``graph`` are core
+    TF. ``scalar`` below writes exactly what TensorBoard's own ``scalar`` writes (a float32 tensor
+    tagged with the "scalars" plugin), so the files read the same in TensorBoard.
+    """
+
+    _metadata = None
+
+    def __getattr__(self, name):
+        return getattr(tf.summary, name)
+
+    def scalar(self, name, data, step=None, description=None):
+        if _CoreSummary._metadata is None:
+            # plugin_data.content: TensorBoard's ScalarPluginData(version=0), which serializes to b"".
+            _CoreSummary._metadata = tf.compat.v1.SummaryMetadata(
+                plugin_data=tf.compat.v1.SummaryMetadata.PluginData(plugin_name="scalars", content=b""))
+        metadata = tf.compat.v1.SummaryMetadata()
+        metadata.CopyFrom(_CoreSummary._metadata)
+        if description:
+            metadata.summary_description = description
+        with tf.summary.experimental.summary_scope(name, "scalar_summary", values=[data, step]) as (tag, _):
+            return tf.summary.write(tag=tag, tensor=tf.cast(data, tf.float32), step=step, metadata=metadata)
+
+
+class TensorBoardLogs(keras.callbacks.TensorBoard):
+    """Keras' ``TensorBoard`` callback writing with core TF only (:class:`_CoreSummary`).
+
+    Epoch scalars (loss, accuracy, their ``val_`` twins, learning rate) and the model graph;
+    ``histogram_freq`` / ``write_images`` still need the ``tensorboard`` package.
+    """
+
+    @property
+    def summary(self):
+        if self._summary_module is None:
+            self._summary_module = tf.summary if tensorboard_logs.viewer_installed() else _CoreSummary()
+        return self._summary_module
 
 
 class RunCallback(keras.callbacks.Callback):
@@ -147,6 +188,10 @@ def train_model(ctx: RunContext, name: str, model: keras.Model, data, *, epochs:
         path = ctx.dir / f"{name}.csv"
         keras_cbs.append(keras.callbacks.CSVLogger(str(path), **options["csv_logger"]))
         files["csv"] = str(path)
+    if "tensorboard" in options:
+        path = tensorboard_logs.log_root(ctx.dir, ctx.run.run_id) / name
+        keras_cbs.append(TensorBoardLogs(log_dir=str(path), **options["tensorboard"]))
+        files["tensorboard"] = str(path)
     bridge = RunCallback(ctx, name, on_progress)
     keras_cbs.extend(extra_callbacks)
     keras_cbs.append(bridge)  # last: it sees the rate ReduceLROnPlateau just set

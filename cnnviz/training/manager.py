@@ -277,7 +277,8 @@ class RunManager:
             threading.Thread(target=self._work, args=(run,), name=f"cnnviz-run-{run.run_id}", daemon=True).start()
 
     def _finish_unstarted(self, run: Run) -> None:
-        run.status, run.finished = "stopped", time.time()
+        with run._lock:
+            run.status, run.finished = "stopped", time.time()
         if run.path is not None:
             try:
                 store.write_json(run.path / store.MARKER, {"status": "stopped", "finished": run.finished})
@@ -310,7 +311,7 @@ class RunManager:
         if status == "failed" and run.path is not None:
             try:  # best effort: when the disk is full the folder stays "interrupted", never "finished"
                 store.write_json(run.path / store.MARKER, {"status": "failed", "finished": time.time(),
-                                                           "error": str(run.error)})
+                                                           "error": str(run.error), **store.error_fields(run.error)})
             except UserFacingError:
                 pass
         with run._lock:
@@ -340,10 +341,18 @@ class RunManager:
         return store.load_run(run_id)
 
     def stop(self, run_id: str) -> None:
+        """Stop a run: a running one ends at its next batch; a queued one is cancelled now
+        (status "stopped", it never starts)."""
         run = self.get(run_id)
         if isinstance(run, Run):
             run.stop()
-            self._pump()  # a stopped queued run leaves the queue now
+            with self._lock:
+                queued = run.run_id in self._queue
+                if queued:
+                    self._queue.remove(run.run_id)
+            if queued:
+                self._finish_unstarted(run)
+            self._pump()
 
     def queue(self) -> list[str]:
         with self._lock:

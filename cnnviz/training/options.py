@@ -6,13 +6,17 @@ from typing import Any, Iterable
 
 from cnnviz.training.store import TrainingError
 
-CALLBACK_OPTIONS = ("early_stopping", "reduce_lr", "checkpoint", "csv_logger")
+CALLBACK_OPTIONS = ("early_stopping", "reduce_lr", "checkpoint", "csv_logger", "tensorboard")
 DEFAULT_OPTIONS: dict[str, dict] = {
     # Keras' own defaults, with patience sized for short classroom runs.
     "early_stopping": {"monitor": "val_loss", "patience": 3, "restore_best_weights": True},
     "reduce_lr": {"monitor": "val_loss", "factor": 0.5, "patience": 1, "min_lr": 1e-5},
     "checkpoint": {"monitor": "val_loss", "save_best_only": True},
     "csv_logger": {},
+    # Epoch scalars (+ the graph); histograms and images would need the `tensorboard` package
+    # (see cnnviz.training.tensorboard_logs): off, as in Keras.
+    "tensorboard": {"histogram_freq": 0, "write_graph": True, "write_images": False, "update_freq": "epoch",
+                    "profile_batch": 0},
 }
 
 

@@ -130,6 +130,16 @@ def read_json(path: Path, default: Any = None) -> Any:
         return default
 
 
+def error_fields(error: BaseException | None) -> dict:
+    """What a failed run's marker keeps of its error, so a page can say it in the UI language
+    after a restart: ``{"error_key", "error_params"}`` (params as strings), or {} for a plain error."""
+    if not isinstance(error, UserFacingError):
+        return {}
+    return {"error_key": error.key,
+            "error_params": {k: v if isinstance(v, (str, int, float, bool)) or v is None else str(v)
+                             for k, v in error.params.items()}}
+
+
 @dataclass
 class RunRecord:
     """A run as found on disk (finished, stopped, failed or interrupted)."""
@@ -159,6 +169,17 @@ class RunRecord:
     @property
     def result(self) -> dict:
         return read_json(self.path / "result.json", {}) or {}
+
+    @property
+    def error(self) -> TrainingError | None:
+        """A failed run's error, rebuilt from its marker (translatable when its key was kept)."""
+        if self.status != "failed":
+            return None
+        key, params = self.marker.get("error_key"), self.marker.get("error_params")
+        if isinstance(key, str) and isinstance(params, dict):
+            with contextlib.suppress(Exception):  # a key or fields this version's catalog lacks: the English text
+                return TrainingError(key, **params)
+        return TrainingError("training.error.failed_stored", reason=self.marker.get("error") or "?")
 
     def model_path(self, model_name: str) -> Path | None:
         path = self.path / "models" / f"{model_name}.keras"

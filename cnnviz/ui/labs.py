@@ -17,7 +17,7 @@ import streamlit as st
 
 from cnnviz import cache, datasets, labs, zoo
 from cnnviz.errors import UserFacingError
-from cnnviz.training import store
+from cnnviz.training import store, tensorboard_logs
 from cnnviz.training.options import CALLBACK_OPTIONS
 from cnnviz.ui import error_message, page_link, t
 from cnnviz.ui import runs as ui_runs
@@ -52,23 +52,49 @@ def model_label(name: str) -> str:
 
 def dataset_state(name: str) -> str:
     """"ready" (no network needed), "download" (will be fetched when the run starts) or "offline"."""
-    if name == "digits":
+    if name == "digits" or datasets.user_source(name) is not None:
         return "ready"
-    npz = cache.cache_dir() / "datasets" / name / f"{name}.npz"
-    files = [r.path for r in datasets.RECORDS.get(name, ())]
+    records = datasets.RECORDS.get(name, ())
     debian = name == "fashion_mnist" and all(
-        (datasets.DEBIAN_FASHION_DIR / r.file_name).is_file() or (datasets.DEBIAN_FASHION_DIR / r.file_name[:-3]).is_file()
-        for r in datasets.RECORDS[name])
-    if npz.is_file() or (files and all(p.is_file() for p in files)) or debian:
+        (datasets.DEBIAN_FASHION_DIR / original).is_file() or (datasets.DEBIAN_FASHION_DIR / original[:-3]).is_file()
+        for original in (r.filename.removeprefix(datasets.FASHION_PREFIX) for r in records))
+    if datasets.arrays_path(name).is_file() or (records and all(r.path.is_file() for r in records)) or debian:
         return "ready"
     return "offline" if cache.offline() else "download"
+
+
+def dataset_label(name: str | None) -> str:
+    """A dataset as people read it: the catalog's name, or "your own zip (file.zip)"."""
+    name = name or "digits"
+    if datasets.user_source(name) is not None:
+        return f"{t('labs_ui.dataset.user')}: {datasets.user_label(name)}"
+    return t(f"labs_ui.dataset.{name}") if name in datasets.NAMES else name
 
 
 @st.cache_data(max_entries=6, show_spinner=False)
 def _samples(name: str, subset: int | None, seed: int, val_split: float, size: int) -> tuple[dict, dict]:
     data = datasets.load(name, subset=subset, seed=seed, val_split=val_split, size=size)
     samples = {c: ui_runs.images_strip(imgs) for c, imgs in data.samples_per_class(SAMPLES_PER_CLASS).items()}
-    return samples, {"sizes": data.sizes(), "classes": list(data.class_names), "description": data.description}
+    return samples, {"sizes": data.sizes(), "classes": list(data.class_names), "description": data.description,
+                     "refused": data.settings.get("refused", 0)}
+
+
+def user_zip_picker() -> str | None:
+    """The "own zip" choice: an uploader, kept under the cache root so the background run (and
+    a reload) read the same file, and the zips uploaded before. Returns the zip's path."""
+    upload = st.file_uploader(t("labs_ui.user_upload"), type=["zip"], key="labs_user_zip",
+                              help=t("labs_ui.user_upload_help"))
+    if upload is not None and st.session_state.get("labs_user_last") != upload.file_id:
+        path = datasets.store_upload(upload.getvalue(), upload.name)
+        st.session_state["labs_user_last"] = upload.file_id
+        st.session_state["labs_user_pick"] = str(path)  # the picker below shows the new upload
+    stored = [str(p) for p in datasets.stored_uploads()]
+    if st.session_state.get("labs_user_pick") not in stored:
+        st.session_state.pop("labs_user_pick", None)
+    if not stored:
+        st.info(t("labs_ui.user_none"), icon=":material/upload_file:")
+        return None
+    return st.selectbox(t("labs_ui.user_stored"), stored, key="labs_user_pick", format_func=datasets.user_label)
 
 
 # --------------------------------------------------------------------------- choosing a lab and its settings
@@ -97,21 +123,22 @@ def settings_form(lab: labs.Lab) -> dict | None:
     """The lab's settings (dataset, models, subset, split, seed, epochs, callbacks); None if unusable."""
     c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
     with c1:
-        dataset = st.selectbox(t("labs_ui.dataset"), datasets.NAMES, key="labs_dataset",
-                               format_func=lambda n: t(f"labs_ui.dataset.{n}"))
-    state = dataset_state(dataset)
-    default_subset = lab.subset if dataset == "digits" else lab.other_subset
+        choice = st.selectbox(t("labs_ui.dataset"), (*datasets.NAMES, datasets.USER), key="labs_dataset",
+                              format_func=lambda n: t(f"labs_ui.dataset.{n}"))
+    dataset = user_zip_picker() if choice == datasets.USER else choice
+    state = dataset_state(dataset) if dataset is not None else None
+    default_subset = {"digits": lab.subset, datasets.USER: None}.get(choice, lab.other_subset)
     with c2:
         subset = st.number_input(t("labs_ui.subset"), min_value=2, value=default_subset, step=100,
-                                 key=f"labs_subset_{lab.id}_{dataset}", placeholder=t("labs_ui.subset_all"),
-                                 help=t("labs_ui.subset_help"))
+                                 key=f"labs_subset_{lab.id}_{choice}", placeholder=t("labs_ui.subset_all"),
+                                 help=t("labs_ui.user_subset_help" if choice == datasets.USER else "labs_ui.subset_help"))
     with c3:
         epochs = st.number_input(t("labs_ui.epochs"), min_value=1, max_value=1000, value=lab.epochs, step=1,
                                  key=f"labs_epochs_{lab.id}")
     with c4:
         seed = st.number_input(t("labs_ui.seed"), min_value=0, value=0, step=1, key="labs_seed",
                                help=t("labs_ui.seed_help"))
-    c5, c6 = st.columns([3, 3])
+    c5, c6, c7 = st.columns([3, 3, 2])
     with c5:
         models = st.multiselect(t("labs_ui.models"), lab.model_names, default=lab.model_names,
                                 key=f"labs_models_{lab.id}", format_func=model_label)
@@ -119,13 +146,19 @@ def settings_form(lab: labs.Lab) -> dict | None:
         callbacks = st.multiselect(t("labs_ui.callbacks"), CALLBACK_OPTIONS, default=list(lab.callbacks),
                                    key=f"labs_callbacks_{lab.id}", format_func=lambda c: t(f"labs_ui.callback.{c}"),
                                    help=t("labs_ui.callbacks_help"))
-    st.caption(t("labs_ui.fixed", val=f"{lab.val_split:.0%}", batch=lab.batch_size, lr=lab.learning_rate,
-                 size=lab.image_size))
+    with c7:
+        val_split = st.number_input(t("labs_ui.val_split"), min_value=0.05, max_value=0.5, value=lab.val_split,
+                                    step=0.05, format="%.2f", key="labs_val_split", help=t("labs_ui.val_split_help"))
+    if "tensorboard" in callbacks and not tensorboard_logs.viewer_installed():
+        st.info(t("labs_ui.tensorboard_missing"), icon=":material/info:")
+    st.caption(t("labs_ui.fixed", batch=lab.batch_size, lr=lab.learning_rate, size=lab.image_size))
+    if dataset is None:  # "own zip" chosen, nothing uploaded yet (the picker said how)
+        return None
     if dataset == "digits":
         st.caption(":material/wifi_off: " + t("labs_ui.digits_standin"))
     elif state == "offline":
         st.warning(t("labs_ui.dataset_offline", dataset=t(f"labs_ui.dataset.{dataset}"),
-                     path=str(cache.cache_dir() / "datasets" / dataset)), icon=":material/cloud_off:")
+                     path=str(cache.cache_dir())), icon=":material/cloud_off:")
         return None
     elif state == "download":
         st.info(t("labs_ui.dataset_download", dataset=t(f"labs_ui.dataset.{dataset}")),
@@ -135,7 +168,8 @@ def settings_form(lab: labs.Lab) -> dict | None:
         return None
     subset = None if subset is None else int(subset)
     return {"dataset": dataset, "subset": subset, "epochs": int(epochs), "seed": int(seed),
-            "callbacks": list(callbacks), "models": list(models), "state": state}
+            "val_split": round(float(val_split), 4), "callbacks": list(callbacks), "models": list(models),
+            "state": state}
 
 
 def samples_preview(lab: labs.Lab, settings: dict) -> bool:
@@ -145,12 +179,15 @@ def samples_preview(lab: labs.Lab, settings: dict) -> bool:
     subset = settings["subset"]
     try:
         with st.spinner(t("labs_ui.loading_data")):
-            samples, info = _samples(settings["dataset"], subset, settings["seed"], lab.val_split, lab.image_size)
+            samples, info = _samples(settings["dataset"], subset, settings["seed"], settings["val_split"],
+                                     lab.image_size)
     except UserFacingError as exc:
         st.error(error_message(exc))
         return False
     with st.expander(t("labs_ui.samples", **info["sizes"]), expanded=True, icon=":material/photo_library:"):
         st.caption(t(info["description"]))
+        if info.get("refused"):
+            st.caption(":material/warning: " + t("labs_ui.user_refused", n=info["refused"]))
         cols = st.columns(len(samples))
         for col, (c, strip) in zip(cols, samples.items()):
             col.image(strip, caption=info["classes"][c], width="stretch")
@@ -159,7 +196,7 @@ def samples_preview(lab: labs.Lab, settings: dict) -> bool:
 
 def start(lab: labs.Lab, settings: dict) -> None:
     """Queue the run on the server-wide manager and follow it."""
-    kwargs = {k: settings[k] for k in ("dataset", "subset", "epochs", "seed")}
+    kwargs = {k: settings[k] for k in ("dataset", "subset", "epochs", "seed", "val_split")}
     kwargs["callbacks"] = tuple(settings["callbacks"])
     if settings["models"] != lab.model_names:
         kwargs["models"] = settings["models"]
@@ -351,6 +388,24 @@ def excitation_view(record, result: dict) -> None:
             st.image(preds["x"][i], width=128, caption=preds["classes"][preds["y"][i]])
 
 
+def tensorboard_panel(record) -> None:
+    """A finished run's TensorBoard logs: the zip to download and the command that opens them."""
+    root = tensorboard_logs.log_root(record.path, record.run_id)
+    files = tensorboard_logs.event_files(root)
+    if not files:
+        return
+    with st.expander(t("labs_ui.tensorboard"), icon=":material/monitoring:"):
+        st.caption(t("labs_ui.tensorboard_help", files=len(files)))
+        st.code(tensorboard_logs.view_command(root.name), language="bash")
+        st.caption(t("labs_ui.tensorboard_here"))
+        st.code(tensorboard_logs.view_command(root), language="bash")
+        if not tensorboard_logs.viewer_installed():
+            st.caption(t("labs_ui.tensorboard_missing"))
+        st.download_button(t("labs_ui.tensorboard_download"), lambda: tensorboard_logs.zip_logs(root),
+                           file_name=f"{record.run_id}-tensorboard.zip", mime="application/zip",
+                           icon=":material/download:", key=f"labs_dl_tb_{record.run_id}")
+
+
 def downloads(record, result: dict, history: dict, fig: go.Figure) -> None:
     c1, c2, c3 = st.columns(3)
     c1.download_button(t("labs_ui.download_csv"), ui_runs.history_csv(history), file_name=f"{record.run_id}.csv",
@@ -380,9 +435,8 @@ def finished_view(run_id: str, live_error: UserFacingError | None = None) -> Non
     status = record.status
     st.subheader(t("labs_ui.run_header", lab=lab_title(record.settings.get("title") or ""),
                    status=ui_runs.status_label(status)))
-    if status == "failed":
-        st.error(error_message(live_error) if live_error is not None else
-                 t("labs_ui.failed", reason=record.marker.get("error") or "?"), icon=":material/error:")
+    if status == "failed":  # the marker keeps the error's key: the UI language, even after a restart
+        st.error(error_message(live_error if live_error is not None else record.error), icon=":material/error:")
         return
     if status == "interrupted":
         st.warning(t("labs_ui.interrupted"), icon=":material/warning:")
@@ -390,7 +444,7 @@ def finished_view(run_id: str, live_error: UserFacingError | None = None) -> Non
     result = record.result
     s = result.get("settings") or {}
     sizes = s.get("data_sizes") or {}
-    st.caption(t("labs_ui.run_settings", dataset=t(f"labs_ui.dataset.{s.get('dataset', 'digits')}"),
+    st.caption(t("labs_ui.run_settings", dataset=dataset_label(s.get("dataset")),
                  epochs=s.get("epochs", "?"), seed=s.get("seed", "?"), train=sizes.get("train", "?"),
                  val=sizes.get("val", "?"), test=sizes.get("test", "?"),
                  callbacks=", ".join(t(f"labs_ui.callback.{c}") for c in s.get("callbacks", [])) or "—",
@@ -408,6 +462,7 @@ def finished_view(run_id: str, live_error: UserFacingError | None = None) -> Non
         return
     results_table(result)
     downloads(record, result, history, fig)
+    tensorboard_panel(record)
     grad_norms_view(result)
     names = list(result["models"])
     name = st.radio(t("labs_ui.details_for"), names, key=f"labs_detail_{run_id}", format_func=model_label,
@@ -434,7 +489,7 @@ def runs_list() -> None:
         return
     table = [{t("labs_ui.col.run"): r["run_id"], t("labs_ui.col.lab"): lab_title(r.get("title") or ""),
               t("labs_ui.col.status"): ui_runs.status_label(r["status"]),
-              t("labs_ui.col.dataset"): (r.get("settings") or {}).get("dataset"),
+              t("labs_ui.col.dataset"): dataset_label((r.get("settings") or {}).get("dataset")),
               t("labs_ui.col.epochs"): (r.get("settings") or {}).get("epochs"),
               t("labs_ui.col.created"): time.strftime("%Y-%m-%d %H:%M", time.localtime(r.get("created") or 0))}
              for r in rows]

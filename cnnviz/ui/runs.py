@@ -181,7 +181,7 @@ def progress_panel(run, snap: dict, *, key: str = "run") -> None:
         c2.metric(t("labs_ui.remaining"), _clock(p["eta"]))
         c3.metric(t("labs_ui.status"), status_label(snap["status"]))
     if snap["status"] == "queued" and getattr(run, "stop_requested", False):
-        st.caption(t("labs_ui.stopped_queued"))  # RunManager leaves it queued until the queue moves on
+        st.caption(t("labs_ui.stopped_queued"))  # for the instant before RunManager.stop cancels it
     elif snap["status"] in ("queued", "running"):
         st.button(t("labs_ui.stop"), key=f"{key}_stop", icon=":material/stop_circle:", type="secondary",
                   on_click=mgr.stop, args=(snap["run_id"],), help=t("labs_ui.stop_help"))
