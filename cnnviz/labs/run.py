@@ -5,6 +5,7 @@ Imports TensorFlow/Keras at the top: call it from a worker thread or a script.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable
@@ -15,7 +16,7 @@ import tensorflow as tf
 
 from cnnviz import datasets, zoo
 from cnnviz.labs import builders
-from cnnviz.labs.registry import Lab, LabError, LabModel, check_settings, get_lab
+from cnnviz.labs.registry import Lab, LabError, LabModel, bn_momentum_for, check_settings, get_lab
 from cnnviz.training.fit import local_context, train_model
 from cnnviz.training.manager import RunContext
 
@@ -132,8 +133,10 @@ def run_lab(lab_id: str, dataset: str = "digits", epochs: int | None = None, sub
     ctx = context or local_context(f"lab-{lab.id}")
     t_start = time.perf_counter()
     data = datasets.load(settings["dataset"], subset=settings["subset"], seed=seed, val_split=settings["val_split"],
-                         size=lab.image_size, progress=data_progress)
+                         size=settings["image_size"], progress=data_progress)
     settings["data_sizes"] = data.sizes()
+    steps = math.ceil(len(data.x_train) / lab.batch_size)
+    settings["bn_momentum"] = bn_momentum = bn_momentum_for(lab.bn_momentum, steps)
     if data.name == datasets.USER:  # what the page and the CLI say about a user's zip
         settings.update({k: data.settings[k] for k in ("source_name", "refused")})
     ctx.plan([m.name for m in chosen])
@@ -145,10 +148,10 @@ def run_lab(lab_id: str, dataset: str = "digits", epochs: int | None = None, sub
             break
         keras.utils.set_random_seed(seed)
         model = build(spec, data.input_shape, data.num_classes)
-        if lab.bn_momentum is not None:  # short runs: see Lab.bn_momentum
+        if bn_momentum is not None:  # short runs: see Lab.bn_momentum
             for layer in _all_layers(model):
                 if isinstance(layer, keras.layers.BatchNormalization):
-                    layer.momentum = lab.bn_momentum
+                    layer.momentum = bn_momentum
         summary = summarize(model)
         extra_cbs = []
         info: dict[str, Any] = {}

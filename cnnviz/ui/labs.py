@@ -151,7 +151,7 @@ def settings_form(lab: labs.Lab) -> dict | None:
                                     step=0.05, format="%.2f", key="labs_val_split", help=t("labs_ui.val_split_help"))
     if "tensorboard" in callbacks and not tensorboard_logs.viewer_installed():
         st.info(t("labs_ui.tensorboard_missing"), icon=":material/info:")
-    st.caption(t("labs_ui.fixed", batch=lab.batch_size, lr=lab.learning_rate, size=lab.image_size))
+    st.caption(t("labs_ui.fixed", batch=lab.batch_size, lr=lab.learning_rate, size=lab.size_for(choice)))
     if dataset is None:  # "own zip" chosen, nothing uploaded yet (the picker said how)
         return None
     if dataset == "digits":
@@ -180,7 +180,7 @@ def samples_preview(lab: labs.Lab, settings: dict) -> bool:
     try:
         with st.spinner(t("labs_ui.loading_data")):
             samples, info = _samples(settings["dataset"], subset, settings["seed"], settings["val_split"],
-                                     lab.image_size)
+                                     lab.size_for(settings["dataset"]))
     except UserFacingError as exc:
         st.error(error_message(exc))
         return False
