@@ -43,6 +43,8 @@ def test_resnet50_totals_charts_and_netron(streamlit_server, page, artifacts_dir
     wait_for_app(page, timeout=FIRST_LOAD_MS)
     page.get_by_text("25,636,712", exact=True).first.wait_for(timeout=FIRST_LOAD_MS)
     assert page.get_by_role("heading", name=translate("explorer.title", "en")).is_visible()
+    # The totals render one after another: wait for the MACs too (a loaded CI box shows them later).
+    page.get_by_text("3.86 G", exact=True).first.wait_for(timeout=60_000)
     assert page.get_by_text("3.86 G", exact=True).first.is_visible()
     summary = page.locator('[data-testid="stCode"]').first
     assert "conv5_block3_out" in summary.inner_text()
