@@ -36,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import time
+import timeit
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -160,14 +161,10 @@ def _gpu_devices(backend: str) -> list[str]:
 
 
 def _time_calls(fn, warm: int, runs: int) -> list[float]:
+    """Seconds of each of ``runs`` calls after ``warm`` warm-up calls."""
     for _ in range(warm):
         fn()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return times
+    return timeit.repeat(fn, number=1, repeat=runs)
 
 
 def _models(policy: str, quick: bool) -> list[dict]:

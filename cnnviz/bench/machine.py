@@ -12,7 +12,7 @@ import platform
 import resource
 import statistics
 import sys
-import time
+import timeit
 
 from cnnviz.bench.base import Context, Section
 
@@ -79,13 +79,9 @@ def matmul_peak(runs: int = 10) -> dict:
 
 
 def _times(fn, runs: int) -> list[float]:
+    """Seconds of each of ``runs`` calls after one warm-up call."""
     fn()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return times
+    return timeit.repeat(fn, number=1, repeat=runs)
 
 
 def _tf_times(runs: int) -> list[float]:
