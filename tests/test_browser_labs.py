@@ -37,8 +37,8 @@ def test_train_watch_switch_reload_and_read_the_results(streamlit_server, page, 
     page.goto(f"{streamlit_server.url}/labs?lang=en&lab=mini-resnet")
     wait_for_app(page, timeout=LOAD_TIMEOUT)
     text_appears(page, tr("labs.mini_resnet.title"))
-    set_number(page, tr("labs_ui.epochs"), 2)
-    set_number(page, tr("labs_ui.subset"), 100)
+    set_number(page, tr("labs_ui.epochs"), 3)
+    set_number(page, tr("labs_ui.subset"), 300)  # long enough to watch live (the lab trains at 16 px now)
     shoot(page, artifacts_dir / "labs-settings-en.png")
 
     page.get_by_role("button", name=tr("labs_ui.train"), exact=True).click()
@@ -49,8 +49,9 @@ def test_train_watch_switch_reload_and_read_the_results(streamlit_server, page, 
     page.wait_for_selector('[data-testid="stProgress"]', timeout=TRAIN_TIMEOUT)
     page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 1", timeout=TRAIN_TIMEOUT)
     first = progress_text(page)
+    # the progress line moves on, or the run already finished (then the bar gives way to the results)
     page.wait_for_function("t => { const p = document.querySelector('[data-testid=\"stProgress\"]');"
-                           " return p && p.innerText !== t; }", arg=first, timeout=TRAIN_TIMEOUT)
+                           " return !p || p.innerText !== t; }", arg=first, timeout=TRAIN_TIMEOUT)
     shoot(page, artifacts_dir / "labs-live-en.png")
 
     # switch page and come back: the run went on and the page reattaches
