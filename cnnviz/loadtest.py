@@ -3,10 +3,10 @@
 Three ways to drive the load (``python -m cnnviz loadtest``, :func:`run`):
 
 * ``browser`` — N real browser sessions (Playwright + Chromium, as the tests use) against a
-  ``streamlit run app.py`` server: each opens Classify, waits a random moment, uploads its own
-  photo and times upload → four answers visible; then reloads and does it again until the
-  duration is over. One machine drives about 8–15 such sessions; past that use ``http``
-  against a Ray Serve cluster, or ``sim``.
+  ``streamlit run app.py`` server: every student first opens Classify (timed apart), then each
+  uploads a new photo of their own at random moments and times upload → four answers visible,
+  until the duration is over. One machine drives about 8–15 such sessions; past that use
+  ``http`` against a Ray Serve cluster, or ``sim``.
 * ``http`` — N protocol-level clients against a Ray Serve cluster (``CNNVIZ_INFERENCE_URL``):
   each POSTs its photo to the four model routes (what the app does for one upload).
 * ``sim`` — the predictor level, in this process: the four predictors behind the same fair
@@ -41,6 +41,7 @@ class Sample:
     latency_s: float | None
     error: str | None = None
     queue_wait_s: float | None = None
+    first: bool = False  # browser: a student's first upload (everybody's come at once)
 
 
 @dataclass
@@ -54,10 +55,13 @@ class Report:
     peak_rss_mb: float | None = None
     cpu_percent: float | None = None
     target: str | None = None
+    pause_s: tuple[float, float] | None = None  # browser: a student's pause between uploads
+    open_s: list[float] = field(default_factory=list)  # browser: page open → ready, per student
+    open_errors: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         ok = sorted(s.latency_s for s in self.samples if s.error is None and s.latency_s is not None)
-        errors = [s.error for s in self.samples if s.error is not None]
+        errors = [s.error for s in self.samples if s.error is not None] + self.open_errors
         waits = [s.queue_wait_s for s in self.samples if s.queue_wait_s is not None]
         minutes = max(self.wall_s, 1e-9) / 60.0
         return {
@@ -79,7 +83,19 @@ class Report:
             "queue_wait_mean_s": round(statistics.fmean(waits), 3) if waits else None,
             "queue_wait_max_s": round(max(waits), 3) if waits else None,
             "error_messages": sorted(set(errors))[:5],
+            "pause_s": None if self.pause_s is None else list(self.pause_s),
+            # browser: everybody's first upload within a few seconds, then the uploads after it
+            "first_wave_max_s": _max([s.latency_s for s in self.samples if s.first and s.error is None]),
+            "later_p95_s": _pct(sorted(s.latency_s for s in self.samples
+                                       if not s.first and s.error is None and s.latency_s is not None), 95),
+            "open_p50_s": _pct(sorted(self.open_s), 50),
+            "open_max_s": round(max(self.open_s), 3) if self.open_s else None,
         }
+
+
+def _max(values: Sequence[float | None]) -> float | None:
+    values = [v for v in values if v is not None]
+    return round(max(values), 3) if values else None
 
 
 def _pct(values: Sequence[float], q: float) -> float | None:
@@ -313,56 +329,95 @@ def _local_pid(url: str) -> int | None:
 
 # --------------------------------------------------------------------------- browser: real sessions
 
-RESULTS_JS = ("() => document.querySelectorAll('[data-testid=\"stPlotlyChart\"]').length >= {n}"
-              " && document.querySelectorAll('[data-testid=\"stMetric\"]').length >= {n}"
-              " && (() => {{ const a = document.querySelector('[data-testid=\"stApp\"]');"
-              " const s = a && a.getAttribute('data-test-script-state'); return s && s !== 'running'; }})()")
+#: Four answers for the photo named ``name`` are on screen: the image caption names it (the page
+#: writes it during the run that classifies that photo), every column has its top-5 bars and
+#: its timing, and the script run is over (so no stale element from the previous photo is left).
+RESULTS_JS = ("([name, n]) => {"
+              " const a = document.querySelector('[data-testid=\"stApp\"]');"
+              " const s = a && a.getAttribute('data-test-script-state');"
+              " if (!s || s === 'running') return false;"
+              " const caps = Array.from(document.querySelectorAll('[data-testid=\"stCaptionContainer\"]'));"
+              " return caps.some(c => c.innerText.startsWith(name + ' ·'))"
+              " && document.querySelectorAll('.cnnviz-top5').length >= n"
+              " && document.querySelectorAll('[data-testid=\"stMetric\"]').length >= n; }")
 ERROR_JS = ("() => Array.from(document.querySelectorAll('[data-testid=\"stException\"], [data-testid=\"stAlert\"]'))"
             ".map(e => e.innerText).filter(t => /busy|ocupado|Traceback|Error/.test(t)).join(' | ')")
 READY_JS = ("() => !!document.querySelector('[data-testid=\"stSidebar\"] [data-testid=\"stRadio\"]')"
             " && !!document.querySelector('[data-testid=\"stFileUploader\"] input[type=\"file\"]')")
 
 
+#: How often a waiting session looks for its answers. Not Playwright's default (every animation
+#: frame): that keeps each waiting page drawing 60 frames a second, and eight of them took more
+#: than one of this machine's two cores away from the server and the pages being measured.
+POLL_MS = 50
+#: Seconds a student looks at the four answers before uploading the next photo (uniform).
+PAUSE_S = (5.0, 20.0)
+#: The first uploads all come within this many seconds of each other.
+FIRST_WAVE_S = 5.0
+
+
 def browser_load(url: str, students: int, duration_s: float = 60.0, *, models: Sequence[str] = HOMEWORK_MODELS,
-                 chromium: str | None = None, timeout_s: float = 300.0, seed: int = 0, screenshot: str | None = None,
-                 log=None) -> Report:
-    """``students`` real Chromium sessions against a cnnviz server's Classify page."""
+                 pause_s: tuple[float, float] = PAUSE_S, chromium: str | None = None, timeout_s: float = 300.0,
+                 seed: int = 0, screenshot: str | None = None, log=None) -> Report:
+    """``students`` real Chromium sessions against a cnnviz server's Classify page.
+
+    First every student opens Classify (as a class does when the teacher says "open the page";
+    timed apart: ``open_p50_s`` / ``open_max_s``). Then, for ``duration_s``: everybody uploads a
+    first photo within the same few seconds (the teacher said "now"), and after each answer
+    looks at it for a random ``pause_s`` (uniform, seconds) before uploading the next one, on the
+    page they have open. ``p50_s`` / ``p95_s``: upload → four answers visible. A new photo every
+    time, never the same twice, so no answer comes from a cache. ``pause_s=(0, 5)`` is a stress
+    test: students who do nothing but upload.
+    """
     import asyncio
 
     from playwright.async_api import async_playwright
 
-    report = Report("browser", students, duration_s, list(models), target=url)
+    report = Report("browser", students, duration_s, list(models), target=url, pause_s=tuple(pause_s))
     rng = random.Random(seed)
-    photos = [photo_bytes(i) for i in range(students * 4)]
     args = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
-    async def session(browser, i: int, t_end: float) -> None:
+    async def open_page(browser, i: int):
         context = await browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-US")
         page = await context.new_page()
         page.set_default_timeout(timeout_s * 1000)
+        t0 = time.monotonic()
+        try:
+            await page.goto(f"{url.rstrip('/')}/classify?lang=en")
+            await page.wait_for_function(READY_JS, polling=POLL_MS)
+        except Exception as exc:  # noqa: BLE001 - a page that never opens is this student's error
+            report.open_errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+            await context.close()
+            return None
+        report.open_s.append(time.monotonic() - t0)
+        return context, page
+
+    async def uploads(i: int, context, page, t_end: float) -> None:
         k = 0
         try:
+            await asyncio.sleep(rng.uniform(0, min(FIRST_WAVE_S, duration_s / 4)))
             while True:
-                await page.goto(f"{url.rstrip('/')}/classify?lang=en")
-                await page.wait_for_function(READY_JS)
-                await asyncio.sleep(rng.uniform(0, min(5.0, duration_s / 4)))
-                data = photos[(i * 4 + k) % len(photos)]
+                name = f"student{i}-{k}.jpg"
+                data = photo_bytes(i * 1000 + k)  # this student's k-th photo: no two uploads alike
                 t0 = time.monotonic()
-                await page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(
-                    {"name": f"student{i}-{k}.jpg", "mimeType": "image/jpeg", "buffer": data})
                 try:
-                    await page.wait_for_function(RESULTS_JS.format(n=len(models)))
+                    await page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(
+                        {"name": name, "mimeType": "image/jpeg", "buffer": data})
+                    await page.wait_for_function(RESULTS_JS, arg=[name, len(models)], polling=POLL_MS)
                     problem = await page.evaluate(ERROR_JS)
-                    sample = Sample(time.monotonic() - t0, problem or None)
+                    sample = Sample(time.monotonic() - t0, problem or None, first=k == 0)
                 except Exception as exc:  # noqa: BLE001 - a timeout is an error for this student
-                    sample = Sample(None, f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+                    sample = Sample(None, f"{type(exc).__name__}: {str(exc).splitlines()[0]}", first=k == 0)
                 report.samples.append(sample)
                 if log:
                     log(f"student {i}: {sample.latency_s if sample.latency_s is not None else sample.error}")
                 if screenshot and i == 0 and k == 0:
                     await page.screenshot(path=screenshot, full_page=True)
                 k += 1
+                if sample.latency_s is None:
+                    return
+                await asyncio.sleep(rng.uniform(*pause_s))
                 if time.monotonic() >= t_end:
                     return
         finally:
@@ -371,8 +426,13 @@ def browser_load(url: str, students: int, duration_s: float = 60.0, *, models: S
     async def main() -> None:
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=chromium or find_chromium(), headless=True, args=args)
-            t_end = time.monotonic() + duration_s
-            await asyncio.gather(*(session(browser, i, t_end) for i in range(students)))
+            opened = await asyncio.gather(*(open_page(browser, i) for i in range(students)))
+            if log:
+                log(f"{sum(o is not None for o in opened)} of {students} sessions open; uploading for {duration_s:g} s")
+            nonlocal t_begin
+            t_begin = time.monotonic()
+            t_end = t_begin + duration_s
+            await asyncio.gather(*(uploads(i, *o, t_end) for i, o in enumerate(opened) if o is not None))
             await browser.close()
 
     pid = _local_pid(url)

@@ -36,7 +36,7 @@ def phone_photo(rotate: bool = True) -> bytes:
 
 def wait_for_results(page, count: int = 4) -> None:
     page.wait_for_function(
-        f"() => document.querySelectorAll('[data-testid=\"stPlotlyChart\"]').length >= {count}"
+        f"() => document.querySelectorAll('.cnnviz-top5').length >= {count}"
         " && document.querySelectorAll('[data-testid=\"stMetric\"]').length >= " + str(count),
         timeout=LOAD_TIMEOUT,
     )
@@ -68,7 +68,10 @@ def test_upload_photo_then_corrupt_then_good(streamlit_server, page, artifacts_d
 
     upload(page, "IMG_2041.jpg", phone_photo(), "image/jpeg")
     wait_for_results(page)
-    assert page.locator('[data-testid="stPlotlyChart"]').count() == 4
+    assert page.locator('.cnnviz-top5').count() == 4
+    # Every column's top-5: five labelled bars with their percentages, drawn as HTML.
+    first = page.locator('.cnnviz-top5').first
+    assert first.locator('[role="listitem"]').count() == 5 and "%" in first.inner_text()
     metrics = page.locator('[data-testid="stMetric"]')
     assert metrics.count() == 4
     for i in range(4):
@@ -90,12 +93,12 @@ def test_upload_photo_then_corrupt_then_good(streamlit_server, page, artifacts_d
     page.locator('[data-testid="stAlert"]').filter(has_text="damaged").or_(
         page.locator('[data-testid="stAlert"]').filter(has_text="not an image")).first.wait_for(timeout=60_000)
     wait_for_app(page)
-    assert page.locator('[data-testid="stPlotlyChart"]').count() == 0
+    assert page.locator('.cnnviz-top5').count() == 0
     shot(page, artifacts_dir / "classify-corrupt-en.png")
 
     upload(page, "good.png", _png(), "image/png")
     wait_for_results(page)
-    assert page.locator('[data-testid="stPlotlyChart"]').count() == 4
+    assert page.locator('.cnnviz-top5').count() == 4
     assert "damaged" not in page.locator("body").inner_text()
 
 

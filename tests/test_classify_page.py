@@ -33,7 +33,8 @@ def no_exception(at) -> None:
 
 
 def charts(at) -> list:
-    return list(at.get("plotly_chart"))
+    """The top-5 blocks on the page (HTML bars inside a Markdown element)."""
+    return [m for m in at.markdown if 'class="cnnviz-top5"' in m.value]
 
 
 def pick_sample(at, index: int = 0):
@@ -164,6 +165,40 @@ def test_comparison_csv_and_summary(monkeypatch):
     assert any(line.startswith("Speed: :green[:material/check_circle:]") for line in lines)
     assert any(line.startswith("Accuracy: :green[:material/check_circle:]") and "ConvNeXtTiny" in line for line in lines)
     assert not any("random weights" in line for line in lines)
+
+
+def test_top5_bars_are_escaped_html_in_one_line(monkeypatch):
+    """The top-5 as HTML bars: five rows, most probable first, labels escaped (ImageNet has
+    "jack-o'-lantern"), widths clamped to 0–100 %, the weights' colour, no blank line (Markdown
+    would end the HTML block there)."""
+    from cnnviz.infer import Prediction
+    from cnnviz.ui import classify as view
+
+    monkeypatch.setattr(view, "t", lambda key, **params: translate(key, "en", **params))
+    top5 = [("<b>jack-o'-lantern</b>", 0.7, 607), ("tabby & co", 0.2, 281)] + [(f"c{i}", 0.03, i) for i in range(3)]
+    pred = Prediction("resnet50", "ResNet50", "imagenet", top5, np.full(1000, 1e-3, np.float32), 1.0, 10.0, [10.0], 1,
+                      900.0, "CPU", "CPU", (224, 224), True, 1.0)
+    html = view.top5_html(pred, random_weights=False)
+    assert "\n" not in html and html.startswith('<div class="cnnviz-top5"')
+    assert html.count('role="listitem"') == 5
+    assert "&lt;b&gt;jack-o&#x27;-lantern&lt;/b&gt;" in html and "<b>" not in html and "tabby &amp; co" in html
+    assert html.index("jack-o") < html.index("tabby") < html.index(">c0<")
+    assert "width:70.00%" in html and "70.0%" in html and view.BAR_COLORS["imagenet"] in html
+    assert view.BAR_COLORS["random"] in view.top5_html(pred, random_weights=True)
+    labels_off = Prediction("resnet50", "ResNet50", None, top5, pred.probs, 1.0, 10.0, [10.0], 1, 900.0, "CPU", "CPU",
+                            (224, 224), False, 1.0)
+    assert translate("infer.class_n", "en", index=607) in view.top5_html(labels_off, random_weights=True)
+
+
+def test_streamlit_does_not_collect_garbage_after_every_run():
+    """Streamlit's default runs gc.collect(2) after every script run; with TensorFlow and four
+    models loaded that held the GIL ~0.5 s per rerun, for every student on the server."""
+    import tomllib
+
+    from conftest import ROOT
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["runner"]["postScriptGC"] is False
 
 
 def test_download_button_fetches_missing_weights(weights_mirror, monkeypatch, tmp_path):

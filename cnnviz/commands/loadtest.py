@@ -27,6 +27,9 @@ def register(subparsers, name: str, help_text: str) -> None:
                    help="browser sessions (cnnviz server), http clients (Ray Serve), sim; default: detect")
     p.add_argument("--models", default=None, help="comma-separated models (default: the homework four)")
     p.add_argument("--random-weights", action="store_true", help="sim: random weights even if ImageNet is cached")
+    p.add_argument("--pause", default=None, metavar="MIN,MAX",
+                   help="browser: seconds a student looks at the answers before the next upload, uniform "
+                        "(default 5,20; 0,5 is a stress test)")
     p.add_argument("--screenshot", default=None, help="browser: save the first student's page here")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
@@ -40,6 +43,16 @@ def run(args) -> int:
         return 2
     models = [m.strip() for m in args.models.split(",")] if args.models else list(HOMEWORK_MODELS)
     log = (lambda text: print(text, file=sys.stderr, flush=True)) if args.json else (lambda text: print(text, flush=True))
+    pause = loadtest.PAUSE_S
+    if args.pause:
+        try:
+            lo, hi = (float(x) for x in args.pause.split(","))
+            if not 0 <= lo <= hi:
+                raise ValueError
+        except ValueError:
+            print("error: --pause wants MIN,MAX seconds with 0 <= MIN <= MAX, e.g. 5,20", file=sys.stderr)
+            return 2
+        pause = (lo, hi)
     mode = "sim" if args.simulate else args.mode
     if mode == "auto":
         try:
@@ -53,7 +66,7 @@ def run(args) -> int:
     elif mode == "http":
         report = loadtest.http_load(args.url, args.students, args.duration, models=models)
     else:
-        report = loadtest.browser_load(args.url, args.students, args.duration, models=models,
+        report = loadtest.browser_load(args.url, args.students, args.duration, models=models, pause_s=pause,
                                        screenshot=args.screenshot, log=log)
     out = report.to_dict()
     if args.json:
@@ -67,6 +80,12 @@ def run(args) -> int:
               f"classifications/min")
         if out["queue_wait_mean_s"] is not None:
             print(f"  queue wait: mean {out['queue_wait_mean_s']} s · max {out['queue_wait_max_s']} s")
+        if out.get("first_wave_max_s") is not None:
+            print(f"  everybody's first upload at once: the last answer after {out['first_wave_max_s']} s; "
+                  f"uploads after it: p95 {out['later_p95_s']} s")
+        if out.get("open_p50_s") is not None:
+            print(f"  page open (before the uploads): p50 {out['open_p50_s']} s · max {out['open_max_s']} s; "
+                  f"pause between a student's uploads {out['pause_s'][0]:g}–{out['pause_s'][1]:g} s")
         print(f"  server: peak RSS {out['peak_rss_mb']} MB · CPU {out['cpu_percent']} %")
         for msg in out["error_messages"]:
             print(f"  error: {msg}")
