@@ -77,8 +77,8 @@ def _deployment_class(max_batch_size: int, batch_wait_timeout_s: float):
     class ModelServer:
         """One model behind HTTP, batching concurrent requests (``@serve.batch``)."""
 
-        def __init__(self, name: str, weights: str | None = "auto") -> None:
-            self.predictor = make_predictor(name, weights)
+        def __init__(self, name: str, weights: str | None = "auto", engine: str = "auto") -> None:
+            self.predictor = make_predictor(name, weights, engine=engine)
 
         @serve.batch(max_batch_size=max_batch_size, batch_wait_timeout_s=batch_wait_timeout_s)
         async def classify(self, images: list) -> list:
@@ -115,10 +115,14 @@ def _deployment_class(max_batch_size: int, batch_wait_timeout_s: float):
     return ModelServer
 
 
-def build_app(name: str, weights: str | None = "auto", *, max_batch_size: int = 8,
+def build_app(name: str, weights: str | None = "auto", *, engine: str = "auto", max_batch_size: int = 8,
               batch_wait_timeout_s: float = 0.005, num_replicas: int | str = 1, num_cpus: float = 1.0,
               max_ongoing_requests: int = 32):
-    """The Ray Serve application of model ``name`` (bind it with ``serve.run`` or a config file)."""
+    """The Ray Serve application of model ``name`` (bind it with ``serve.run`` or a config file).
+
+    ``engine``: as :func:`cnnviz.infer.load_predictor`'s; "auto" follows ``CNNVIZ_ENGINE`` in the
+    replica's environment (:func:`replica_env` forwards the driver's for a local Ray).
+    """
     from ray import serve  # optional extra
 
     cls = _deployment_class(max_batch_size, batch_wait_timeout_s)
@@ -126,21 +130,32 @@ def build_app(name: str, weights: str | None = "auto", *, max_batch_size: int = 
         cls, name=f"cnnviz-{name}", num_replicas=num_replicas, max_ongoing_requests=max_ongoing_requests,
         ray_actor_options={"num_cpus": num_cpus},
     )
-    return deployment.bind(name, weights)
+    return deployment.bind(name, weights, engine)
 
 
 def app_builder(args: dict) -> Any:
     """Entry point for ``deploy/serve_config.yaml`` (``import_path: cnnviz.serve:app_builder``).
 
-    ``args``: ``model`` (required), ``weights`` ("auto"), ``max_batch_size`` (8),
+    ``args``: ``model`` (required), ``weights`` ("auto"), ``engine`` ("auto": the replica's
+    ``CNNVIZ_ENGINE``; "litert" or "tf" to choose), ``max_batch_size`` (8),
     ``batch_wait_timeout_s`` (0.005), ``num_cpus`` (1).
     """
     args = dict(args or {})
     name = args.pop("model")
-    return build_app(name, args.pop("weights", "auto"),
+    return build_app(name, args.pop("weights", "auto"), engine=str(args.pop("engine", "auto")),
                      max_batch_size=int(args.pop("max_batch_size", 8)),
                      batch_wait_timeout_s=float(args.pop("batch_wait_timeout_s", 0.005)),
                      num_cpus=float(args.pop("num_cpus", 1.0)))
+
+
+def replica_env(root: str | None = None) -> dict[str, str]:
+    """Environment for a local Ray's workers: this checkout on ``PYTHONPATH`` (replicas import
+    this very cnnviz, not another installed copy) and every ``CNNVIZ_*`` setting of this process
+    (``CNNVIZ_ENGINE``, ``CNNVIZ_CACHE_DIR``...), which Ray does not pass on by itself."""
+    root = root or str(Path(__file__).resolve().parents[1])
+    env = {k: v for k, v in os.environ.items() if k.startswith("CNNVIZ_")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+    return env
 
 
 def serve_local(names: Sequence[str] = HOMEWORK_MODELS, *, weights: str | dict | None = "auto", port: int = 8000,
@@ -155,13 +170,10 @@ def serve_local(names: Sequence[str] = HOMEWORK_MODELS, *, weights: str | dict |
     from ray import serve
 
     if not ray.is_initialized():
-        # Replicas import this very checkout of cnnviz (not another installed copy).
-        root = str(Path(__file__).resolve().parents[1])
-        path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
         for attempt in range(3):
             try:
                 ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-                         runtime_env={"env_vars": {"PYTHONPATH": path}})
+                         runtime_env={"env_vars": replica_env()})
                 break
             except Exception as exc:  # Ray gives its raylet 30 s to register: not enough on a loaded machine
                 ray.shutdown()

@@ -35,6 +35,26 @@ def ray_url(tmp_path_factory):
     serve.shutdown_local()
 
 
+def test_local_ray_workers_get_this_checkout_and_the_cnnviz_settings(monkeypatch):
+    """Ray does not pass the driver's environment to its workers: CNNVIZ_ENGINE=litert on the
+    command line must reach the replicas (they answered with TensorFlow before)."""
+    monkeypatch.setenv("CNNVIZ_ENGINE", "litert")
+    monkeypatch.setenv("CNNVIZ_CACHE_DIR", "/somewhere/cache")
+    monkeypatch.setenv("UNRELATED_SECRET", "x")
+    env = serve.replica_env("/checkout")
+    assert env["CNNVIZ_ENGINE"] == "litert" and env["CNNVIZ_CACHE_DIR"] == "/somewhere/cache"
+    assert env["PYTHONPATH"].split(":")[0] == "/checkout" and "UNRELATED_SECRET" not in env
+
+
+def test_cluster_config_can_choose_the_engine(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(serve, "build_app", lambda name, weights, **kw: seen.update(name=name, weights=weights, **kw))
+    serve.app_builder({"model": "resnet50", "engine": "litert"})
+    assert seen["name"] == "resnet50" and seen["weights"] == "auto" and seen["engine"] == "litert"
+    serve.app_builder({"model": "resnet50"})
+    assert seen["engine"] == "auto"
+
+
 def test_ray_serve_answers_like_in_process(ray_url):
     from cnnviz import loadtest
 
