@@ -371,3 +371,20 @@ def test_convnext_depthwise_runs_natively_with_the_same_numbers():
     assert native_depthwise(model) == 18
     plain = zoo.create_model("resnet50", include_top=False, input_shape=(64, 64, 3))
     assert native_depthwise(plain) == 0  # nothing grouped: nothing changes
+
+
+def test_a_saved_convnext_loads_with_the_native_depthwise_kernels(tmp_path):
+    """A ConvNeXt saved as .keras (a homework deliverable, a Labs run) and opened again runs the
+    same fast kernels as a fresh build, with the same outputs."""
+    import keras
+
+    model = zoo.create_model("convnexttiny", include_top=False, input_shape=(64, 64, 3))
+    path = tmp_path / "convnext.keras"
+    model.save(path)
+    loaded = zoo.load_saved(path)
+    grouped = [layer for layer in loaded._flatten_layers(include_self=False)
+               if type(layer) is keras.layers.Conv2D and layer.groups > 1]
+    assert len(grouped) == 18 and all("convolution_op" in vars(layer) for layer in grouped)
+    x = np.random.default_rng(1).uniform(0, 255, (1, 64, 64, 3)).astype("float32")
+    np.testing.assert_allclose(loaded(x, training=False).numpy(), model(x, training=False).numpy(), rtol=1e-5,
+                               atol=1e-5)

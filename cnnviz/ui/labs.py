@@ -221,9 +221,7 @@ def test_predictions(run_id: str, model_name: str) -> dict | None:
     s = record.result.get("settings") or record.settings.get("params", {})
     data = datasets.load(s["dataset"], subset=s.get("subset"), seed=s.get("seed", 0),
                          val_split=s.get("val_split", 0.2), size=s.get("image_size", 32))
-    import keras  # heavy: only once a finished run's details are opened
-
-    model = keras.models.load_model(path, compile=False)
+    model = zoo.load_saved(path)  # heavy: TF, only once a finished run's details are opened
     probs = np.asarray(model.predict(data.x_test, batch_size=128, verbose=0))
     return {"x": (np.clip(data.x_test, 0, 1) * 255).astype(np.uint8), "y": data.y_test.astype(int),
             "pred": probs.argmax(-1).astype(int), "conf": probs.max(-1), "classes": list(data.class_names)}

@@ -263,9 +263,7 @@ def load_trained_model(weights: str):
     path = record.model_path(model_name)
     if path is None:
         raise TrainingError("labs_ui.error.no_model", model=model_name, run_id=run_id)
-    import keras  # heavy: only when a trained model is opened
-
-    return keras.models.load_model(path, compile=False)
+    return zoo.load_saved(path)  # heavy: TF, only when a trained model is opened
 
 
 def trained_badge(weights: str | None) -> None:

@@ -27,7 +27,7 @@ from cnnviz.zoo.registry import (  # noqa: F401  (public API)
     list_specs,
     register,
 )
-from cnnviz.zoo.factory import create_model, gradcam_layer_output  # noqa: F401
+from cnnviz.zoo.factory import create_model, gradcam_layer_output, load_saved  # noqa: F401
 from cnnviz.zoo.preprocessing import preprocess_input  # noqa: F401
 
 # Registration order = listing order: keras.applications first, then models from code.
@@ -38,5 +38,5 @@ __all__ = [
     "ModelSpec", "UnknownModelError", "InvalidModelOptions", "NoPretrainedWeightsError", "WeightsLoadError",
     "ZooError",
     "list_models", "list_specs", "get_spec", "families", "close_matches", "create_model", "preprocess_input",
-    "gradcam_layer_output", "register", "PREPROCESSING_MODES", "PretrainedWeights", "pretrained",
+    "gradcam_layer_output", "load_saved", "register", "PREPROCESSING_MODES", "PretrainedWeights", "pretrained",
 ]

@@ -166,3 +166,18 @@ def _find_pooling_input(model, consumer: str):
             return model.output
         raise InvalidModelOptions("zoo.error.no_gradcam_target", model=getattr(model, "name", "?"))
     return model.get_layer(consumer).input
+
+
+def load_saved(path) -> Any:
+    """A model saved as ``.keras`` (a Labs run, a homework deliverable), ready to run: loaded
+    without its training configuration, and with the same fast kernels as a freshly built
+    zoo model (ConvNeXt's per-channel grouped convolutions as TensorFlow's depthwise kernel,
+    :func:`cnnviz.zoo.keras_apps.native_depthwise`; the saved file does not record that
+    routing, so every load point needs it: this is the one)."""
+    import keras  # heavy: TF
+
+    from cnnviz.zoo.keras_apps import native_depthwise
+
+    model = keras.models.load_model(str(path), compile=False)
+    native_depthwise(model)
+    return model
