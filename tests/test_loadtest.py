@@ -57,3 +57,22 @@ def test_two_browser_sessions_against_the_server(streamlit_server, artifacts_dir
     assert out["requests"] == 2 and out["errors"] == 0, out["error_messages"]
     assert out["peak_rss_mb"] and out["peak_rss_mb"] > 100  # the local server's RSS was sampled
     assert shot.exists()
+
+
+def test_report_splits_the_first_wave_from_the_uploads_after_it():
+    report = loadtest.Report("browser", 3, 10.0, ["mobilenetv3small"], pause_s=(5.0, 20.0), wall_s=60.0,
+                             open_s=[3.0, 4.0, 5.0])
+    report.samples = [loadtest.Sample(9.0, first=True), loadtest.Sample(7.0, first=True),
+                      loadtest.Sample(None, "TimeoutError: 300 s", first=True),
+                      loadtest.Sample(1.0), loadtest.Sample(2.0), loadtest.Sample(3.0)]
+    report.open_errors = ["TimeoutError: page never opened"]
+    out = report.to_dict()
+    assert out["requests"] == 6 and out["errors"] == 2  # the failed upload and the page that never opened
+    assert out["first_wave_max_s"] == 9.0 and out["later_p95_s"] == 2.9
+    assert out["open_p50_s"] == 4.0 and out["open_max_s"] == 5.0 and out["pause_s"] == [5.0, 20.0]
+
+
+def test_cli_refuses_a_bad_pause():
+    out = subprocess.run([sys.executable, "-m", "cnnviz", "loadtest", "--students", "2", "--pause", "20,5"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "--pause wants MIN,MAX" in out.stderr
