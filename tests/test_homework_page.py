@@ -135,3 +135,19 @@ def test_download_goes_through_the_cache(server, monkeypatch, tmp_path):  # noqa
     assert translate("homework.page.weights_ok", "en") in [s.value for s in at.success]
     assert [e.state for e in pretrained.status(["mobilenetv3small"], include_top=False)] == ["cached"]
     assert any(b.key == "homework_run_button" for b in at.button)
+
+
+def test_a_failed_homework_from_an_earlier_server_says_why_in_the_ui_language():
+    from cnnviz.training import store
+
+    run_id = "20200101-000003-homework-dddddd"
+    d = store.run_dir(run_id)
+    store.write_json(d / "settings.json", {"run_id": run_id, "kind": "homework", "title": "homework",
+                                           "params": {"models": ["mobilenetv3small"]}, "created": 1577836803})
+    error = store.TrainingError("training.error.disk_full", path=str(d))
+    store.write_json(d / store.MARKER, {"status": "failed", "finished": 1577836900, "error": str(error),
+                                        **store.error_fields(error)})
+    at = app_test(PAGE, lang="es", query={"run": run_id})
+    no_exception(at)
+    assert any(e.value == translate("training.error.disk_full", "es", path=str(d)) for e in at.error), \
+        [e.value for e in at.error]

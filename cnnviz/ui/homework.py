@@ -264,6 +264,9 @@ def run_view(run_id: str, ds: homework.HomeworkDataset | None) -> None:
         folder = run.path
     else:
         data, folder = run.result, run.path
+        if run.error is not None:  # failed in an earlier server: its marker kept the reason
+            st.error(error_message(run.error), icon=":material/error:")
+            return
         if not data:
             st.warning(t("homework.page.no_result", status=run.status))
             return
