@@ -10,6 +10,7 @@ instead of running inference again. TensorFlow is imported only when a predictor
 from __future__ import annotations
 
 import csv
+import html
 import io
 from dataclasses import dataclass
 from typing import Sequence
@@ -179,8 +180,6 @@ def top5_html(prediction, *, random_weights: bool) -> str:
     (1.4 MB compressed, over a lecture hall's Wi-Fi) nor lays out four plots per photo.
     One line of HTML, no blank lines: Markdown would end the block there.
     """
-    import html
-
     color = BAR_COLORS["random" if random_weights else "imagenet"]
     rows = []
     for lbl, p, i in prediction.top5:
@@ -215,7 +214,7 @@ def show_model_views(image, predictors: dict, names: Sequence[str]) -> None:
 
 
 def show_column(col: Column) -> None:
-    """One model's result: header, random-weights badge, top-5 chart, latency and size."""
+    """One model's result: header, weights badge, top-5 bars, latency, engine and size."""
     st.subheader(col.display_name, anchor=False)  # no link icon: long names would wrap
     if col.error is not None:
         st.markdown(_weights_badge(col))
@@ -350,7 +349,11 @@ def comparison_rows(columns: list[Column]) -> list[dict]:
 
 
 def comparison_csv(columns: list[Column]) -> bytes:
-    rows = comparison_rows(columns)
+    return rows_csv(comparison_rows(columns))
+
+
+def rows_csv(rows: list[dict]) -> bytes:
+    """:func:`comparison_rows` as CSV."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
     writer.writeheader()
@@ -368,13 +371,14 @@ def show_summary(columns: list[Column], image_name: str) -> None:
     keys = [t("classify.csv.model"), t("classify.csv.weights"), t("classify.csv.class_k", k=1),
             t("classify.csv.prob_k", k=1), t("classify.csv.latency"), t("classify.csv.engine"),
             t("classify.csv.params"), t("classify.csv.published")]
-    shown = [{k: row[k] for k in keys} for row in comparison_rows(columns)]
-    for row in shown:  # 25557032 → "25.6 M": one type per column, readable at a glance
-        n = row[t("classify.csv.params")]
-        row[t("classify.csv.params")] = None if n is None else f"{n / 1e6:.1f} M"
+    rows = comparison_rows(columns)
+    params = keys[6]
+    # 25557032 → "25.6 M": one type per column, readable at a glance
+    shown = [{k: (f"{row[k] / 1e6:.1f} M" if k == params and row[k] is not None else row[k]) for k in keys}
+             for row in rows]
     st.table(pd.DataFrame(shown).set_index(keys[0]).style.format(precision=1, na_rep="—"))
     stem = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in (image_name or "image"))[:60]
-    st.download_button(t("classify.csv.download"), comparison_csv(columns), file_name=f"cnnviz-{stem}.csv",
+    st.download_button(t("classify.csv.download"), rows_csv(rows), file_name=f"cnnviz-{stem}.csv",
                        mime="text/csv", icon=":material/download:", key="classify_csv")
 
 

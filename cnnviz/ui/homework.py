@@ -256,17 +256,14 @@ def run_view(run_id: str, ds: homework.HomeworkDataset | None) -> None:
 
         live()
         return
+    if run.error is not None:  # a live run's error, or the reason a stored run's marker kept
+        st.error(error_message(run.error), icon=":material/error:")
+        return
     if isinstance(run, Run):
-        if run.error is not None:
-            st.error(error_message(run.error), icon=":material/error:")
-            return
         data = run.result.to_dict() if hasattr(run.result, "to_dict") else run.result
         folder = run.path
     else:
         data, folder = run.result, run.path
-        if run.error is not None:  # failed in an earlier server: its marker kept the reason
-            st.error(error_message(run.error), icon=":material/error:")
-            return
         if not data:
             st.warning(t("homework.page.no_result", status=run.status))
             return

@@ -183,18 +183,19 @@ def predict(predictor, image, *, digest: str, weights: str | None, runs: int = 1
     queue = serving.queues().queue_for(predictor)
     ticket = queue.submit(image, runs=runs, session=_session_id())
     box = st.empty()
-    shown: list[str] = []
+    last = None
 
     def show(tk: serving.Ticket) -> None:
+        nonlocal last
         pos = tk.position()
         if pos > 0:
             text = ":material/schedule: " + t("serving.queue", model=predictor.display_name, position=pos + 1,
                                                seconds=f"{max(1.0, tk.expected_wait_s()):.0f}")
         else:
             text = t("serving.running", model=predictor.display_name)
-        if not shown or shown[-1] != text:  # a new message only when the line changes
+        if text != last:  # a new message only when the line changes
             box.caption(text)
-            shown.append(text)
+            last = text
 
     try:
         result = ticket.result(on_wait=show)
