@@ -248,7 +248,10 @@ class Engine:
             caveat); None when the choice needs no explanation.
         why_params: its placeholders (technical details stay in English).
         check: the engine check (LiteRT vs TensorFlow on the check image): ``agree``,
-            ``reason``, ``max_diff``, ``atol``, ``tf_spread``, ``flat``; None if never run.
+            ``reason``, ``max_diff``, ``atol`` (derived from ``tf_error``: TensorFlow's own float32
+            error on the check input against a float64 run, ``error_basis`` "float64", or its
+            batch-shape spread ``tf_spread`` when the model cannot run in float64, "batch"),
+            ``flat``; None if never run.
         threads: LiteRT's thread count.
         converted_s: seconds the conversion took when this load converted; None on a cache hit.
     """
@@ -663,10 +666,19 @@ class Predictor:
         spread = float(np.max(np.abs(p_tf.astype(np.float64) - p_pair)))
         softmax = self.applied_softmax
         p_lite = _softmax(raw) if softmax else raw
-        atol = litert.tolerance(spread)
+        # TensorFlow's own float32 error on the check input, against the exact (float64) answer.
+        exact = litert.exact_output(self._model, x)
+        if exact is not None:
+            if softmax:
+                e = np.exp(exact - exact.max(axis=-1, keepdims=True))
+                exact = e / e.sum(axis=-1, keepdims=True)
+            tf_error, basis = litert.max_error(p_tf, exact), "float64"
+        else:
+            tf_error, basis = spread, "batch"
+        atol = litert.tolerance(tf_error)
         ok, reason, diff = litert.agree(p_tf, p_lite, atol=atol)
         check = {"agree": ok, "reason": reason, "max_diff": diff if np.isfinite(diff) else None, "atol": atol,
-                 "tf_spread": spread, "flat": litert.is_flat(p_tf)}
+                 "tf_error": tf_error, "error_basis": basis, "tf_spread": spread, "flat": litert.is_flat(p_tf)}
         return check, softmax, np.asarray(p_lite, np.float32)
 
     def _drop_tmp_weights(self) -> None:
