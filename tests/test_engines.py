@@ -178,7 +178,7 @@ def test_second_load_is_a_cache_hit(store, monkeypatch):
     p = infer.load_predictor(SMALL, None, model=store.model(SMALL), engine="litert", runs=1)
     assert p.engine.id == "litert" and p.engine.converted_s is None
     assert p.engine.check == store.predictor(SMALL).engine.check  # the verdict kept beside the file
-    assert p._fn is None  # TensorFlow's function was not even compiled
+    assert p.tf_engine is None  # TensorFlow's function was not even compiled
 
 
 def test_changed_weights_convert_again(store, monkeypatch):
