@@ -48,6 +48,7 @@ names), :mod:`~cnnviz.infer.result` (:class:`Engine`, :class:`LoadedModel`, :cla
 from __future__ import annotations
 
 from cnnviz.device import Device, select_device
+from cnnviz.infer.litert_engine import convert as convert_to_litert
 from cnnviz.infer.errors import (MAX_RUNS, BadProbabilitiesError, BusyError, EngineUnavailableError, InferenceError,
                                  InvalidEngineError, InvalidRunsError, InvalidWeightsError, NotAClassifierError,
                                  NotAnImageError, check_runs)
@@ -64,6 +65,6 @@ __all__ = [
     "Engine", "EngineUnavailableError", "InferenceError", "InvalidEngineError", "InvalidRunsError",
     "InvalidWeightsError", "LoadPlan", "LoadedModel", "MAX_RUNS", "NotAClassifierError", "NotAnImageError",
     "PROB_SUM_TOLERANCE", "Prediction", "Predictor", "TOP_K", "check_runs", "class_labels", "conversion_needed",
-    "dtype_policy", "engine_label", "label_for", "load_predictor", "model_view", "plan_load", "prepare_image",
+    "convert_to_litert", "dtype_policy", "engine_label", "label_for", "load_predictor", "model_view", "plan_load", "prepare_image",
     "preprocess_image", "resize_policy", "select_device", "server_engine", "top_k",
 ]
