@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from conftest import calibrate_bn, free_port
 
-from cnnviz.serving import ray_app, remote
+from cnnviz.serving import ray_app
+from cnnviz.serving.remote import InferenceClient, RemoteInferenceError
 
 
 def calibrated_mobilenet():
@@ -59,7 +60,7 @@ def test_ray_serve_answers_like_in_process(ray_url):
     from cnnviz import loadtest
 
     url, local = ray_url
-    client = remote.InferenceClient(url)
+    client = InferenceClient(url)
     assert client.healthy()
     for i in range(2):
         image = loadtest.student_photo(i, size=300)
@@ -83,9 +84,9 @@ def test_ray_serve_answers_like_in_process(ray_url):
 def test_client_on_a_dead_url_raises_a_user_facing_error():
     from PIL import Image
 
-    client = remote.InferenceClient(f"http://127.0.0.1:{free_port()}", timeout=5)
+    client = InferenceClient(f"http://127.0.0.1:{free_port()}", timeout=5)
     assert not client.healthy()
-    with pytest.raises(remote.RemoteInferenceError) as info:
+    with pytest.raises(RemoteInferenceError) as info:
         client.classify("mobilenetv3small", Image.new("RGB", (32, 32)))
     assert "unreachable" in str(info.value) and "inaccesible" not in str(info.value)
 

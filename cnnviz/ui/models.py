@@ -18,6 +18,7 @@ from PIL import Image
 from cnnviz import device, infer, zoo
 from cnnviz.errors import UserFacingError
 from cnnviz.images import image_digest
+from cnnviz.model_labels import model_label
 from cnnviz.serving import queue as serving_queue
 from cnnviz.serving.remote import RemoteInferenceError, client as remote_client
 from cnnviz.ui import current_lang, error_message, t
@@ -34,11 +35,9 @@ _LOADED: set[tuple[str, str | None, bool]] = set()
 
 
 def display_name(name: str) -> str:
-    """How pages write zoo model ``name`` ("ResNet50"); the name itself outside the zoo."""
-    try:
-        return zoo.get_spec(name).display_name
-    except Exception:  # a name outside the zoo (a custom model in a notebook)
-        return name
+    """How pages write model ``name`` ("ResNet50", a lab's "With SE"): :func:`cnnviz.model_labels.model_label`
+    in the page's language."""
+    return model_label(name, current_lang())
 
 
 # --------------------------------------------------------------------------- models
