@@ -48,10 +48,10 @@ names), :mod:`~cnnviz.infer.result` (:class:`Engine`, :class:`LoadedModel`, :cla
 from __future__ import annotations
 
 from cnnviz.device import Device, select_device
-from cnnviz.infer.litert_engine import convert as convert_to_litert
 from cnnviz.infer.errors import (MAX_RUNS, BadProbabilitiesError, BusyError, EngineUnavailableError, InferenceError,
                                  InvalidEngineError, InvalidRunsError, InvalidWeightsError, NotAClassifierError,
                                  NotAnImageError, check_runs)
+from cnnviz.infer.litert_engine import convert as convert_to_litert
 from cnnviz.infer.plan import ENGINE_ENV, ENGINES, LoadPlan, conversion_needed, plan_load, server_engine
 from cnnviz.infer.predictor import (DEFAULT_BUSY_TIMEOUT, DEFAULT_RUNS, PROB_SUM_TOLERANCE, Predictor,
                                     load_predictor)

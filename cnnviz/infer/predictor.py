@@ -13,6 +13,7 @@ import os
 import statistics
 import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 from PIL import Image
@@ -310,8 +311,6 @@ class Predictor:
 
 
 def _with_engine(record: LoadedModel, engine: Engine) -> LoadedModel:
-    from dataclasses import replace
-
     return replace(record, engine=engine)
 
 
