@@ -277,7 +277,7 @@ def simulate(students: int, duration_s: float = 60.0, *, models: Sequence[str] =
 def http_load(url: str, students: int, duration_s: float = 30.0, *, models: Sequence[str] = HOMEWORK_MODELS,
               seed: int = 0) -> Report:
     """Protocol-level students against a Ray Serve cluster: each upload = one POST per model."""
-    from cnnviz.serve import InferenceClient
+    from cnnviz.serving.remote import InferenceClient
 
     client = InferenceClient(url)
     photos = [student_photo(i, size=320) for i in range(min(students, 64))]
@@ -293,7 +293,7 @@ def http_load(url: str, students: int, duration_s: float = 30.0, *, models: Sequ
             t0 = time.monotonic()
             try:
                 for name in models:
-                    client.predict(name, photos[i % len(photos)])
+                    client.classify(name, photos[i % len(photos)])
                 sample = Sample(time.monotonic() - t0)
             except Exception as exc:  # noqa: BLE001
                 sample = Sample(None, f"{type(exc).__name__}: {exc}")

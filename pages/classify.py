@@ -4,13 +4,13 @@ import streamlit as st
 
 from cnnviz import device
 from cnnviz.ui import classify as view
-from cnnviz.ui import serving, t
+from cnnviz.ui import server_hooks, t
 from cnnviz.ui.image_input import image_input
 from cnnviz.ui.weights import weights_banner
 
 st.title(t("classify.title"))
 st.caption(t("classify.intro"))
-serving.loading_notice()  # models loading (n/4), or inference on a remote cluster
+server_hooks.loading_notice()  # models loading (n/4), or inference on a remote cluster
 
 picked = image_input("image")
 

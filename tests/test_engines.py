@@ -178,7 +178,24 @@ def test_second_load_is_a_cache_hit(store, monkeypatch):
     p = infer.load_predictor(SMALL, None, model=store.model(SMALL), engine="litert", runs=1)
     assert p.engine.id == "litert" and p.engine.converted_s is None
     assert p.engine.check == store.predictor(SMALL).engine.check  # the verdict kept beside the file
-    assert p._fn is None  # TensorFlow's function was not even compiled
+    assert p.tf_engine is None  # TensorFlow's function was not even compiled
+
+
+def test_a_conversion_ahead_of_the_load_shows_progress_and_the_load_finds_it(store, monkeypatch):
+    """The Classify page's path: the conversion (and its check) first, with progress, no predictor built;
+    then the cached loader's load is a cache hit with the recorded verdict."""
+    fake = Converter(store.tflite(SMALL))
+    monkeypatch.setattr(litert, "convert", fake)
+    model = store.model(SMALL)
+    plan = infer.plan_load(SMALL, None, engine="litert")
+    assert plan.engine == "litert" and plan.needs_conversion(model)
+    stages = []
+    infer.convert_to_litert(plan, model, lambda stage, fraction: stages.append(stage))
+    assert stages[:1] == ["start"] and len(fake.calls) == 1
+    assert not plan.needs_conversion(model)
+    monkeypatch.setattr(litert, "convert", _no_conversion)
+    p = infer.load_predictor(SMALL, None, model=model, engine="litert", runs=1)
+    assert p.engine.id == "litert" and p.engine.converted_s is None and p.engine.check["agree"]
 
 
 def test_changed_weights_convert_again(store, monkeypatch):

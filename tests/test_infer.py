@@ -65,7 +65,7 @@ def test_one_trace_per_model_and_default_runs(predictors):
     p = predictors["mobilenetv3small"]
     for size in [(300, 200), (50, 80), (1024, 768)]:
         p.predict(photo(*size))
-    assert p._fn.experimental_get_tracing_count() == 1  # the fixed input signature never retraces
+    assert p.runner.fn.experimental_get_tracing_count() == 1  # the fixed input signature never retraces
     assert p.predict(photo()).runs == 3  # the predictor's default
 
 
@@ -139,7 +139,7 @@ def test_logits_model_gets_a_softmax():
 
 def test_broken_output_is_refused(predictors, monkeypatch):
     p = predictors["mobilenetv3small"]
-    monkeypatch.setattr(p, "_fn", lambda x: _Fake(np.full((1, 1000), 0.5, np.float32)))
+    monkeypatch.setattr(p.runner, "fn", lambda x: _Fake(np.full((1, 1000), 0.5, np.float32)))
     with pytest.raises(infer.BadProbabilitiesError) as err:
         p.predict(photo(), runs=1)
     assert "500" in str(err.value)

@@ -216,7 +216,7 @@ def test_litert_answers_like_tensorflow_with_served_weights(tmp_path_factory, mo
 
         monkeypatch.setattr(litert, "convert", no_conversion)
         again = infer.load_predictor(MODEL, "imagenet", runs=1)
-        assert again.engine.id == "litert" and again._fn is None and again._model is None
+        assert again.engine.id == "litert" and again.tf_engine is None and again.built_model is None
         assert again.params == source.count_params()
     finally:
         mirror.close()

@@ -13,7 +13,7 @@ section         module                         report keys / rows
 ``visualize``   :mod:`cnnviz.bench.visualize`  rows in ``extras`` (feature maps, Grad-CAM, actmax)
 ``page``        :mod:`cnnviz.bench.page`       ``page`` (Classify page under AppTest; homework only)
 ``training``    :mod:`cnnviz.bench.training`   ``training`` (labs: app vs plain fit, img/s, peak share)
-``serving``     :mod:`cnnviz.bench.serving`    rows in ``extras`` (8 concurrent: batching off/on, Ray)
+``serving``     :mod:`cnnviz.bench.throughput` rows in ``extras`` (8 concurrent: batching off/on, Ray)
 ``homework``    :mod:`cnnviz.bench.homework`   ``homework`` (4 models × 2 phases; CNNVIZ_BENCH_HOMEWORK=1)
 ``machine``     :mod:`cnnviz.bench.machine`    ``machine`` (CPUs, device, TensorFlow)
 ==============  =============================  ===================================================
@@ -45,7 +45,7 @@ import os
 import sys
 from typing import Iterable, TextIO
 
-from cnnviz.bench import engines, explorer, homework, inference, machine, page, serving, training, visualize
+from cnnviz.bench import engines, explorer, homework, inference, machine, page, throughput, training, visualize
 from cnnviz.bench.base import Context, Section
 
 __all__ = ["Context", "SECTIONS", "Section", "measure", "print_json", "print_report", "section_names"]
@@ -60,7 +60,7 @@ SECTIONS: list[Section] = [
     visualize.SECTION,
     page.SECTION,
     training.SECTION,
-    serving.SECTION,
+    throughput.SECTION,
     homework.SECTION,
     machine.SECTION,
 ]

@@ -219,8 +219,8 @@ def measure_memory(ctx: Context) -> dict:
         rss_samples.append(rss_mb())
     rss_after = rss_samples[-1]
     # LiteRT predictors have no tf.function (0 traces).
-    tracing = {n: int(ctx.predictors[n]._fn.experimental_get_tracing_count()) if ctx.predictors[n]._fn else 0
-               for n in names}
+    tf_engines = {n: ctx.predictors[n].tf_engine for n in names}
+    tracing = {n: int(e.fn.experimental_get_tracing_count()) if e is not None else 0 for n, e in tf_engines.items()}
     return {"memory": {
         "rss_at_start_mb": ctx.rss_start_mb, "peak_rss_mb": peak_rss_mb(),
         "rss_before_repeat_mb": rss_before, "rss_after_repeat_mb": rss_after, "growth_mb": rss_after - rss_before,

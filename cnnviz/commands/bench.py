@@ -42,7 +42,7 @@ def register(subparsers, name: str, help_text: str) -> None:
                    help="predictions per model for the memory-growth check (default 30)")
     p.add_argument("--random-weights", action="store_true", help="random weights even when ImageNet ones are cached")
     p.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is present")
-    p.add_argument("--engine", choices=infer.SERVER_ENGINES, default=None,
+    p.add_argument("--engine", choices=infer.ENGINES, default=None,
                    help="what engine='auto' leans to, as the server setting CNNVIZ_ENGINE (default: that "
                         "variable, else auto). litert measures LiteRT with random weights too: the path "
                         "ImageNet weights take on a CPU")
@@ -63,7 +63,7 @@ def run(args) -> int:
               f"known: {', '.join(bench.section_names())}", file=sys.stderr)
         return 2
     ctx = bench.Context(
-        names=parse_models(args.models), runs=infer._check_runs(args.runs), repeat=max(1, int(args.repeat)),
+        names=parse_models(args.models), runs=infer.check_runs(args.runs), repeat=max(1, int(args.repeat)),
         random_weights=args.random_weights, force_cpu=args.cpu,
         log=lambda text: print(text, file=sys.stderr if args.json else sys.stdout, flush=True),
     )

@@ -47,7 +47,7 @@ def register(subparsers, name: str, help_text: str) -> None:
 
 def run(args) -> int:
     names = parse_models(args.models)
-    runs = infer._check_runs(args.runs)
+    runs = infer.check_runs(args.runs)
     image = images.load_image(args.image)
     weights = None if args.random_weights else "imagenet"
     where = None if args.engine != "tf" and not args.cpu else device.select_device(force_cpu=args.cpu or None)

@@ -48,7 +48,7 @@ from cnnviz import cache, graph, zoo
 from cnnviz.homework import options
 from cnnviz.homework import verdict as verdict_mod
 from cnnviz.homework.intake import DatasetError, HomeworkDataset, HomeworkWeightsError, to_array
-from cnnviz.infer import _dtype_policy
+from cnnviz.infer import dtype_policy as _dtype_policy
 from cnnviz.training.fit import _save_model, local_context, train_model
 from cnnviz.training.manager import RunContext
 

@@ -172,7 +172,7 @@ def sidebar(*sections) -> None:
         st.divider()
     device_badge()
     cache_badge()
-    for section in sections:  # e.g. cnnviz.ui.serving.sidebar_status: "models loading (n/4)"
+    for section in sections:  # e.g. cnnviz.ui.server_hooks.sidebar_status: "models loading (n/4)"
         section()
     st.sidebar.caption(t("common.footer"))
 

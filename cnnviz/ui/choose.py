@@ -10,13 +10,11 @@ import plotly.graph_objects as go  # Streamlit itself loads Plotly: nothing heav
 import streamlit as st
 
 from cnnviz import choose
+from cnnviz.infer import engine_label
 from cnnviz.ui import current_lang, t
 
-ENGINE_LABELS = {"litert": "infer.engine.litert", "tf": "infer.engine.tf"}
-
-
 def engine_name(engine: str) -> str:
-    return t(ENGINE_LABELS[engine], device=t("infer.engine.cpu"))
+    return engine_label(engine, "CPU", current_lang())
 
 
 def constraints(key: str = "choose") -> dict:

@@ -18,12 +18,10 @@ from typing import Sequence
 import streamlit as st
 
 from cnnviz import HOMEWORK_MODELS, infer, timeline, zoo
-from cnnviz import device as dev
 from cnnviz.errors import UserFacingError
 from cnnviz.images import image_digest
 from cnnviz.ui import current_lang, error_message, gradcam, page_link, t
-from cnnviz.ui import serving
-from cnnviz.ui.models import display_name, get_model, get_predictor, predictor_loaded
+from cnnviz.ui.models import classify_image, convert_first, display_name, get_predictor, predictor_loaded
 
 COLUMNS = len(HOMEWORK_MODELS)
 #: Families the homework expects to win each criterion (seed 000, "Criterio de aceptación").
@@ -117,24 +115,10 @@ def _conversion_progress(bar, name: str, i: int, n: int):
 def _load_one(name: str, weights: str | None, force_cpu: bool, engine: str = "auto", progress=None):
     try:
         if progress is not None and not predictor_loaded(name, weights, force_cpu=force_cpu, engine=engine):
-            _convert_first(name, weights, force_cpu, engine, progress)
+            convert_first(name, weights, force_cpu=force_cpu, engine=engine, progress=progress)
         return get_predictor(name, weights, force_cpu=force_cpu, engine=engine)
     except UserFacingError as exc:
         return exc
-
-
-def _convert_first(name: str, weights: str | None, force_cpu: bool, engine: str, progress) -> None:
-    """A first LiteRT conversion, run here with its progress on the page.
-
-    The shared predictor is built inside a cached loader, where Streamlit cannot replay
-    elements drawn from outside it; so the conversion (and its engine check) runs first, out
-    here, and the cached loader then finds it on disk. Same model choice as
-    :func:`cnnviz.ui.models.get_predictor`: random weights convert the page-wide model.
-    """
-    where = dev.select_device(force_cpu=force_cpu or None) if dev.probe().is_gpu else dev.CPU
-    model = get_model(name, weights) if weights is None or where.is_gpu else None
-    if infer.conversion_needed(name, weights, engine=engine, model=model, device=where):
-        infer.load_predictor(name, weights, engine=engine, model=model, device=where, progress=progress)
 
 
 def classify(image, names: Sequence[str], modes: dict[str, str | None], predictors: dict, *, runs: int,
@@ -154,8 +138,7 @@ def classify(image, names: Sequence[str], modes: dict[str, str | None], predicto
             col.engine_label = pred.engine.label(current_lang())
             col.engine_note = pred.engine.reason(current_lang())
             try:
-                col.prediction = serving.predict(pred, image, digest=digest, weights=modes[n], runs=runs,
-                                                 force_cpu=force_cpu)  # fair queue, place shown
+                col.prediction = classify_image(pred, image, runs=runs, digest=digest)  # fair queue, place shown
             except UserFacingError as exc:
                 col.error = exc
         columns.append(col)
@@ -488,9 +471,7 @@ def engine_rows_table(rows: list[EngineRow]) -> list[dict]:
 
 
 def _engine_name(prediction, lang: str) -> str:
-    kind = "GPU" if prediction.device_kind == "GPU" else "CPU"
-    key = "infer.engine.litert" if prediction.engine == "litert" else "infer.engine.tf"
-    return t(key, device=t("infer.engine.gpu" if kind == "GPU" else "infer.engine.cpu"))
+    return infer.engine_label(prediction.engine, prediction.device_kind, lang)
 
 
 def engines_section(image, names: Sequence[str], modes: dict[str, str | None], *, runs: int,

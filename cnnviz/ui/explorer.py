@@ -17,6 +17,7 @@ import streamlit as st
 
 from cnnviz import HOMEWORK_MODELS, inspect, netron_server, timeline, zoo
 from cnnviz.errors import UserFacingError
+from cnnviz.model_labels import model_label
 from cnnviz.ui import current_lang, error_message, t
 from cnnviz.ui.models import display_name, get_model
 
@@ -76,16 +77,8 @@ def model_names() -> list[str]:
     return sorted(names, key=lambda n: (order.get(zoo.get_spec(n).family, 99), position[n]))
 
 
-def label(name: str) -> str:
-    """Selectbox text: "ResNet · ResNet50 (2015)" (★ marks the homework four)."""
-    spec = zoo.get_spec(name)
-    star = " ★" if spec.homework else ""
-    year = f" ({spec.year})" if spec.year else ""  # course exercises have no paper year
-    return f"{spec.family} · {spec.display_name}{year}{star}"
-
-
-def short_label(name: str) -> str:
-    return display_name(name)
+def _picker_label(name: str) -> str:  # "ResNet · ResNet50 (2015) ★" in the page's language
+    return model_label(name, current_lang(), detail=True)
 
 
 def quick_picks() -> list[str]:
@@ -130,9 +123,9 @@ def pick_model() -> Choice:
     picks = quick_picks()
     current = st.session_state[MODEL_KEY]
     st.session_state[PILL_KEY] = current if current in picks else None
-    st.pills(t("explorer.quick_picks"), picks, format_func=short_label, key=PILL_KEY, on_change=_pill_changed,
+    st.pills(t("explorer.quick_picks"), picks, format_func=display_name, key=PILL_KEY, on_change=_pill_changed,
              help=t("explorer.quick_picks_help"))
-    st.selectbox(t("explorer.model"), names, format_func=label, key=MODEL_KEY, help=t("explorer.model_help"))
+    st.selectbox(t("explorer.model"), names, format_func=_picker_label, key=MODEL_KEY, help=t("explorer.model_help"))
     name = st.session_state[MODEL_KEY]
     spec = zoo.get_spec(name)
     if st.query_params.get("model") != name:
@@ -172,7 +165,7 @@ def spec_header(name: str) -> None:
 
 def build(choice: Choice):
     """The model for ``choice`` (cached), or None after showing why it cannot be built."""
-    display = short_label(choice.name)
+    display = display_name(choice.name)
     try:
         with st.spinner(t("explorer.building", model=display)):
             return get_model(choice.name, **choice.options())
@@ -366,7 +359,7 @@ def compare_tab(current: str) -> None:
         other = "resnet50" if current != "resnet50" else "convnexttiny"
         st.session_state[COMPARE_KEY] = [current] + ([other] if other in names else [])
     st.caption(t("explorer.compare_intro"))
-    chosen = st.multiselect(t("explorer.compare_models"), names, format_func=label, key=COMPARE_KEY,
+    chosen = st.multiselect(t("explorer.compare_models"), names, format_func=_picker_label, key=COMPARE_KEY,
                             max_selections=MAX_COMPARE, placeholder=t("explorer.choose"))
     st.button(t("explorer.compare_homework"), on_click=_compare_homework, key="explorer_compare_hw")
     if len(chosen) < 2:

@@ -21,6 +21,7 @@ from cnnviz.training import store, tensorboard_logs
 from cnnviz.training.options import CALLBACK_OPTIONS
 from cnnviz.ui import error_message, page_link, t
 from cnnviz.ui import runs as ui_runs
+from cnnviz.ui.models import display_name
 
 K_LAB = "labs_lab"
 Q_LAB = "lab"
@@ -35,19 +36,6 @@ def lab_title(lab_id: str) -> str:
         return t(labs.get_lab(lab_id).title_key)
     except UserFacingError:
         return lab_id
-
-
-#: The labs' own networks (not zoo models), labelled from the catalog.
-LAB_MODELS = ("pooling", "strided", "standard", "separable", "without_se", "with_se")
-
-
-def model_label(name: str) -> str:
-    if name in LAB_MODELS:
-        return t(f"labs_ui.model.{name}")
-    try:
-        return zoo.get_spec(name).display_name
-    except Exception:  # a name neither the zoo nor the labs know: itself
-        return name
 
 
 def dataset_state(name: str) -> str:
@@ -115,7 +103,7 @@ def lab_picker() -> labs.Lab | None:
     with st.container(border=True):
         st.markdown(f"**{t(lab.title_key)}** — {t(lab.text_key)}")
         st.markdown(f":material/visibility: *{t(lab.look_key)}*")
-        st.caption(t("labs_ui.seed_ref", ref=lab.seed_ref, models=", ".join(model_label(m) for m in lab.model_names)))
+        st.caption(t("labs_ui.seed_ref", ref=lab.seed_ref, models=", ".join(display_name(m) for m in lab.model_names)))
     return lab
 
 
@@ -141,7 +129,7 @@ def settings_form(lab: labs.Lab) -> dict | None:
     c5, c6, c7 = st.columns([3, 3, 2])
     with c5:
         models = st.multiselect(t("labs_ui.models"), lab.model_names, default=lab.model_names,
-                                key=f"labs_models_{lab.id}", format_func=model_label)
+                                key=f"labs_models_{lab.id}", format_func=display_name)
     with c6:
         callbacks = st.multiselect(t("labs_ui.callbacks"), CALLBACK_OPTIONS, default=list(lab.callbacks),
                                    key=f"labs_callbacks_{lab.id}", format_func=lambda c: t(f"labs_ui.callback.{c}"),
@@ -230,7 +218,7 @@ def test_predictions(run_id: str, model_name: str) -> dict | None:
 def results_table(result: dict) -> None:
     rows = []
     for name, m in result.get("models", {}).items():
-        rows.append({t("labs_ui.col.model"): model_label(name), t("labs_ui.col.params"): m.get("params"),
+        rows.append({t("labs_ui.col.model"): display_name(name), t("labs_ui.col.params"): m.get("params"),
                      t("labs_ui.col.macs"): m.get("macs"),
                      t("labs_ui.col.best_val"): m.get("best_val_accuracy"),
                      t("labs_ui.col.train_acc"): m.get("final_train_accuracy"),
@@ -353,7 +341,7 @@ def grad_norms_view(result: dict) -> None:
                 fig.add_trace(go.Scatter(x=list(range(1, len(layers) + 1)), y=[values.get(k) for k in layers],
                                          mode="lines+markers", line={"color": color, "dash": dash},
                                          text=layers, hovertemplate="%{text}: %{y:.3g}<extra></extra>",
-                                         name=t(f"labs_ui.grad_norms.{when}", model=model_label(name))))
+                                         name=t(f"labs_ui.grad_norms.{when}", model=display_name(name))))
     fig.update_layout(height=380, margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend={"orientation": "h"},
                       xaxis={"title": t("labs_ui.grad_norms.layer")},
                       yaxis={"title": t("labs_ui.grad_norms.norm"), "type": "log"})
@@ -418,9 +406,9 @@ def downloads(record, result: dict, history: dict, fig: go.Figure) -> None:
     saved = [n for n in result.get("models", {}) if record.model_path(n) is not None]
     if saved:
         name = c3.selectbox(t("labs_ui.download_model"), saved, key=f"labs_dl_pick_{record.run_id}",
-                            format_func=model_label)
+                            format_func=display_name)
         path = record.model_path(name)
-        c3.download_button(t("labs_ui.download_keras", model=model_label(name)), lambda: path.read_bytes(),
+        c3.download_button(t("labs_ui.download_keras", model=display_name(name)), lambda: path.read_bytes(),
                            file_name=f"{name}.keras", mime="application/octet-stream", icon=":material/download:",
                            key=f"labs_dl_keras_{record.run_id}")
 
@@ -454,7 +442,7 @@ def finished_view(run_id: str, live_error: UserFacingError | None = None) -> Non
     models = {n: {"history": h, "batches": batches.get(n, {}),
                   "steps": len(batches.get(n, {}).get("step", [])) / max(1, len(h.get("loss", [])) or 1)}
               for n, h in history.items()}
-    fig = ui_runs.curves_figure(models, record.events, labels={n: model_label(n) for n in models}, batches=False)
+    fig = ui_runs.curves_figure(models, record.events, labels={n: display_name(n) for n in models}, batches=False)
     st.plotly_chart(fig, key=f"labs_curves_{run_id}", config={"displayModeBar": False})
     if not result.get("models"):
         return
@@ -463,15 +451,15 @@ def finished_view(run_id: str, live_error: UserFacingError | None = None) -> Non
     tensorboard_panel(record)
     grad_norms_view(result)
     names = list(result["models"])
-    name = st.radio(t("labs_ui.details_for"), names, key=f"labs_detail_{run_id}", format_func=model_label,
+    name = st.radio(t("labs_ui.details_for"), names, key=f"labs_detail_{run_id}", format_func=display_name,
                     horizontal=True)
     links = st.columns(3)
     if name in zoo.list_models():
         with links[0]:
-            page_link("visualize", t("labs_ui.open_filters", model=model_label(name)),
+            page_link("visualize", t("labs_ui.open_filters", model=display_name(name)),
                       model=f"{ui_runs.TRAINED_PREFIX}{run_id}/{name}")
         with links[1]:
-            page_link("explorer", t("labs_ui.open_explorer", model=model_label(name)), model=name)
+            page_link("explorer", t("labs_ui.open_explorer", model=display_name(name)), model=name)
     model_details(record, result, name)
     excitation_view(record, result)
 
@@ -517,7 +505,7 @@ def compare(run_ids: list[str]) -> None:
         for name, h in record.history.items():
             key = f"{run_id}/{name}"
             models[key] = {"history": h}
-            labels[key] = f"{model_label(name)} · {run_id}"
+            labels[key] = f"{display_name(name)} · {run_id}"
     st.plotly_chart(ui_runs.curves_figure(models, labels=labels, batches=False), key="labs_compare_curves",
                     config={"displayModeBar": False})
 
@@ -547,7 +535,7 @@ def render() -> None:
             run = None
         if run is not None:
             status = run.status
-            labels = {n: model_label(n) for n in getattr(run, "plan", []) or []}
+            labels = {n: display_name(n) for n in getattr(run, "plan", []) or []}
             if status in ("queued", "running", "stopping"):
                 st.subheader(t("labs_ui.run_header", lab=lab_title(run.title), status=ui_runs.status_label(status)))
                 ui_runs.live_view(run_id, labels=labels, key="labs")

@@ -1,10 +1,11 @@
-"""Models in the UI: their display names, cached builds and predictors, their inputs.
+"""Models in the UI: their display names, cached builds and predictors, their inputs, their answers.
 
 Models are built once per (name, weights, options) and shared across sessions
 (``st.cache_resource``); only thread-safe use of them is allowed (inference
 through :mod:`cnnviz.infer`, which serialises per model). :func:`get_predictor`
-builds one :class:`cnnviz.infer.Predictor` per (name, weights, device) and shares
-it the same way. Importing this module does not import TensorFlow; calling the
+builds one :class:`cnnviz.infer.Predictor` per (name, weights, device, engine) as
+:func:`cnnviz.infer.plan_load` decides, and shares it the same way; :func:`classify_image`
+answers through the result cache, the remote cluster or the model's fair queue. Importing this module does not import TensorFlow; calling the
 loaders does.
 """
 
@@ -16,7 +17,11 @@ from PIL import Image
 
 from cnnviz import device, infer, zoo
 from cnnviz.errors import UserFacingError
-from cnnviz.ui import error_message
+from cnnviz.images import image_digest
+from cnnviz.model_labels import model_label
+from cnnviz.serving import queue as serving_queue
+from cnnviz.serving.remote import RemoteInferenceError, client as remote_client
+from cnnviz.ui import current_lang, error_message, t
 from cnnviz.ui.runs import is_trained, load_trained_model
 
 # Keep a bounded number of built models: VGG19 alone is ~550 MB of float32 weights.
@@ -30,11 +35,9 @@ _LOADED: set[tuple[str, str | None, bool]] = set()
 
 
 def display_name(name: str) -> str:
-    """How pages write zoo model ``name`` ("ResNet50"); the name itself outside the zoo."""
-    try:
-        return zoo.get_spec(name).display_name
-    except Exception:  # a name outside the zoo (a custom model in a notebook)
-        return name
+    """How pages write model ``name`` ("ResNet50", a lab's "With SE"): :func:`cnnviz.model_labels.model_label`
+    in the page's language."""
+    return model_label(name, current_lang())
 
 
 # --------------------------------------------------------------------------- models
@@ -75,31 +78,121 @@ def model_input(image: Image.Image, name: str, model) -> tuple[Image.Image, np.n
 
 # --------------------------------------------------------------------------- predictors
 
-def _gpu_present() -> bool:
-    return device.select_device(force_cpu=False).is_gpu
+def _plan_and_model(name: str, weights: str | None, force_cpu: bool, engine: str):
+    """:func:`cnnviz.infer.plan_load`'s plan, and the page-wide model when the plan may share it."""
+    plan = infer.plan_load(name, weights, engine=engine, force_cpu=force_cpu)
+    return plan, (get_model(name, weights) if plan.page_model else None)
 
 
 @st.cache_resource(max_entries=MAX_PREDICTORS, show_spinner=False)
 def _predictor(name: str, weights: str | None, force_cpu: bool, engine: str = "auto"):
-    where = device.select_device(force_cpu=force_cpu)
-    model = None
-    # Share the page-wide model (the Filters page uses the same one) when it lives where
-    # this predictor runs: default placement and float32. Mixed precision, or a CPU forced
-    # on a GPU machine, needs a model built for that device. LiteRT on a CPU converts the
-    # cached ImageNet file itself and needs no Keras model at all.
-    litert_file = weights is not None and engine != "tf" and not where.is_gpu
-    if not where.mixed_precision and (where.is_gpu or not _gpu_present()) and not litert_file:
-        model = get_model(name, weights)
-    predictor = infer.load_predictor(name, weights, model=model, device=where, engine=engine)
+    plan, model = _plan_and_model(name, weights, force_cpu, engine)
+    predictor = infer.load_predictor(name, weights, model=model, device=plan.device, engine=engine)
     _LOADED.add((name, weights, force_cpu, engine))
     return predictor
 
 
+def _force_cpu(force_cpu: bool) -> bool:
+    return bool(force_cpu or device.force_cpu())
+
+
 def get_predictor(name: str, weights: str | None, *, force_cpu: bool = False, engine: str = "auto"):
     """The shared, warm predictor for (name, weights, device, engine)."""
-    return _predictor(name, weights, bool(force_cpu or device.force_cpu()), engine)
+    return _predictor(name, weights, _force_cpu(force_cpu), engine)
 
 
 def predictor_loaded(name: str, weights: str | None, *, force_cpu: bool = False, engine: str = "auto") -> bool:
     """Whether :func:`get_predictor` would return at once (no build, no compile)."""
-    return (name, weights, bool(force_cpu or device.force_cpu()), engine) in _LOADED
+    return (name, weights, _force_cpu(force_cpu), engine) in _LOADED
+
+
+def convert_first(name: str, weights: str | None, *, force_cpu: bool = False, engine: str = "auto",
+                  progress=None) -> None:
+    """A first LiteRT conversion of what :func:`get_predictor` will load, run here with its progress.
+
+    The shared predictor is built inside a cached loader, where Streamlit cannot replay
+    elements drawn from outside it; so the conversion (and its engine check) runs first, out
+    here, and the cached loader then finds it on disk. Same plan and model as :func:`get_predictor`.
+    """
+    plan, model = _plan_and_model(name, weights, _force_cpu(force_cpu), engine)
+    if plan.needs_conversion(model):
+        infer.convert_to_litert(plan, model, progress)
+
+
+# --------------------------------------------------------------------------- answers
+
+#: Predictions kept for reruns, server-wide (bounded: see cnnviz.serving.queue.ResultCache).
+_RESULTS = serving_queue.ResultCache(serving_queue.ServingConfig.from_env().result_cache)
+
+
+def _session_id() -> str:
+    try:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx  # internal, harmless if moved
+
+        ctx = get_script_run_ctx(suppress_warning=True)
+        return ctx.session_id if ctx is not None else "local"
+    except Exception:
+        return "local"
+
+
+def classify_image(predictor, image, *, runs: int = 1, digest: str | None = None):
+    """``predictor``'s answer for ``image``: from the result cache, the remote cluster, or its queue.
+
+    The cache is keyed by the image's content (``digest``: :func:`cnnviz.images.image_digest`, computed
+    when not given) and what the predictor is (model, weights, device, engine) and ``runs``. With
+    ``CNNVIZ_INFERENCE_URL`` set, the Ray Serve cluster answers (a dead URL: a banner, then the
+    in-process queue). In-process, the model's fair queue (:mod:`cnnviz.serving.queue`) answers, and
+    while the request waits a line shows its place in the queue and the expected wait.
+
+    Raises:
+        cnnviz.serving.queue.ServerBusyError: past the queue's hard limit ("try again in N s").
+        The predictor's own user-facing errors.
+    """
+    digest = digest or image_digest(image)
+    key = (digest, predictor.name, predictor.weights, predictor.device, int(runs), predictor.engine_id)
+    cached = _RESULTS.get(key)
+    if cached is not None:
+        return cached
+    result = _remote_answer(predictor, image, runs)
+    if result is None:
+        result = _queued_answer(predictor, image, runs)
+    _RESULTS.put(key, result)
+    return result
+
+
+def _remote_answer(predictor, image, runs: int):
+    remote = remote_client()
+    if remote is None:
+        return None
+    if not remote.usable():
+        st.warning(t("serving.remote_down", url=remote.url, error="…"), icon=":material/cloud_off:")
+        return None
+    try:
+        return remote.classify(predictor.name, image, runs=runs)
+    except RemoteInferenceError as exc:
+        remote.mark_down()
+        st.warning(exc.message(current_lang()), icon=":material/cloud_off:")
+        return None
+
+
+def _queued_answer(predictor, image, runs: int):
+    ticket = serving_queue.queues().queue_for(predictor).submit(image, runs=runs, session=_session_id())
+    box = st.empty()
+    last = None
+
+    def show(tk: serving_queue.Ticket) -> None:
+        nonlocal last
+        pos = tk.position()
+        if pos > 0:
+            text = ":material/schedule: " + t("serving.queue", model=predictor.display_name, position=pos + 1,
+                                               seconds=f"{max(1.0, tk.expected_wait_s()):.0f}")
+        else:
+            text = t("serving.running", model=predictor.display_name)
+        if text != last:  # a new message only when the line changes
+            box.caption(text)
+            last = text
+
+    try:
+        return ticket.result(on_wait=show)
+    finally:
+        box.empty()

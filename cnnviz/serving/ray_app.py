@@ -1,16 +1,9 @@
-"""Inference on Ray Serve, for a department that outgrows one machine.
+"""The Ray Serve application: inference for a department that outgrows one machine.
 
 The same predictors as the app (:func:`cnnviz.infer.load_predictor`), wrapped as Ray Serve
 deployments, ONE per model, each with ``@serve.batch`` (dynamic batching) and its own
-replicas/autoscaling from a config file (``deploy/serve_config.yaml``). The app talks to them
-over HTTP when ``CNNVIZ_INFERENCE_URL`` is set (:class:`InferenceClient`), and answers in-process
-with a banner when that URL is unreachable.
-
-Protocol (one application per model, route prefix ``/<model>``)::
-
-    POST {CNNVIZ_INFERENCE_URL}/<model>?runs=N      body: the image (PNG/JPEG bytes)
-    → 200 JSON: cnnviz.infer.Prediction.to_dict(include_probs=True)
-    → 4xx/5xx JSON: {"error": message, "key": catalog key}
+replicas/autoscaling from a config file (``deploy/serve_config.yaml``). The app is their client
+(:mod:`cnnviz.serving.remote`; the protocol is in its docstring).
 
 Ray is an optional extra (``pip install -r requirements-serve.txt``): this module imports it
 only inside functions, so the default install never needs it. Run it with::
@@ -21,42 +14,21 @@ only inside functions, so the default install never needs it. Run it with::
 
 from __future__ import annotations
 
-import io
-import json
 import os
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
-
-from cnnviz import HOMEWORK_MODELS
+from cnnviz import HOMEWORK_MODELS, infer
 from cnnviz.errors import UserFacingError
+from cnnviz.serving.pool import default_weights
+from cnnviz.serving.queue import predict_many
 
-#: Environment variable that points the app at a Ray Serve cluster (e.g. http://head:8000).
-ENV_URL = "CNNVIZ_INFERENCE_URL"
-#: Ray Serve's own liveness route on its HTTP proxy.
-HEALTH_ROUTE = "/-/healthz"
-
-
-class RemoteInferenceError(UserFacingError):
-    """The inference server could not be reached or answered with an error."""
-
-    def __init__(self, url: str, error: str) -> None:
-        super().__init__("serving.remote_down", url=url, error=error)
-
-
-# --------------------------------------------------------------------------- the deployment (server side)
 
 def make_predictor(name: str, weights: str | None = "auto", **options: Any):
     """The predictor a replica serves: ``weights`` "auto" (ImageNet when cached on this node,
     else random), "imagenet", None/"random", or a path to a ``.weights.h5`` file."""
-    from cnnviz import infer, serving
-
     if weights == "auto":
-        weights = serving.default_weights([name])[name]
+        weights = default_weights([name])[name]
     file = None
     if weights not in (None, "random", "none", "imagenet"):
         file, weights = str(weights), None
@@ -83,8 +55,6 @@ def _deployment_class(max_batch_size: int, batch_wait_timeout_s: float):
         @serve.batch(max_batch_size=max_batch_size, batch_wait_timeout_s=batch_wait_timeout_s)
         async def classify(self, images: list) -> list:
             import asyncio
-
-            from cnnviz.serving import predict_many
 
             try:
                 preds = await asyncio.to_thread(predict_many, self.predictor, images)
@@ -134,7 +104,7 @@ def build_app(name: str, weights: str | None = "auto", *, engine: str = "auto", 
 
 
 def app_builder(args: dict) -> Any:
-    """Entry point for ``deploy/serve_config.yaml`` (``import_path: cnnviz.serve:app_builder``).
+    """Entry point for ``deploy/serve_config.yaml`` (``import_path: cnnviz.serving.ray_app:app_builder``).
 
     ``args``: ``model`` (required), ``weights`` ("auto"), ``engine`` ("auto": the replica's
     ``CNNVIZ_ENGINE``; "litert" or "tf" to choose), ``max_batch_size`` (8),
@@ -152,7 +122,7 @@ def replica_env(root: str | None = None) -> dict[str, str]:
     """Environment for a local Ray's workers: this checkout on ``PYTHONPATH`` (replicas import
     this very cnnviz, not another installed copy) and every ``CNNVIZ_*`` setting of this process
     (``CNNVIZ_ENGINE``, ``CNNVIZ_CACHE_DIR``...), which Ray does not pass on by itself."""
-    root = root or str(Path(__file__).resolve().parents[1])
+    root = root or str(Path(__file__).resolve().parents[2])
     env = {k: v for k, v in os.environ.items() if k.startswith("CNNVIZ_")}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
     return env
@@ -203,87 +173,5 @@ def shutdown_local() -> None:
             ray.shutdown()
 
 
-# --------------------------------------------------------------------------- the client (app side)
 
-def inference_url() -> str | None:
-    """``CNNVIZ_INFERENCE_URL`` without a trailing slash, or None when inference is in-process."""
-    url = os.environ.get(ENV_URL, "").strip().rstrip("/")
-    return url or None
-
-
-def encode_image(image) -> bytes:
-    """Lossless PNG bytes of a PIL image (the replica decodes exactly the same pixels)."""
-    buf = io.BytesIO()
-    image.save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
-
-
-def prediction_from_dict(d: dict):
-    """A :class:`cnnviz.infer.Prediction` from its ``to_dict(include_probs=True)`` form."""
-    from cnnviz.infer import Prediction
-
-    return Prediction(
-        model=d["model"], display_name=d["display_name"],
-        weights=None if d.get("weights") in (None, "random") else d["weights"],
-        top5=[(r["label"], float(r["prob"]), int(r["index"])) for r in d["top5"]],
-        probs=np.asarray(d.get("probs", []), dtype=np.float32),
-        preprocess_ms=float(d["preprocess_ms"]), inference_ms=float(d["inference_ms"]),
-        times_ms=[float(v) for v in d["times_ms"]], runs=int(d["runs"]), first_call_ms=float(d["first_call_ms"]),
-        device=d["device"], device_kind=d["device_kind"], input_size=tuple(d["input_size"]),
-        labels_available=bool(d["labels_available"]), prob_sum=float(d["prob_sum"]),
-    )
-
-
-class InferenceClient:
-    """Classifies through a Ray Serve cluster (the app uses it when ``CNNVIZ_INFERENCE_URL`` is set).
-
-    Args:
-        url: the Serve HTTP proxy, e.g. ``http://head:8000``.
-        timeout: seconds per request.
-    """
-
-    def __init__(self, url: str, timeout: float = 120.0) -> None:
-        self.url = url.rstrip("/")
-        self.timeout = timeout
-
-    def healthy(self, timeout: float = 2.0) -> bool:
-        try:
-            with urllib.request.urlopen(self.url + HEALTH_ROUTE, timeout=timeout) as r:
-                return r.status == 200
-        except (OSError, ValueError):
-            return False
-
-    def predict(self, name: str, image, runs: int = 1):
-        """Model ``name``'s :class:`~cnnviz.infer.Prediction` for ``image``.
-
-        Raises:
-            RemoteInferenceError: unreachable, timed out, or an answer that is not a prediction.
-        """
-        query = urllib.parse.urlencode({"runs": int(runs)})
-        req = urllib.request.Request(f"{self.url}/{name}?{query}", data=encode_image(image), method="POST",
-                                     headers={"Content-Type": "image/png"})
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as r:
-                data = json.loads(r.read().decode("utf-8"))
-        except urllib.error.HTTPError as exc:
-            try:
-                detail = json.loads(exc.read().decode("utf-8")).get("error") or str(exc)
-            except Exception:  # a proxy's HTML error page
-                detail = str(exc)
-            raise RemoteInferenceError(self.url, detail) from exc
-        except (OSError, ValueError) as exc:
-            raise RemoteInferenceError(self.url, f"{type(exc).__name__}: {exc}") from exc
-        if not isinstance(data, dict) or "top5" not in data:
-            raise RemoteInferenceError(self.url, "the answer is not a prediction")
-        return prediction_from_dict(data)
-
-
-def client() -> InferenceClient | None:
-    """An :class:`InferenceClient` for ``CNNVIZ_INFERENCE_URL``, or None when it is not set."""
-    url = inference_url()
-    return InferenceClient(url) if url else None
-
-
-__all__ = ["ENV_URL", "InferenceClient", "RemoteInferenceError", "app_builder", "build_app", "client",
-           "encode_image", "inference_url", "make_predictor", "prediction_from_dict", "serve_local",
-           "shutdown_local"]
+__all__ = ["app_builder", "build_app", "make_predictor", "replica_env", "serve_local", "shutdown_local"]

@@ -1,7 +1,7 @@
-"""Serving: throughput at 8 concurrent requests, in-process (batching off / on) vs Ray Serve.
+"""Serving throughput (section ``serving``): 8 concurrent requests, in-process (batching off / on) vs Ray Serve.
 
 For each predictor the inference section loaded (default: the homework four), 8 client threads
-send ``requests`` classifications through a :class:`cnnviz.serving.ModelQueue`, first with
+send ``requests`` classifications through a :class:`cnnviz.serving.queue.ModelQueue`, first with
 batching off, then on (``predict_batch``, when the predictor's engine has it). Then, when Ray
 Serve is installed (``requirements-serve.txt``) and ``CNNVIZ_BENCH_RAY`` is not ``0``, the same
 load goes over HTTP to a local Ray Serve deployment of MobileNetV3Small (``num_cpus=2``).
@@ -18,6 +18,9 @@ import time
 from typing import Any, Callable
 
 from cnnviz.bench.base import Context, Section
+from cnnviz.serving import ray_app
+from cnnviz.serving.queue import ModelQueue, ServingConfig
+from cnnviz.serving.remote import InferenceClient
 
 CONCURRENCY = 8
 REQUESTS = 32
@@ -61,7 +64,7 @@ def drive(call: Callable[[Any], Any], images: list, *, concurrency: int = CONCUR
 
 
 def _measure(ctx: Context) -> list[dict]:
-    from cnnviz import infer, loadtest, serving  # heavy: TF (predictors)
+    from cnnviz import infer, loadtest  # heavy: TF (predictors)
 
     images = [loadtest.student_photo(i, size=320) for i in range(8)]
     predictors = dict(ctx.predictors) or {n: infer.load_predictor(n, None, runs=1) for n in ctx.names}
@@ -69,15 +72,15 @@ def _measure(ctx: Context) -> list[dict]:
     for name, predictor in predictors.items():
         engine = getattr(predictor, "engine", "tf")
         for mode in ("off", "on"):
-            cfg = serving.ServingConfig(batch=mode, max_batch=8, batch_window_s=0.005, queue_limit=1000,
+            cfg = ServingConfig(batch=mode, max_batch=8, batch_window_s=0.005, queue_limit=1000,
                                         session_pending=1000)
-            queue = serving.ModelQueue(predictor, cfg)
+            queue = ModelQueue(predictor, cfg)
             if mode == "on" and not queue.batching:
                 queue.close()
                 rows.append({"model": name, "engine": engine, "path": "in-process", "batching": "unsupported"})
                 continue
             ctx.log(f"serving: {name} in-process, batching {mode}")
-            row = drive(lambda img: queue.predict(img), images)
+            row = drive(lambda img: queue.submit_and_wait(img), images)
             rows.append({"model": name, "engine": engine, "path": "in-process", "batching": mode, **row,
                          "largest_batch": queue.stats()["largest_batch"]})
             queue.close()
@@ -94,8 +97,6 @@ def _ray_rows(ctx: Context, predictors: dict, images: list) -> list[dict]:
         return [{"model": RAY_MODEL, "path": "ray", "skipped": "ray[serve] not installed (requirements-serve.txt)"}]
     import socket
 
-    from cnnviz import serve
-
     local = predictors.get(RAY_MODEL)
     weights = getattr(local, "weights", None)
     with socket.socket() as s:
@@ -103,14 +104,14 @@ def _ray_rows(ctx: Context, predictors: dict, images: list) -> list[dict]:
         port = s.getsockname()[1]
     ctx.log(f"serving: starting a local Ray Serve ({RAY_MODEL}, num_cpus=2)")
     try:
-        url = serve.serve_local([RAY_MODEL], weights={RAY_MODEL: weights or "random"}, port=port, num_cpus=2,
+        url = ray_app.serve_local([RAY_MODEL], weights={RAY_MODEL: weights or "random"}, port=port, num_cpus=2,
                                 replica_cpus=1)
-        client = serve.InferenceClient(url)
-        client.predict(RAY_MODEL, images[0])  # warm
-        row = drive(lambda img: client.predict(RAY_MODEL, img), images)
+        client = InferenceClient(url)
+        client.classify(RAY_MODEL, images[0])  # warm
+        row = drive(lambda img: client.classify(RAY_MODEL, img), images)
         return [{"model": RAY_MODEL, "engine": "tf", "path": "ray", "batching": "serve.batch(8, 5 ms)", **row}]
     finally:
-        serve.shutdown_local()
+        ray_app.shutdown_local()
 
 
 SECTION = Section("serving", _measure, when=lambda ctx: True)

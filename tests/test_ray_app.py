@@ -1,5 +1,5 @@
-"""Ray Serve (cnnviz.serve): a local Ray (num_cpus capped) serves a classify request with the same
-answer as in-process; the app falls back to in-process inference, with a banner, when the
+"""The Ray Serve application (cnnviz.serving.ray_app) and its HTTP client (cnnviz.serving.remote): a
+local Ray (num_cpus capped) serves a classify request with the same answer as in-process; the app falls back to in-process inference, with a banner, when the
 inference URL is dead. Ray comes from requirements-serve.txt (part of requirements-dev.txt)."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from conftest import calibrate_bn, free_port
 
-from cnnviz import serve
+from cnnviz.serving import ray_app
+from cnnviz.serving.remote import InferenceClient, RemoteInferenceError
 
 
 def calibrated_mobilenet():
@@ -29,10 +30,10 @@ def ray_url(tmp_path_factory):
     weights = tmp_path_factory.mktemp("ray") / "mobilenet.weights.h5"
     model.save_weights(str(weights))
     local = infer.load_predictor("mobilenetv3small", None, model=model, runs=1)
-    url = serve.serve_local(["mobilenetv3small"], weights={"mobilenetv3small": str(weights)}, port=free_port(),
+    url = ray_app.serve_local(["mobilenetv3small"], weights={"mobilenetv3small": str(weights)}, port=free_port(),
                             num_cpus=2, replica_cpus=1)
     yield url, local
-    serve.shutdown_local()
+    ray_app.shutdown_local()
 
 
 def test_local_ray_workers_get_this_checkout_and_the_cnnviz_settings(monkeypatch):
@@ -41,17 +42,17 @@ def test_local_ray_workers_get_this_checkout_and_the_cnnviz_settings(monkeypatch
     monkeypatch.setenv("CNNVIZ_ENGINE", "litert")
     monkeypatch.setenv("CNNVIZ_CACHE_DIR", "/somewhere/cache")
     monkeypatch.setenv("UNRELATED_SECRET", "x")
-    env = serve.replica_env("/checkout")
+    env = ray_app.replica_env("/checkout")
     assert env["CNNVIZ_ENGINE"] == "litert" and env["CNNVIZ_CACHE_DIR"] == "/somewhere/cache"
     assert env["PYTHONPATH"].split(":")[0] == "/checkout" and "UNRELATED_SECRET" not in env
 
 
 def test_cluster_config_can_choose_the_engine(monkeypatch):
     seen = {}
-    monkeypatch.setattr(serve, "build_app", lambda name, weights, **kw: seen.update(name=name, weights=weights, **kw))
-    serve.app_builder({"model": "resnet50", "engine": "litert"})
+    monkeypatch.setattr(ray_app, "build_app", lambda name, weights, **kw: seen.update(name=name, weights=weights, **kw))
+    ray_app.app_builder({"model": "resnet50", "engine": "litert"})
     assert seen["name"] == "resnet50" and seen["weights"] == "auto" and seen["engine"] == "litert"
-    serve.app_builder({"model": "resnet50"})
+    ray_app.app_builder({"model": "resnet50"})
     assert seen["engine"] == "auto"
 
 
@@ -59,11 +60,11 @@ def test_ray_serve_answers_like_in_process(ray_url):
     from cnnviz import loadtest
 
     url, local = ray_url
-    client = serve.InferenceClient(url)
+    client = InferenceClient(url)
     assert client.healthy()
     for i in range(2):
         image = loadtest.student_photo(i, size=300)
-        remote = client.predict("mobilenetv3small", image)
+        remote = client.classify("mobilenetv3small", image)
         here = local.predict(image, runs=1)
         assert remote.model == "mobilenetv3small" and remote.weights is None
         assert [c for _, _, c in remote.top5] == [c for _, _, c in here.top5]
@@ -83,10 +84,10 @@ def test_ray_serve_answers_like_in_process(ray_url):
 def test_client_on_a_dead_url_raises_a_user_facing_error():
     from PIL import Image
 
-    client = serve.InferenceClient(f"http://127.0.0.1:{free_port()}", timeout=5)
+    client = InferenceClient(f"http://127.0.0.1:{free_port()}", timeout=5)
     assert not client.healthy()
-    with pytest.raises(serve.RemoteInferenceError) as info:
-        client.predict("mobilenetv3small", Image.new("RGB", (32, 32)))
+    with pytest.raises(RemoteInferenceError) as info:
+        client.classify("mobilenetv3small", Image.new("RGB", (32, 32)))
     assert "unreachable" in str(info.value) and "inaccesible" not in str(info.value)
 
 
@@ -94,17 +95,19 @@ def _fallback_script():
     import streamlit as st
     from PIL import Image
 
-    from cnnviz.ui import serving as serving_ui
+    from cnnviz.ui.models import classify_image
 
     class Fake:
         name = "mobilenetv3small"
         display_name = "MobileNetV3Small"
+        weights = None
         device = None
+        engine_id = "tf"
 
         def predict(self, image, runs=1):
             return f"in-process answer for {image.size}"
 
-    st.write(serving_ui.predict(Fake(), Image.new("RGB", (40, 30)), digest="d", weights=None))
+    st.write(classify_image(Fake(), Image.new("RGB", (40, 30)), digest="d"))
 
 
 def test_app_falls_back_in_process_with_a_banner_when_the_url_is_dead(monkeypatch):

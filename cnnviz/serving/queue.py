@@ -1,4 +1,4 @@
-"""Serving a lecture hall from one process: warm start, fair per-model queues, micro-batching.
+"""The fair per-model queue and micro-batching: one process serving a lecture hall.
 
 Streamlit runs every browser session's script in its own thread, and all sessions share the
 cached predictors (:func:`cnnviz.ui.models.get_predictor`). Without this module, thirty students
@@ -8,17 +8,14 @@ requests in arrival order (first come, first served; a session may hold only a f
 once, so one cannot crowd the others out), batches what is already waiting (and, if asked, what
 arrives within a short window), and tells each waiting request its place in the queue and the
 expected wait. Only past a hard limit of waiting requests does a caller get
-:class:`ServerBusyError` ("the server is busy, try again in N s").
-
-The :class:`WarmPool` loads and warms the four homework models in a background thread when the
-server starts (``app.py`` starts it from Streamlit's ASGI lifespan, before any page is visited)
-and records its progress (n/4) in memory and in ``<cache root>/serving/status.json``, which
-``python -m cnnviz status`` reads; ``GET /api/cnnviz/status`` on the server answers the same.
+:class:`ServerBusyError` ("the server is busy, try again in N s"). :class:`ResultCache` keeps
+answers for reruns.
 
 The predictor is used from outside: :meth:`ModelQueue` calls ``predictor.predict_batch(images)``
 when the predictor has it (one batched call), else ``predictor.predict(image)`` per image.
 
-Settings (environment variables; defaults in brackets):
+Settings (environment variables; defaults in brackets; the warm pool's are in :mod:`cnnviz.serving.pool`):
+
 
 ==============================  ==================================================================
 ``CNNVIZ_WARM_START``           load and warm the homework models at server start [1]
@@ -30,7 +27,6 @@ Settings (environment variables; defaults in brackets):
 ``CNNVIZ_BATCH_MAX``            most images in one batch [8]
 ``CNNVIZ_BATCH_WINDOW_MS``      how long the worker waits for more requests to batch [5]
 ``CNNVIZ_RESULT_CACHE``         predictions kept for reruns (server-wide, LRU) [256]
-==============================  ==================================================================
 
 Nothing here imports TensorFlow or Streamlit.
 """
@@ -38,22 +34,14 @@ Nothing here imports TensorFlow or Streamlit.
 from __future__ import annotations
 
 import collections
-import json
 import math
 import os
-import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Hashable, Sequence
 
-from cnnviz import HOMEWORK_MODELS
 from cnnviz.errors import UserFacingError
-
-#: Where the warm pool's progress is written, under the cache root.
-STATUS_FILE = Path("serving") / "status.json"
-
 
 # --------------------------------------------------------------------------- settings
 
@@ -269,8 +257,8 @@ class ModelQueue:
             self._cond.notify_all()
         return ticket
 
-    def predict(self, image: Any, *, runs: int = 1, session: Hashable | None = None,
-                on_wait: Callable[[Ticket], None] | None = None) -> Any:
+    def submit_and_wait(self, image: Any, *, runs: int = 1, session: Hashable | None = None,
+                        on_wait: Callable[[Ticket], None] | None = None) -> Any:
         """Submit and wait: the prediction for ``image`` (see :meth:`Ticket.result`)."""
         return self.submit(image, runs=runs, session=session).result(on_wait=on_wait)
 
@@ -465,189 +453,5 @@ class ResultCache:
             return len(self._items)
 
 
-# --------------------------------------------------------------------------- warm pool
-
-def status_path() -> Path:
-    """``<cache root>/serving/status.json``."""
-    from cnnviz import cache
-
-    return cache.cache_dir() / STATUS_FILE
-
-
-def default_weights(names: Iterable[str]) -> dict[str, str | None]:
-    """What the pages pick by default: "imagenet" where the weights are cached, else None."""
-    from cnnviz.zoo import pretrained
-
-    names = list(names)
-    try:
-        states = {s.name: s.state for s in pretrained.status(names, verify=False)}
-    except Exception:  # an unreadable cache: the pages fall back to random weights too
-        states = {}
-    return {n: "imagenet" if states.get(n) == "cached" else None for n in names}
-
-
-@dataclass
-class ModelState:
-    name: str
-    weights: str | None
-    state: str = "waiting"  # waiting → loading → ready | error
-    seconds: float | None = None
-    error: str | None = None
-
-
-@dataclass
-class WarmPool:
-    """Loads and warms models in a background thread; reports readiness (n/total).
-
-    Args:
-        loader: ``loader(name, weights)`` → predictor; the UI passes its cached
-            :func:`cnnviz.ui.models.get_predictor` so the pages use these very objects.
-        names: models to warm (default the homework four).
-        weights: ``{name: "imagenet" | None}``; default :func:`default_weights`.
-        write_status: also write :func:`status_path` (for ``python -m cnnviz status``).
-    """
-
-    loader: Callable[[str, str | None], Any]
-    names: Sequence[str] = HOMEWORK_MODELS
-    weights: dict[str, str | None] | None = None
-    write_status: bool = True
-    models: list[ModelState] = field(default_factory=list)
-    started_at: float | None = None
-    finished_at: float | None = None
-    _thread: threading.Thread | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def start(self) -> "WarmPool":
-        """Start loading in a daemon thread (once); returns self."""
-        with self._lock:
-            if self._thread is not None:
-                return self
-            weights = self.weights or default_weights(self.names)
-            self.models = [ModelState(n, weights.get(n)) for n in self.names]
-            self.started_at = time.time()
-            self._thread = threading.Thread(target=self._run, name="cnnviz-warm-pool", daemon=True)
-        self._write()
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        from PIL import Image
-
-        probe = Image.new("RGB", (256, 256), (128, 110, 90))
-        for m in self.models:
-            m.state = "loading"
-            self._write()
-            t0 = time.perf_counter()
-            try:
-                predictor = self.loader(m.name, m.weights)
-                # One prediction through its queue: warms the whole path and seeds the
-                # queue's service time, so the first expected wait shown is realistic.
-                queues().queue_for(predictor).predict(probe)
-                m.state = "ready"
-            except Exception as exc:  # noqa: BLE001 - one model failing must not stop the others
-                m.state, m.error = "error", f"{type(exc).__name__}: {exc}"
-            m.seconds = round(time.perf_counter() - t0, 2)
-            self._write()
-        self.finished_at = time.time()
-        self._write()
-
-    def join(self, timeout: float | None = None) -> bool:
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return self.done
-
-    @property
-    def loaded(self) -> int:
-        return sum(1 for m in self.models if m.state == "ready")
-
-    @property
-    def total(self) -> int:
-        return len(self.models) or len(self.names)
-
-    @property
-    def done(self) -> bool:
-        return bool(self.models) and all(m.state in {"ready", "error"} for m in self.models)
-
-    @property
-    def ready(self) -> bool:
-        return bool(self.models) and all(m.state == "ready" for m in self.models)
-
-    def readiness(self) -> dict[str, Any]:
-        """``{ready, loaded, total, done, models: [...], pid, started, finished, queues}``."""
-        return {
-            "ready": self.ready,
-            "loaded": self.loaded,
-            "total": self.total,
-            "done": self.done,
-            "models": [{"name": m.name, "weights": m.weights or "random", "state": m.state,
-                        "seconds": m.seconds, "error": m.error} for m in self.models],
-            "pid": os.getpid(),
-            "started": self.started_at,
-            "finished": self.finished_at,
-            "updated": time.time(),
-        }
-
-    def _write(self) -> None:
-        if not self.write_status:
-            return
-        try:
-            write_json_atomic(status_path(), self.readiness())
-        except OSError:  # a read-only cache must not stop serving; the HTTP route still answers
-            pass
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".status-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def read_status(path: Path | None = None) -> dict[str, Any] | None:
-    """The last readiness the warm pool wrote, or None when no server wrote one."""
-    path = path or status_path()
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-_POOL: WarmPool | None = None
-
-
-def warm_models() -> tuple[str, ...]:
-    """The models the server warms: ``CNNVIZ_WARM_MODELS`` (comma-separated) or the homework four."""
-    wanted = [n.strip().lower() for n in os.environ.get("CNNVIZ_WARM_MODELS", "").split(",") if n.strip()]
-    return tuple(wanted) or HOMEWORK_MODELS
-
-
-def warm_start(loader: Callable[[str, str | None], Any], names: Sequence[str] = HOMEWORK_MODELS,
-               weights: dict[str, str | None] | None = None) -> WarmPool:
-    """Start the process-wide warm pool once (later calls return the same pool)."""
-    global _POOL
-    with _REGISTRY_LOCK:
-        if _POOL is None:
-            _POOL = WarmPool(loader, tuple(names), weights)
-        pool = _POOL
-    return pool.start()
-
-
-def warm_pool() -> WarmPool | None:
-    """The process-wide warm pool, if the server started one."""
-    return _POOL
-
-
-__all__ = [
-    "ModelQueue", "QueueRegistry", "ResultCache", "ServerBusyError", "ServingConfig", "Ticket",
-    "TooManyPendingError", "WarmPool", "default_weights", "predict_many", "queues", "read_status", "status_path",
-    "warm_pool", "warm_start",
-]
+__all__ = ["ModelQueue", "QueueRegistry", "ResultCache", "ServerBusyError", "ServingConfig", "Ticket",
+           "TooManyPendingError", "predict_many", "queues"]

@@ -1,0 +1,119 @@
+"""The Streamlit server's hooks: lifespan (warm start), HTTP routes (readiness), sidebar and page notices.
+
+* :func:`lifespan` and :func:`routes` are what ``app.py`` hands to ``st.App`` when
+  ``streamlit run app.py`` starts the server: the lifespan starts the warm pool
+  (:func:`cnnviz.serving.pool.warm_start`, the homework models through the same cached loader the
+  pages use) before any page is visited, and ``GET /api/cnnviz/status`` reports readiness.
+* :func:`sidebar_status` ("models loading (n/4)") and :func:`loading_notice` (Classify page).
+
+Which path answers a page's request (result cache → remote cluster → the model's queue) is
+:func:`cnnviz.ui.models.classify_image`, beside the predictors it serves.
+
+Importing this module does not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import streamlit as st
+
+from cnnviz.serving import pool as serving_pool
+from cnnviz.serving import queue as serving_queue
+from cnnviz.serving.remote import client as remote_client
+from cnnviz.ui import t
+
+STATUS_ROUTE = "/api/cnnviz/status"
+
+
+# --------------------------------------------------------------------------- server start
+
+def _loader(name: str, weights: str | None):
+    from cnnviz.ui.models import get_predictor  # the pages' own cached loader: one predictor per model
+
+    return get_predictor(name, weights)
+
+
+def start_warm_pool() -> serving_pool.WarmPool | None:
+    """Start loading the homework models in the background (once), unless ``CNNVIZ_WARM_START=0``
+    or inference runs on a remote cluster."""
+    if not serving_queue.ServingConfig.from_env().warm_start or remote_client() is not None:
+        return None
+    return serving_pool.warm_start(_loader, serving_pool.warm_models())
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app):
+    """``st.App`` lifespan: start the warm pool when the server starts."""
+    _no_legacy_pages_mode()
+    start_warm_pool()
+    yield
+
+
+def _no_legacy_pages_mode() -> None:
+    """Keep a fresh server out of Streamlit's legacy ``pages/`` mode.
+
+    ``cnnviz.ui`` turns that mode off when its first page run imports it; here the server's
+    start imports ``cnnviz.ui`` before any session exists, so do it now: app.py always
+    navigates with ``st.navigation``, and a deep link (``/classify``) must go through it.
+    """
+    try:  # internal: Streamlit may move it, so import it where a failure is harmless
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:
+        return
+    PagesManager.uses_pages_directory = False
+
+
+def readiness() -> dict[str, Any]:
+    """The server's readiness: the warm pool's, or "ready" when none runs (nothing to wait for)."""
+    pool = serving_pool.warm_pool()
+    if pool is None:
+        remote = remote_client()
+        return {"ready": True, "loaded": 0, "total": 0, "done": True, "models": [], "warm_start": False,
+                "inference_url": remote.url if remote else None}
+    out = pool.readiness()
+    out["warm_start"] = True
+    out["queues"] = serving_queue.queues().stats()
+    return out
+
+
+async def _status_endpoint(request):
+    from starlette.responses import JSONResponse
+
+    data = readiness()
+    return JSONResponse(data, status_code=200 if data["ready"] else 503)
+
+
+def routes() -> list:
+    """Extra HTTP routes of the server: ``GET /api/cnnviz/status`` (200 ready, 503 not yet)."""
+    from starlette.routing import Route
+
+    return [Route(STATUS_ROUTE, _status_endpoint, methods=["GET"])]
+
+
+# --------------------------------------------------------------------------- sidebar and page notices
+
+def sidebar_status() -> None:
+    """"Models loading (n/4)" while the warm pool works, then "Models ready (4/4)"."""
+    pool = serving_pool.warm_pool()
+    if pool is None:
+        return
+    if not pool.done:
+        st.sidebar.caption(":material/hourglass_top: " + t("serving.loading", loaded=pool.loaded, total=pool.total))
+        return
+    failed = [m.name for m in pool.models if m.state == "error"]
+    if failed:
+        st.sidebar.caption(t("serving.failed", loaded=pool.loaded, total=pool.total, models=", ".join(failed)))
+    else:
+        st.sidebar.caption(":material/check_circle: " + t("serving.ready", loaded=pool.loaded, total=pool.total))
+
+
+def loading_notice() -> None:
+    """On the Classify page: the models are still loading (n/4), or inference runs remotely."""
+    remote = remote_client()
+    if remote is not None:
+        st.caption(t("serving.remote", url=remote.url))
+    pool = serving_pool.warm_pool()
+    if pool is not None and not pool.done:
+        st.info(t("serving.loading_page", loaded=pool.loaded, total=pool.total), icon=":material/hourglass_top:")

@@ -1,0 +1,89 @@
+"""The warm pool and readiness (cnnviz.serving.pool, cnnviz.ui.server_hooks): progress written to the
+status file, and a fresh server that warms its models before any page visit."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import urllib.request
+from types import SimpleNamespace
+
+import pytest
+from conftest import ROOT, start_streamlit, stop_streamlit, wait_for_app
+
+from cnnviz.i18n import translate
+from cnnviz.serving import pool as serving
+
+
+def test_warm_pool_reports_progress_and_writes_its_status(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNVIZ_CACHE_DIR", str(tmp_path))
+    gate = threading.Event()
+    loaded: list[str] = []
+
+    class Quick:
+        display_name = "Quick"
+        device = SimpleNamespace(is_gpu=False)
+
+        def predict(self, image, runs=1):
+            return "ok"
+
+    def loader(name, weights):
+        gate.wait(30)
+        if name == "broken":
+            raise RuntimeError("no such file")
+        loaded.append(name)
+        return Quick()
+
+    pool = serving.WarmPool(loader, ("a", "broken", "c"), {"a": None, "broken": None, "c": "imagenet"}).start()
+    first = serving.read_status()
+    assert first is not None and first["ready"] is False and first["total"] == 3 and first["loaded"] == 0
+    gate.set()
+    assert pool.join(60)
+    final = serving.read_status()
+    assert final["loaded"] == 2 and final["done"] and not final["ready"]
+    states = {m["name"]: (m["state"], m["weights"]) for m in final["models"]}
+    assert states == {"a": ("ready", "random"), "broken": ("error", "random"), "c": ("ready", "imagenet")}
+    assert "no such file" in next(m["error"] for m in final["models"] if m["name"] == "broken")
+
+
+# --------------------------------------------------------------------------- a fresh server
+
+@pytest.mark.browser
+def test_fresh_server_is_not_ready_then_ready_without_a_page_visit(artifacts_dir, tmp_path, browser):
+    """`streamlit run app.py` (offline, empty cache: random weights) warms its models at start:
+    `python -m cnnviz status --url` says not ready, then ready, before any browser connects;
+    then the sidebar says the models are ready and a photo gets its answer."""
+    env = {"CNNVIZ_CACHE_DIR": str(tmp_path / "cache"), "CNNVIZ_WARM_START": "1",
+           "CNNVIZ_WARM_MODELS": "mobilenetv3small"}
+    server = start_streamlit(artifacts_dir, "warm-start", env)
+    try:
+        cmd = [sys.executable, "-m", "cnnviz", "status", "--url", server.url, "--json"]
+        first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert first.returncode == 3, first.stdout + first.stderr
+        data = json.loads(first.stdout)
+        assert data["ready"] is False and data["total"] == 1
+        waited = subprocess.run(cmd + ["--wait", "400"], cwd=ROOT, capture_output=True, text=True, timeout=460)
+        assert waited.returncode == 0, waited.stdout + waited.stderr
+        ready = json.loads(waited.stdout)
+        assert ready["ready"] and ready["loaded"] == 1
+        assert ready["models"][0] == {**ready["models"][0], "name": "mobilenetv3small", "weights": "random",
+                                      "state": "ready"}
+        # The status file under the cache root says the same (`python -m cnnviz status`, no URL).
+        local = subprocess.run([sys.executable, "-m", "cnnviz", "status"], cwd=ROOT, capture_output=True, text=True,
+                               timeout=60, env={**__import__("os").environ, **env})
+        assert local.returncode == 0 and local.stdout.startswith("ready: 1/1"), local.stdout
+        with urllib.request.urlopen(server.url + "/_stcore/health", timeout=10) as r:
+            assert r.status == 200
+
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-US")
+        pg = context.new_page()
+        pg.set_default_timeout(120_000)
+        pg.goto(server.url + "/classify?lang=en")
+        wait_for_app(pg)
+        assert pg.get_by_text(translate("serving.ready", "en", loaded=1, total=1)).count() >= 1
+        pg.screenshot(path=str(artifacts_dir / "serving-ready-sidebar.png"))
+        context.close()
+    finally:
+        stop_streamlit(server)
