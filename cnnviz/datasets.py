@@ -22,12 +22,14 @@ names and an i18n ``description`` key that says where the data came from.
   ``/usr/share/datasets/fashion-mnist/`` are used when installed. Offline
   (``CNNVIZ_OFFLINE=1``) or unreachable → :class:`DatasetOfflineError` naming the dataset
   and suggesting ``digits``, a prefetch, a cache zip or a mirror.
-- a user's own zip of one folder per class (``load("path/to/data.zip")``): read by the
-  homework intake (:func:`cnnviz.homework.load_dataset`: safe zip reading, refused files,
-  its clear errors), each image fitted to ``size``×``size`` (cover + centre crop) and split
-  per class (stratified, seeded: :meth:`cnnviz.homework.HomeworkDataset.split`). The page
-  keeps an upload under ``<cache root>/derived/datasets/user/<sha256>.zip``
-  (:func:`store_upload`) so the background run, and a reload, read the same file.
+- a user's own zip of one folder per class: :func:`from_folders` shapes the class folders
+  a reader accepted (the homework intake, called by :func:`cnnviz.labs.load_data`: this data
+  layer depends on no feature), each image fitted to ``size``×``size`` (cover + centre crop)
+  and split per class (stratified, seeded: the folders' own ``split``). The page keeps an
+  upload under ``<cache root>/derived/datasets/user/<sha256>.zip`` (:func:`store_upload`) so
+  the background run, and a reload, read the same file.
+- :func:`availability`: whether a dataset is ready here, will be downloaded, or cannot be had
+  (offline).
 
 This module imports neither TensorFlow nor Streamlit.
 """
@@ -50,9 +52,8 @@ from typing import Iterable
 
 import numpy as np
 
-from cnnviz import cache
+from cnnviz import cache, images
 from cnnviz.errors import UserFacingError
-from cnnviz.homework import intake
 
 Progress = cache.Progress
 
@@ -394,14 +395,18 @@ def user_label(source: str | os.PathLike) -> str:
     return path.name
 
 
-def check_user_source(source: Path) -> None:
-    """Fail fast (before a run is queued) when a user's zip or folder does not exist.
-
-    Raises:
-        cnnviz.homework.DatasetError: the intake's own "not found" error.
-    """
-    if not Path(source).exists():
-        raise intake.DatasetError("homework.error.not_found", path=str(source))
+def availability(name: str) -> str:
+    """"ready" (no network needed), "download" (fetched when a run starts) or "offline" (not here,
+    and downloads are off). A user's zip is "ready" (it is read when the run starts)."""
+    if name == "digits" or user_source(name) is not None:
+        return "ready"
+    records = RECORDS.get(name, ())
+    debian = name == "fashion_mnist" and all(
+        (DEBIAN_FASHION_DIR / original).is_file() or (DEBIAN_FASHION_DIR / original[:-3]).is_file()
+        for original in (r.filename.removeprefix(FASHION_PREFIX) for r in records))
+    if arrays_path(name).is_file() or (records and all(r.path.is_file() for r in records)) or debian:
+        return "ready"
+    return "offline" if cache.offline() else "download"
 
 
 def _stratified_subset(labels: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -414,10 +419,17 @@ def _stratified_subset(labels: np.ndarray, fraction: float, rng: np.random.Gener
     return np.sort(np.concatenate(keep))
 
 
-def _user(source: Path, subset: int | None, seed: int, val_split: float, test_split: float, size: int,
-          channels: int) -> Dataset:
-    label = user_label(source)  # messages name the file the user uploaded, not its stored hash
-    ds = intake.load_dataset(source, name=label)  # the homework intake: safe reading; its errors are the message
+def from_folders(folders, source: str | os.PathLike, subset: int | None = None, seed: int = 0,
+                 val_split: float = 0.2, *, test_split: float = 0.2, size: int = DEFAULT_SIZE,
+                 channels: int = 3) -> Dataset:
+    """A user's class folders (as a reader accepted them: ``items`` with ``.image``, ``labels``,
+    ``class_names``, ``refused``, ``warnings``, ``split(seed, val=, test=)``) as a :class:`Dataset`.
+
+    ``subset``: about that many images for train + validation, drawn per class with ``seed``.
+    """
+    if not (0.0 < float(val_split) < 1.0):
+        raise DatasetError("datasets.error.val_split", value=val_split)
+    val_split, ds, label = float(val_split), folders, user_label(source)
     rng = np.random.default_rng(seed)
     if subset is not None:
         if isinstance(subset, bool) or int(subset) != subset or subset < 2:
@@ -429,7 +441,8 @@ def _user(source: Path, subset: int | None, seed: int, val_split: float, test_sp
             keep = _stratified_subset(ds.labels, subset / pool, rng)
             ds = dataclasses.replace(ds, items=[ds.items[i] for i in keep])
     parts = ds.split(seed, val=val_split, test=test_split)  # stratified, seeded
-    x = np.stack([intake.to_array(item, (size, size)) for item in ds.items])  # uint8 N×size×size×3
+    x = np.stack([np.asarray(images.fit_and_crop(item.image, (size, size)), dtype=np.uint8)
+                  for item in ds.items])  # uint8 N×size×size×3 (cover + centre crop)
     y = ds.labels
 
     def prep(idx: np.ndarray) -> np.ndarray:
@@ -488,8 +501,8 @@ def load(name: str = "digits", subset: int | None = None, seed: int = 0, val_spl
     """A dataset split into train/validation/test, resized to ``size``×``size``×``channels``.
 
     Args:
-        name: one of :func:`list_datasets` ("digits" always works offline), or the path of a
-            user's zip of one folder per class (:func:`user_source`).
+        name: one of :func:`list_datasets` ("digits" always works offline). A user's zip of class
+            folders is read by :func:`cnnviz.labs.load_data` (the intake), then :func:`from_folders`.
         subset: how many images to train on (train + validation, drawn with ``seed`` from the
             training pool); None = all of it. The test set is cut to the same share (a user's
             zip: about that many, drawn per class).
@@ -502,14 +515,9 @@ def load(name: str = "digits", subset: int | None = None, seed: int = 0, val_spl
         DatasetError: unknown name, a subset larger than the data, or a bad split;
             DatasetOfflineError when the files are not cached and cannot be downloaded.
         cnnviz.cache.CacheError: a download that broke off or does not match its hash.
-        cnnviz.homework.ArchiveError / cnnviz.homework.DatasetError: a user's zip that the
-            homework intake refuses (unsafe, not a zip, fewer than 2 classes or 5 images a class).
     """
     if not (0.0 < float(val_split) < 1.0):
         raise DatasetError("datasets.error.val_split", value=val_split)
-    source = user_source(name)
-    if source is not None:
-        return _user(source, subset, seed, float(val_split), test_split, size, channels)
     key = str(name).strip().lower().replace("-", "_")
     if key not in NAMES:
         raise DatasetError("datasets.error.unknown", name=name, available=", ".join(NAMES))

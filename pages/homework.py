@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from cnnviz.ui import t
+from cnnviz.ui import runs, t
 from cnnviz.ui import homework as view
 
 st.title(t("homework.page.title"))
@@ -18,7 +18,7 @@ if ds is not None:
                                           key="homework_run_button"):
         view.start(ds, settings)
 
-run_id = view.current_run_id()
-if run_id:
+run = runs.followed()  # the same ?run= handling as Labs
+if run is not None:
     st.divider()
-    view.run_view(run_id, ds)
+    view.run_view(run, ds)

@@ -81,7 +81,7 @@ def served(tmp_path_factory, model_factory):
                              keep_models=True)
         assert run.wait(900), "the homework run did not finish"
         assert run.error is None, run.error_detail
-        out["run"], out["result"] = run, run.result
+        out["run"], out["result"] = run, run.returned
         out["manager"] = manager
         cached = homework.run(ds, [MODEL], fe_epochs=3, ft_epochs=0, image_size=64, inference_runs=1, seed=3,
                               keep_models=True)

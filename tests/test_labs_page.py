@@ -71,7 +71,7 @@ def _finished_run():
     tiny_settings(at)
     by_key(at.button, "labs_train").click().run(timeout=SLOW)
     no_exception(at)
-    run_id = at.session_state["labs_run"]
+    run_id = at.session_state["followed_run"]
     assert at.query_params["run"] == [run_id] or at.query_params["run"] == run_id
     seen = wait_status(at, run_id, ("finished", "failed", "stopped"))
     assert seen[-1] == "finished", (seen, [e.value for e in at.error])
@@ -137,7 +137,7 @@ def test_tiny_run_finishes_with_curves_table_and_confusion_matrix(finished_run):
 def test_the_run_survives_a_rerun_a_page_switch_and_a_fresh_session(finished_run):
     at, run_id = finished_run
     at.run(timeout=SLOW)
-    assert at.session_state["labs_run"] == run_id
+    assert at.session_state["followed_run"] == run_id
     at.switch_page("home.py").run(timeout=SLOW)
     at.switch_page("labs.py").run(timeout=SLOW)
     no_exception(at)
@@ -145,7 +145,7 @@ def test_the_run_survives_a_rerun_a_page_switch_and_a_fresh_session(finished_run
     # a browser reload / shared link: a new session that only has the URL
     fresh = app_test(PAGE, lang="es", query={"run": run_id}, timeout=SLOW)
     no_exception(fresh)
-    assert fresh.session_state["labs_run"] == run_id
+    assert fresh.session_state["followed_run"] == run_id
     assert translate("labs_ui.confusion", "es") in all_text(fresh)
 
 
@@ -153,9 +153,9 @@ def test_queue_is_visible_and_stop_ends_runs(finished_run):
     at = app_test(PAGE, lang="en", timeout=SLOW)
     tiny_settings(at, epochs=200, subset=300)
     by_key(at.button, "labs_train").click().run(timeout=SLOW)
-    first = at.session_state["labs_run"]
+    first = at.session_state["followed_run"]
     by_key(at.button, "labs_train").click().run(timeout=SLOW)
-    second = at.session_state["labs_run"]
+    second = at.session_state["followed_run"]
     assert second != first
     no_exception(at)
     assert any("position 1" in i.value for i in at.info), [i.value for i in at.info]  # second waits
@@ -166,7 +166,7 @@ def test_queue_is_visible_and_stop_ends_runs(finished_run):
     assert manager().get(second).status == "stopped" and second not in manager().queue()
     assert store.load_run(second).status == "stopped"
     assert any(h.value.endswith(translate("training.status.stopped", "en")) for h in at.subheader)
-    at.session_state["labs_run"] = first
+    at.session_state["followed_run"] = first
     wait_status(at, first, ("running",), deadline=DEADLINE)
 
     end = time.time() + DEADLINE

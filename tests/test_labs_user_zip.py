@@ -48,7 +48,7 @@ def zip_path(tmp_path_factory):
 # --------------------------------------------------------------------------- the data
 
 def test_the_zip_is_fitted_to_32x32x3_and_split_per_class_with_the_seed(zip_path):
-    d = datasets.load(str(zip_path), seed=0, val_split=0.2)
+    d = labs.load_data(str(zip_path), seed=0, val_split=0.2)
     assert d.name == datasets.USER and d.class_names == ("blue", "green", "red")
     assert d.input_shape == (32, 32, 3) and d.x_train.dtype == np.float32
     assert 0.0 <= d.x_train.min() and d.x_train.max() <= 1.0
@@ -58,11 +58,11 @@ def test_the_zip_is_fitted_to_32x32x3_and_split_per_class_with_the_seed(zip_path
     # the colour is what the pixels say: red images have the most red
     red = d.x_train[d.y_train == 2].mean(axis=(0, 1, 2))
     assert red[0] > 0.7 and red[1] < 0.3 and red[2] < 0.3
-    again = datasets.load(str(zip_path), seed=0, val_split=0.2)
+    again = labs.load_data(str(zip_path), seed=0, val_split=0.2)
     assert np.array_equal(again.x_train, d.x_train) and np.array_equal(again.y_val, d.y_val)
-    other = datasets.load(str(zip_path), seed=1, val_split=0.2)
+    other = labs.load_data(str(zip_path), seed=1, val_split=0.2)
     assert not np.array_equal(other.x_val, d.x_val)
-    small = datasets.load(str(zip_path), seed=0, subset=30)
+    small = labs.load_data(str(zip_path), seed=0, subset=30)
     assert small.sizes()["train"] + small.sizes()["val"] == 30
     assert np.bincount(small.y_train, minlength=3).min() == np.bincount(small.y_train, minlength=3).max()
     assert d.settings["dataset"] == str(zip_path) and d.settings["source_name"] == "colours.zip"
@@ -72,7 +72,7 @@ def test_unusable_zips_get_the_intakes_clear_messages(tmp_path):
     not_zip = tmp_path / "photos.zip"
     not_zip.write_bytes(b"this is not a zip")
     with pytest.raises(homework.ArchiveError) as info:
-        datasets.load(str(not_zip))
+        labs.load_data(str(not_zip))
     assert info.value.key == "homework.error.not_a_zip" and "photos.zip" in info.value.message("es")
 
     buf = io.BytesIO()
@@ -81,7 +81,7 @@ def test_unusable_zips_get_the_intakes_clear_messages(tmp_path):
     one_class = tmp_path / "one.zip"
     one_class.write_bytes(buf.getvalue())
     with pytest.raises(homework.DatasetError) as info:
-        datasets.load(str(one_class))
+        labs.load_data(str(one_class))
     assert info.value.key == "homework.error.too_few_classes"
 
     with pytest.raises(homework.DatasetError) as info:  # before anything is queued or loaded
@@ -90,7 +90,7 @@ def test_unusable_zips_get_the_intakes_clear_messages(tmp_path):
     good = tmp_path / "good.zip"
     good.write_bytes(colour_zip(per_class=6))
     with pytest.raises(datasets.DatasetError) as info:
-        datasets.load(str(good), subset=1000)
+        labs.load_data(str(good), subset=1000)
     assert info.value.key == "datasets.error.subset_large" and "good.zip" in str(info.value)
     with pytest.raises(datasets.DatasetError) as info:
         labs.check_settings("mini-resnet", dataset=str(good), val_split=1.5)

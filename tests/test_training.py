@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cnnviz import datasets
@@ -72,7 +73,13 @@ def test_finished_run_is_saved_and_reloaded_by_a_fresh_process(small_data, tmp_p
     folder = run_dir(run.run_id)
     names = sorted(p.name for p in folder.rglob("*") if p.is_file())
     assert names == sorted(["settings.json", "history.json", "batches.json", "events.json", "result.json",
-                            "tiny.keras", "tiny.npy", "tiny.json", MARKER])
+                            "tiny.keras", "tiny.npy", "tiny.json", "test_set.npz", MARKER])
+    x_test, y_test = load_run(run.run_id).test_set()  # the test set, saved once, as the page shows it
+    assert x_test.dtype == np.uint8 and x_test.shape[0] == len(small_data.x_test)
+    assert (y_test == small_data.y_test).all()
+    preds = np.asarray(run.result["tiny"]["test_predictions"])
+    assert preds.shape == (len(y_test),) and len(run.result["tiny"]["test_confidence"]) == len(y_test)
+    assert (preds == y_test).mean() == pytest.approx(run.result["tiny"]["test_accuracy"])
     code = (
         "import json, sys, numpy as np, keras\n"
         "from cnnviz.training import load_run, list_runs\n"

@@ -48,8 +48,8 @@ from cnnviz import cache, graph, zoo
 from cnnviz.homework import options
 from cnnviz.homework import verdict as verdict_mod
 from cnnviz.homework.intake import DatasetError, HomeworkDataset, HomeworkWeightsError, to_array
-from cnnviz.infer import dtype_policy as _dtype_policy
-from cnnviz.training.fit import _save_model, local_context, train_model
+from cnnviz.infer import dtype_policy
+from cnnviz.training.fit import local_context, save_keras_atomic, train_model
 from cnnviz.training.manager import RunContext
 
 DEFAULT_FE_EPOCHS = 10
@@ -297,7 +297,7 @@ def train_one(ctx: RunContext, name: str, images: dict[str, np.ndarray], labels:
     float32 (a softmax in float16 loses small probabilities), and cached features are float32.
     """
     def policy():
-        return _dtype_policy("mixed_float16" if mixed_precision else None)
+        return dtype_policy("mixed_float16" if mixed_precision else None)
 
     def phase(p: str, **data):
         ctx.event(name, "phase", None, phase=p, **data)
@@ -406,7 +406,7 @@ def train_one(ctx: RunContext, name: str, images: dict[str, np.ndarray], labels:
     if save_dir is not None:
         t0 = time.perf_counter()
         path = save_dir / f"{name}.keras"
-        _save_model(final, path)  # the labs' atomic .keras writer
+        save_keras_atomic(final, path)  # the labs' atomic .keras writer
         entry["model_file"] = str(path)
         times["save_s"] = time.perf_counter() - t0
     times = {k: round(v, 3) for k, v in times.items()}

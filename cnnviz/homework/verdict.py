@@ -7,24 +7,51 @@ feature extraction when fine-tuning did not run); speed is the median inference 
 
 from __future__ import annotations
 
+from cnnviz import HOMEWORK_MODELS, zoo
 from cnnviz.i18n import translate
 
-ACCURACY_WINNERS = ("convnexttiny", "efficientnetb0")
-SPEED_WINNER = "mobilenetv3small"
-BASELINE = "resnet50"
-FOUR = ("resnet50", "efficientnetb0", "mobilenetv3small", "convnexttiny")
-_NAMES = {"resnet50": "ResNet50", "efficientnetb0": "EfficientNetB0", "mobilenetv3small": "MobileNetV3Small",
-          "convnexttiny": "ConvNeXtTiny"}
+#: The criterion, once (the Classify page checks its own measurements against it too): these
+#: families must win accuracy, this one speed; this one is the baseline.
+ACCURACY_FAMILIES = ("ConvNeXt", "EfficientNet")
+SPEED_FAMILIES = ("MobileNet",)
+BASELINE_FAMILY = "ResNet"
+
+
+def family(name: str) -> str | None:
+    """The zoo family of ``name`` ("MobileNet" for "mobilenetv3small"); None outside the zoo."""
+    try:
+        return zoo.get_spec(name).family
+    except Exception:  # a name the zoo does not know
+        return None
+
+
+def wins_accuracy(name: str) -> bool:
+    """True when ``name`` is of a family the criterion wants to win accuracy (ConvNeXt, EfficientNet):
+    the check of a page that compares any zoo models (Classify). A homework run's verdict holds
+    its own four to the letter: :data:`ACCURACY_WINNERS`, :data:`SPEED_WINNER`."""
+    return family(name) in ACCURACY_FAMILIES
+
+
+def wins_speed(name: str) -> bool:
+    """True when ``name`` is of the family the criterion wants to win speed (MobileNet)."""
+    return family(name) in SPEED_FAMILIES
+
+
+def _homework(families: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(n for n in HOMEWORK_MODELS if family(n) in families)
+
+
+FOUR = tuple(HOMEWORK_MODELS)
+ACCURACY_WINNERS = _homework(ACCURACY_FAMILIES)            # ("efficientnetb0", "convnexttiny")
+SPEED_WINNER = _homework(SPEED_FAMILIES)[0]                # "mobilenetv3small"
+BASELINE = _homework((BASELINE_FAMILY,))[0]                # "resnet50"
+_BY_FAMILY = {family(n): n for n in HOMEWORK_MODELS}
 
 
 def display(name: str) -> str:
-    if name in _NAMES:
-        return _NAMES[name]
     try:
-        from cnnviz import zoo
-
         return zoo.get_spec(name).display_name
-    except Exception:
+    except Exception:  # a name the zoo does not know: itself
         return name
 
 
@@ -70,8 +97,8 @@ def evaluate(models: dict[str, dict], *, test_images: int | None = None, device:
         else:
             key = "homework.verdict.acc_bad"
         out["reasons"].append({"key": key, "params": {"winner": win_names, "acc": f"{100 * best:.1f}",
-                                                      "convnext": f"{100 * acc['convnexttiny']:.1f}",
-                                                      "efficientnet": f"{100 * acc['efficientnetb0']:.1f}"}})
+                                                      "convnext": f"{100 * acc[_BY_FAMILY['ConvNeXt']]:.1f}",
+                                                      "efficientnet": f"{100 * acc[_BY_FAMILY['EfficientNet']]:.1f}"}})
         fastest = out["speed_winner"]
         out["reasons"].append({"key": "homework.verdict.speed_ok" if out["speed_ok"] else "homework.verdict.speed_bad",
                                "params": {"winner": display(fastest), "ms": f"{speed[fastest]:.1f}",

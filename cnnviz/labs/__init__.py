@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cnnviz.labs.data import load_data
 from cnnviz.labs.registry import LABS, Lab, LabError, LabModel, UnknownLabError, check_settings, get_lab, list_labs
 
 
@@ -30,4 +31,4 @@ def start(manager, lab_id: str, **kwargs: Any):
 
 
 __all__ = ["LABS", "Lab", "LabError", "LabModel", "UnknownLabError", "check_settings", "get_lab", "list_labs",
-           "run_lab", "start"]
+           "load_data", "run_lab", "start"]

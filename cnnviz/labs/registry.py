@@ -13,6 +13,7 @@ import numpy as np
 from cnnviz import datasets
 
 from cnnviz.errors import UserFacingError
+from cnnviz.labs.data import check_source
 from cnnviz.training.options import parse_callbacks
 
 
@@ -157,11 +158,13 @@ def get_lab(lab_id: str) -> Lab:
 
 
 def check_settings(lab_id: str, dataset: str = "digits", epochs: int | None = None, subset: int | None = None,
-                   seed: int = 0, callbacks: Iterable = (), val_split: float | None = None, **_: Any) -> dict:
+                   seed: int = 0, callbacks: Iterable = (), val_split: float | None = None,
+                   models: Iterable[str] | None = None, **_: Any) -> dict:
     """Validate before queueing (so a bad request fails at once, in the user's language).
 
     ``dataset`` is a built-in name or the path of a user's zip of class folders (its default
-    subset: all its images). ``val_split`` None means the lab's.
+    subset: all its images). ``val_split`` None means the lab's; ``models`` None means all the
+    lab's networks (else a subset of them, kept in the lab's order).
 
     Returns the effective settings. Raises LabError / DatasetError / TrainingError.
     """
@@ -171,7 +174,7 @@ def check_settings(lab_id: str, dataset: str = "digits", epochs: int | None = No
         raise LabError("labs.error.epochs", value=epochs)
     source = datasets.user_source(dataset)
     if source is not None:
-        datasets.check_user_source(source)
+        check_source(source)
         key = str(source)
     else:
         key = str(dataset).strip().lower().replace("-", "_")
@@ -185,11 +188,18 @@ def check_settings(lab_id: str, dataset: str = "digits", epochs: int | None = No
     if isinstance(eff_val, bool) or not isinstance(eff_val, (int, float, np.floating)) or not 0.0 < eff_val < 1.0:
         raise datasets.DatasetError("datasets.error.val_split", value=val_split)
     options = parse_callbacks(tuple(callbacks) or lab.callbacks)
+    chosen = lab.model_names
+    if models is not None:
+        wanted = list(models)
+        unknown = [m for m in wanted if m not in lab.model_names]
+        if unknown or not wanted:
+            raise LabError("labs.error.models", value=", ".join(unknown) or "-", available=", ".join(lab.model_names))
+        chosen = [m for m in lab.model_names if m in wanted]
     if subset is not None or source is not None:
         eff_subset = subset
     else:
         eff_subset = lab.subset if key == "digits" else lab.other_subset
     return {"lab": lab.id, "dataset": key, "epochs": int(eff_epochs), "subset": eff_subset, "seed": int(seed),
             "batch_size": lab.batch_size, "learning_rate": lab.learning_rate, "image_size": lab.size_for(key),
-            "val_split": float(eff_val), "callbacks": sorted(options), "models": lab.model_names,
+            "val_split": float(eff_val), "callbacks": sorted(options), "models": list(chosen),
             "bn_momentum": lab.bn_momentum}

@@ -16,7 +16,8 @@ import tensorflow as tf
 
 from cnnviz import datasets, zoo
 from cnnviz.labs import builders
-from cnnviz.labs.registry import Lab, LabError, LabModel, bn_momentum_for, check_settings, get_lab
+from cnnviz.labs.data import load_data
+from cnnviz.labs.registry import Lab, LabModel, bn_momentum_for, check_settings, get_lab
 from cnnviz.training.fit import local_context, train_model
 from cnnviz.training.manager import RunContext
 
@@ -120,19 +121,12 @@ def run_lab(lab_id: str, dataset: str = "digits", epochs: int | None = None, sub
     """
     from cnnviz.inspect import summarize  # noqa: I001 (after TF: inspect is heavy)
 
-    settings = check_settings(lab_id, dataset, epochs, subset, seed, callbacks, val_split=val_split)
+    settings = check_settings(lab_id, dataset, epochs, subset, seed, callbacks, val_split=val_split, models=models)
     lab: Lab = get_lab(lab_id)
-    chosen = list(lab.models)
-    if models is not None:
-        wanted = list(models)
-        unknown = [m for m in wanted if m not in lab.model_names]
-        if unknown or not wanted:
-            raise LabError("labs.error.models", value=", ".join(unknown) or "-", available=", ".join(lab.model_names))
-        chosen = [m for m in lab.models if m.name in wanted]
-        settings["models"] = [m.name for m in chosen]
+    chosen = [m for m in lab.models if m.name in settings["models"]]
     ctx = context or local_context(f"lab-{lab.id}")
     t_start = time.perf_counter()
-    data = datasets.load(settings["dataset"], subset=settings["subset"], seed=seed, val_split=settings["val_split"],
+    data = load_data(settings["dataset"], subset=settings["subset"], seed=seed, val_split=settings["val_split"],
                          size=settings["image_size"], progress=data_progress)
     settings["data_sizes"] = data.sizes()
     steps = math.ceil(len(data.x_train) / lab.batch_size)

@@ -22,19 +22,22 @@ from cnnviz import HOMEWORK_MODELS, infer
 from cnnviz.errors import UserFacingError
 from cnnviz.serving.pool import default_weights
 from cnnviz.serving.queue import predict_many
+from cnnviz.training import trained
 
 
 def make_predictor(name: str, weights: str | None = "auto", **options: Any):
     """The predictor a replica serves: ``weights`` "auto" (ImageNet when cached on this node,
-    else random), "imagenet", None/"random", or a path to a ``.weights.h5`` file."""
+    else random), "imagenet", None/"random", a model trained in a run ("run:<run_id>/<model>"),
+    or a path to a ``.weights.h5`` file."""
     if weights == "auto":
         weights = default_weights([name])[name]
-    file = None
-    if weights not in (None, "random", "none", "imagenet"):
+    file = model = None
+    if trained.is_ref(weights):  # the run's .keras (the one parser of "run:<id>/<model>")
+        model, weights = trained.load_model(weights), None
+    elif weights not in (None, "random", "none", "imagenet"):
         file, weights = str(weights), None
     elif weights in ("random", "none"):
         weights = None
-    model = None
     if file is not None:
         from cnnviz import zoo
 

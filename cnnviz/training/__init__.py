@@ -6,8 +6,9 @@ the bridge callback, ``train_model``) is in :mod:`cnnviz.training.fit`, imported
 worker when a run trains.
 """
 
-from cnnviz.training.manager import ModelState, Run, RunContext, RunManager, default_max_runs
+from cnnviz.training.manager import ModelProgress, Run, RunContext, RunManager, default_max_runs
 from cnnviz.training.store import (
+    DONE_STATUSES,
     MARKER,
     RunDiskFullError,
     RunRecord,
@@ -20,6 +21,6 @@ from cnnviz.training.store import (
 )
 
 __all__ = [
-    "MARKER", "ModelState", "Run", "RunContext", "RunDiskFullError", "RunManager", "RunRecord", "TrainingError",
+    "DONE_STATUSES", "MARKER", "ModelProgress", "Run", "RunContext", "RunDiskFullError", "RunManager", "RunRecord", "TrainingError",
     "UnknownRunError", "default_max_runs", "list_runs", "load_run", "run_dir", "runs_root",
 ]

@@ -131,15 +131,19 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, classes: int) -> np
                        minlength=classes * classes).reshape(classes, classes)
 
 
-def _save_model(model: keras.Model, path) -> None:
-    # model.save insists on a ".keras" name: write "<tmp>.keras" beside it, then rename.
+def save_keras_atomic(model: keras.Model, path) -> None:
+    """Save ``model`` to ``path`` (.keras) atomically: a reader never sees half a file.
+
+    model.save insists on a ".keras" name: write "<tmp>.keras" beside it, then rename.
+    Raises RunDiskFullError / TrainingError like :func:`cnnviz.training.store.write_atomic`.
+    """
     tmp = path.with_name(f".{path.stem}.part.keras")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         model.save(tmp)
         tmp.replace(path)
     except OSError as exc:
-        store._raise_disk(exc, path)
+        store.raise_write_error(exc, path)
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -158,7 +162,9 @@ def train_model(ctx: RunContext, name: str, model: keras.Model, data, *, epochs:
 
     Returns:
         {"history", "seconds", "epoch_seconds", "epochs_run", "test_accuracy", "confusion",
-        "per_class_accuracy", "stopped", "best_epoch", "files"}.
+        "per_class_accuracy", "test_predictions", "test_confidence", "stopped", "best_epoch", "files"};
+        the test images and labels go once to the run's ``test_set.npz`` (the page shows them with
+        the predictions, without loading the data or the model again).
     """
     options = parse_callbacks(callbacks)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
@@ -223,13 +229,18 @@ def train_model(ctx: RunContext, name: str, model: keras.Model, data, *, epochs:
         store.write_atomic(np_path, lambda f: np.save(f, cm))
         store.write_json(ctx.dir / "confusion" / f"{name}.json",
                          {"classes": list(data.class_names), "matrix": cm.tolist()})
+        if not (ctx.dir / store.TEST_SET).is_file():  # the same test set for every model of the run
+            images = (np.clip(data.x_test, 0, 1) * 255).astype(np.uint8)
+            store.write_atomic(ctx.dir / store.TEST_SET,
+                               lambda f: np.savez_compressed(f, x=images, y=data.y_test.astype(np.int64)))
         if save_model:
             path = ctx.dir / "models" / f"{name}.keras"
-            _save_model(model, path)
+            save_keras_atomic(model, path)
             files["model"] = str(path)
-    out = {"history": hist, "seconds": seconds, "epoch_seconds": list(ctx.run.models[name].epoch_seconds),
+    out = {"history": hist, "seconds": seconds, "epoch_seconds": ctx.epoch_seconds(name),
            "epochs_run": epochs_run, "test_accuracy": test_acc, "confusion": cm.tolist(),
-           "per_class_accuracy": per_class, "stopped": bool(ctx.stop_requested),
+           "per_class_accuracy": per_class, "test_predictions": pred.astype(int).tolist(),
+           "test_confidence": [round(float(c), 5) for c in probs.max(axis=-1)], "stopped": bool(ctx.stop_requested),
            "best_epoch": bridge.best_epoch, "files": files}
     ctx.end_model(name, seconds=seconds, test_accuracy=test_acc)
     if on_progress:

@@ -43,7 +43,7 @@ def default_max_runs() -> int:
 
 
 @dataclass
-class ModelState:
+class ModelProgress:
     """Live progress of one model inside a run."""
 
     name: str
@@ -59,7 +59,14 @@ class ModelState:
 
 
 class Run:
-    """One run: its settings, live state and (once done) result. Thread-safe to read."""
+    """One run: its settings, live state and (once done) result. Thread-safe to read.
+
+    It answers the same read interface as a stored :class:`cnnviz.training.RunRecord`:
+    ``status``, ``plan``, ``error``, ``settings``, ``history``, ``batches``, ``events``,
+    ``result``, ``steps`` (and ``run_id``, ``kind``, ``title``, ``created``, ``done``, ``path``).
+    The job writes through the ``begin_model``/``record_*``/``add_event`` methods (via
+    :class:`RunContext`).
+    """
 
     def __init__(self, run_id: str, kind: str, params: dict, title: str | None, job: Callable, persist: bool):
         self.run_id = run_id
@@ -74,10 +81,10 @@ class Run:
         self.finished: float | None = None
         self.error: UserFacingError | None = None
         self.error_detail: str | None = None
-        self.result: Any = None
-        self.models: dict[str, ModelState] = {}
-        self.plan: list[str] = []
-        self.events: list[dict] = []
+        self.returned: Any = None   # what the job returned (e.g. a LabResult); ``result`` is its dict
+        self.models: dict[str, ModelProgress] = {}
+        self._plan: list[str] = []
+        self._events: list[dict] = []
         self.current: str | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -108,14 +115,115 @@ class Run:
     def done(self) -> bool:
         return self._done.is_set()
 
+    # ---------------------------------------------------------------- the read interface (as RunRecord)
+    @property
+    def plan(self) -> list[str]:
+        with self._lock:
+            return list(self._plan)
+
+    @property
+    def events(self) -> list[dict]:
+        with self._lock:
+            return copy.deepcopy(self._events)
+
+    @property
+    def history(self) -> dict:
+        with self._lock:
+            return {n: copy.deepcopy(m.history) for n, m in self.models.items()}
+
+    @property
+    def batches(self) -> dict:
+        with self._lock:
+            return {n: self._sorted_batches(m) for n, m in self.models.items()}
+
+    @property
+    def steps(self) -> dict[str, int]:
+        with self._lock:
+            return {n: m.steps for n, m in self.models.items()}
+
+    @property
+    def result(self) -> dict:
+        """The job's result as plain data (``to_dict()`` of a LabResult/HomeworkResult); {} until it ends."""
+        value = self.returned
+        value = value.to_dict() if hasattr(value, "to_dict") else value
+        return value if value is not None else {}
+
+    @property
+    def settings(self) -> dict:
+        """The effective settings: as queued, completed by the result's own ``settings`` once there."""
+        return store.effective_settings(self.params, self.result)
+
+    def model_path(self, model_name: str) -> Path | None:
+        if self.path is None:
+            return None
+        path = self.path / "models" / f"{model_name}.keras"
+        return path if path.is_file() else None
+
+    # ---------------------------------------------------------------- writing (the job, through RunContext)
+    def set_plan(self, model_names: list[str]) -> None:
+        with self._lock:
+            self._plan = list(model_names)
+            for name in model_names:
+                self.models.setdefault(name, ModelProgress(name))
+
+    def begin_model(self, name: str, *, epochs: int, steps: int, **info: Any) -> None:
+        with self._lock:
+            m = self.models.setdefault(name, ModelProgress(name))
+            m.epochs, m.steps, m.status = int(epochs), int(steps), "training"
+            m.info.update(info)
+            self.current = name
+            if name not in self._plan:
+                self._plan.append(name)
+
+    def end_model(self, name: str, **info: Any) -> None:
+        with self._lock:
+            m = self.models[name]
+            m.status = "stopped" if self.stop_requested else "done"
+            m.info.update(info)
+
+    def record_batch(self, name: str, epoch: int, batch: int, logs: dict) -> None:
+        with self._lock:
+            m = self.models[name]
+            m.batch = max(m.batch, batch + 1)  # batch-end records may arrive out of order (async)
+            b = m.batches
+            b["step"].append(epoch * m.steps + batch)
+            for key, value in logs.items():
+                b.setdefault(key, []).append(float(value))
+
+    def record_epoch(self, name: str, epoch: int, logs: dict, seconds: float) -> None:
+        with self._lock:
+            m = self.models[name]
+            m.epoch, m.batch = epoch + 1, 0
+            for key, value in logs.items():
+                m.history.setdefault(key, []).append(float(value))
+            m.epoch_seconds.append(float(seconds))
+
+    def add_event(self, event: dict) -> None:
+        with self._lock:
+            self._events.append(dict(event))
+
+    def epoch_seconds(self, name: str) -> list[float]:
+        with self._lock:
+            m = self.models.get(name)
+            return list(m.epoch_seconds) if m else []
+
+    def _finish(self, status: str) -> None:
+        with self._lock:
+            self.status, self.finished = status, time.time()
+
     # ---------------------------------------------------------------- reading
+    @staticmethod
+    def _sorted_batches(m: ModelProgress) -> dict:
+        order = sorted(range(len(m.batches["step"])), key=m.batches["step"].__getitem__)
+        return {k: [v[i] for i in order] for k, v in m.batches.items()}
+
     def progress(self) -> dict:
         """Fractions and times: done/total steps, elapsed and remaining seconds (None until known)."""
         with self._lock:
             return self._progress()
 
     def _progress(self) -> dict:
-        planned = self.plan or list(self.models)
+        planned = self._plan or list(self.models)
         total = done = 0
         for name in planned:
             m = self.models.get(name)
@@ -144,8 +252,7 @@ class Run:
         with self._lock:
             models = {}
             for name, m in self.models.items():
-                order = sorted(range(len(m.batches["step"])), key=m.batches["step"].__getitem__)
-                batches = {k: [v[i] for i in order] for k, v in m.batches.items()}
+                batches = self._sorted_batches(m)
                 models[name] = {"epochs": m.epochs, "steps": m.steps, "epoch": m.epoch, "batch": m.batch,
                                 "status": m.status, "history": copy.deepcopy(m.history), "batches": batches,
                                 "epoch_seconds": list(m.epoch_seconds), "info": copy.deepcopy(m.info)}
@@ -154,7 +261,7 @@ class Run:
                     "finished": self.finished, "error": None if self.error is None else {
                         "key": self.error.key, "params": {k: str(v) for k, v in self.error.params.items()},
                         "message": str(self.error)},
-                    "plan": list(self.plan), "models": models, "events": copy.deepcopy(self.events),
+                    "plan": list(self._plan), "models": models, "events": copy.deepcopy(self._events),
                     "progress": self._progress()}
 
     def summary(self) -> dict:
@@ -178,48 +285,28 @@ class RunContext:
         return self.run.stop_requested
 
     def plan(self, model_names: list[str]) -> None:
-        with self.run._lock:
-            self.run.plan = list(model_names)
-            for name in model_names:
-                self.run.models.setdefault(name, ModelState(name))
+        self.run.set_plan(model_names)
 
     def begin_model(self, name: str, *, epochs: int, steps: int, **info: Any) -> None:
-        with self.run._lock:
-            m = self.run.models.setdefault(name, ModelState(name))
-            m.epochs, m.steps, m.status = int(epochs), int(steps), "training"
-            m.info.update(info)
-            self.run.current = name
-            if name not in self.run.plan:
-                self.run.plan.append(name)
+        self.run.begin_model(name, epochs=epochs, steps=steps, **info)
 
     def end_model(self, name: str, **info: Any) -> None:
-        with self.run._lock:
-            m = self.run.models[name]
-            m.status = "stopped" if self.run.stop_requested else "done"
-            m.info.update(info)
+        self.run.end_model(name, **info)
 
     def record_batch(self, name: str, epoch: int, batch: int, logs: dict) -> None:
         """One training batch's logs (called from Keras' callback thread; cheap)."""
-        with self.run._lock:
-            m = self.run.models[name]
-            m.batch = max(m.batch, batch + 1)  # batch-end records may arrive out of order (async)
-            b = m.batches
-            b["step"].append(epoch * m.steps + batch)
-            for key, value in logs.items():
-                b.setdefault(key, []).append(float(value))
+        self.run.record_batch(name, epoch, batch, logs)
 
     def record_epoch(self, name: str, epoch: int, logs: dict, seconds: float) -> None:
-        with self.run._lock:
-            m = self.run.models[name]
-            m.epoch, m.batch = epoch + 1, 0
-            for key, value in logs.items():
-                m.history.setdefault(key, []).append(float(value))
-            m.epoch_seconds.append(float(seconds))
+        self.run.record_epoch(name, epoch, logs, seconds)
 
     def event(self, name: str | None, kind: str, epoch: int | None = None, **data: Any) -> None:
         """A training event (``lr_drop``, ``early_stop``, ``best_epoch``, ``stopped``...) for the curves."""
-        with self.run._lock:
-            self.run.events.append({"model": name, "kind": kind, "epoch": epoch, **data})
+        self.run.add_event({"model": name, "kind": kind, "epoch": epoch, **data})
+
+    def epoch_seconds(self, name: str) -> list[float]:
+        """The seconds of each epoch ``name`` trained so far."""
+        return self.run.epoch_seconds(name)
 
     def save_json(self, rel: str, obj: Any) -> Path | None:
         return store.write_json(self.dir / rel, obj) if self.dir else None
@@ -277,8 +364,7 @@ class RunManager:
             threading.Thread(target=self._work, args=(run,), name=f"cnnviz-run-{run.run_id}", daemon=True).start()
 
     def _finish_unstarted(self, run: Run) -> None:
-        with run._lock:
-            run.status, run.finished = "stopped", time.time()
+        run._finish("stopped")
         if run.path is not None:
             try:
                 store.write_json(run.path / store.MARKER, {"status": "stopped", "finished": run.finished})
@@ -290,7 +376,7 @@ class RunManager:
         ctx = RunContext(run)
         status = "failed"
         try:
-            run.result = run.job(ctx)
+            run.returned = run.job(ctx)
             status = "stopped" if run.stop_requested else "finished"
         except UserFacingError as exc:
             run.error = exc
@@ -314,8 +400,7 @@ class RunManager:
                                                            "error": str(run.error), **store.error_fields(run.error)})
             except UserFacingError:
                 pass
-        with run._lock:
-            run.status, run.finished = status, time.time()
+        run._finish(status)
         with self._lock:
             self._running.discard(run.run_id)
         run._done.set()
@@ -323,13 +408,14 @@ class RunManager:
 
     def _save(self, run: Run, status: str) -> None:
         snap = run.snapshot()
-        result = run.result.to_dict() if hasattr(run.result, "to_dict") else run.result
+        result = run.result
         store.write_json(run.path / "history.json", {n: m["history"] for n, m in snap["models"].items()})
         store.write_json(run.path / "batches.json", {n: m["batches"] for n, m in snap["models"].items()})
         store.write_json(run.path / "events.json", snap["events"])
         store.write_json(run.path / "result.json", result)
         store.write_json(run.path / store.MARKER, {"status": status, "finished": time.time(),
-                                                   "elapsed": snap["progress"]["elapsed"]})
+                                                   "elapsed": snap["progress"]["elapsed"], "plan": snap["plan"],
+                                                   "steps": {n: m["steps"] for n, m in snap["models"].items()}})
 
     # ---------------------------------------------------------------- reading
     def get(self, run_id: str) -> Run | store.RunRecord:
@@ -386,4 +472,4 @@ class RunManager:
         return True
 
 
-__all__ = ["RunManager", "Run", "RunContext", "ModelState", "default_max_runs", "UnknownRunError"]
+__all__ = ["RunManager", "Run", "RunContext", "ModelProgress", "default_max_runs", "UnknownRunError"]

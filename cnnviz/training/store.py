@@ -8,7 +8,8 @@ Layout of one run folder::
     events.json        [{"model", "epoch", "kind", ...}]          |
     result.json        the run's result (``LabResult.to_dict()``) /
     models/<model>.keras, confusion/<model>.npy, <model>.csv (CSVLogger), checkpoints/<model>.keras
-    done.json          {"status": "finished"|"stopped"|"failed", ...}: written LAST
+    test_set.npz       the test images (uint8) and labels; each model's predictions are in result.json
+    done.json          {"status": "finished"|"stopped"|"failed", "plan", "steps", ...}: written LAST
 
 Every file goes through a temporary file in the same folder and ``os.replace``, so a
 reader never sees half a file. A folder without ``done.json`` is listed as
@@ -35,7 +36,10 @@ from cnnviz.errors import UserFacingError
 
 MARKER = "done.json"
 STATUSES = ("queued", "running", "stopping", "stopped", "finished", "failed", "interrupted")
-DONE_STATUSES = ("stopped", "finished", "failed")
+#: The statuses of a run that is over: the one "finished" set of every page (a folder without its
+#: marker is "interrupted": over too, never resumed).
+DONE_STATUSES = ("stopped", "finished", "failed", "interrupted")
+TEST_SET = "test_set.npz"   # the test images (uint8) and labels every model of the run was scored on
 
 
 class TrainingError(UserFacingError):
@@ -70,7 +74,8 @@ def run_dir(run_id: str) -> Path:
     return runs_root() / _check_id(run_id)
 
 
-def _raise_disk(exc: OSError, path: Path) -> None:
+def raise_write_error(exc: OSError, path: Path) -> None:
+    """Re-raise an OS error met while writing ``path`` as the run's error: disk full, or the reason."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         raise RunDiskFullError("training.error.disk_full", path=str(path)) from exc
     raise TrainingError("training.error.write", path=str(path), reason=exc.strerror or str(exc)) from exc
@@ -96,7 +101,7 @@ def write_atomic(path: Path, writer: Callable[[Any], None], *, binary: bool = Tr
         os.replace(tmp, path)
         tmp = None
     except OSError as exc:
-        _raise_disk(exc, path)
+        raise_write_error(exc, path)
     finally:
         if tmp is not None:
             with contextlib.suppress(OSError):
@@ -140,19 +145,61 @@ def error_fields(error: BaseException | None) -> dict:
                              for k, v in error.params.items()}}
 
 
+def effective_settings(params: dict, result: dict | None) -> dict:
+    """A run's settings as it trained: what was asked (``params``, checked when the run was queued),
+    completed by what the job measured of them (the result's own ``settings``: data sizes...)."""
+    return {**(params or {}), **((result or {}).get("settings") or {})}
+
+
+def steps_per_epoch(history: dict, batches: dict) -> dict[str, float]:
+    """``{model: batches per epoch}`` of a stored run that predates the marker's ``steps``."""
+    return {n: len(batches.get(n, {}).get("step", [])) / max(1, len(h.get("loss", [])) or 1)
+            for n, h in history.items()}
+
+
 @dataclass
 class RunRecord:
-    """A run as found on disk (finished, stopped, failed or interrupted)."""
+    """A run as found on disk (finished, stopped, failed or interrupted).
+
+    It answers the same read interface as a live :class:`cnnviz.training.Run`: ``status``,
+    ``plan``, ``error``, ``settings``, ``history``, ``batches``, ``events``, ``result``, ``steps``.
+    """
 
     run_id: str
     path: Path
     status: str
-    settings: dict = field(default_factory=dict)
+    stored: dict = field(default_factory=dict)   # settings.json: run_id, kind, title, params, created
     marker: dict = field(default_factory=dict)
+
+    done = True  # a stored run never changes
+
+    @property
+    def kind(self) -> str | None:
+        return self.stored.get("kind")
+
+    @property
+    def title(self) -> str:
+        return self.stored.get("title") or self.run_id
+
+    @property
+    def created(self) -> float | None:
+        return self.stored.get("created")
 
     @property
     def finished(self) -> bool:
         return self.status == "finished"
+
+    @property
+    def settings(self) -> dict:
+        return effective_settings(self.stored.get("params") or {}, self.result)
+
+    @property
+    def plan(self) -> list[str]:
+        return list(self.marker.get("plan") or self.history)
+
+    @property
+    def steps(self) -> dict[str, float]:
+        return dict(self.marker.get("steps") or steps_per_epoch(self.history, self.batches))
 
     @property
     def history(self) -> dict:
@@ -191,10 +238,20 @@ class RunRecord:
         path = self.path / "confusion" / f"{model_name}.npy"
         return np.load(path, allow_pickle=False) if path.is_file() else None
 
+    def test_set(self):
+        """``(images uint8 N×H×W×C, labels)`` the run's models were tested on, or None (an older run)."""
+        import numpy as np
+
+        path = self.path / TEST_SET
+        if not path.is_file():
+            return None
+        with np.load(path, allow_pickle=False) as data:
+            return data["x"], data["y"]
+
     def summary(self) -> dict:
-        return {"run_id": self.run_id, "status": self.status, "kind": self.settings.get("kind"),
-                "title": self.settings.get("title"), "created": self.settings.get("created"),
-                "finished": self.marker.get("finished"), "settings": self.settings.get("params", {}),
+        return {"run_id": self.run_id, "status": self.status, "kind": self.kind,
+                "title": self.stored.get("title"), "created": self.created,
+                "finished": self.marker.get("finished"), "settings": self.stored.get("params", {}),
                 "error": self.marker.get("error")}
 
 
@@ -213,7 +270,7 @@ def load_run(run_id: str) -> RunRecord:
         status = marker["status"]
     else:
         marker, status = {}, "interrupted"
-    return RunRecord(run_id=run_id, path=path, status=status, settings=settings, marker=marker)
+    return RunRecord(run_id=run_id, path=path, status=status, stored=settings, marker=marker)
 
 
 def list_runs() -> list[RunRecord]:
@@ -226,7 +283,7 @@ def list_runs() -> list[RunRecord]:
         if child.is_dir() and not child.name.startswith(".") and (child / "settings.json").is_file():
             with contextlib.suppress(UnknownRunError):
                 records.append(load_run(child.name))
-    records.sort(key=lambda r: (r.settings.get("created") or 0, r.run_id), reverse=True)
+    records.sort(key=lambda r: (r.created or 0, r.run_id), reverse=True)
     return records
 
 

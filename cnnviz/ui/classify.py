@@ -19,14 +19,12 @@ import streamlit as st
 
 from cnnviz import HOMEWORK_MODELS, infer, timeline, zoo
 from cnnviz.errors import UserFacingError
+from cnnviz.homework import verdict
 from cnnviz.images import image_digest
 from cnnviz.ui import current_lang, error_message, gradcam, page_link, t
 from cnnviz.ui.models import classify_image, convert_first, display_name, get_predictor, predictor_loaded
 
 COLUMNS = len(HOMEWORK_MODELS)
-#: Families the homework expects to win each criterion (seed 000, "Criterio de aceptación").
-HOMEWORK_ACCURACY_FAMILIES = ("ConvNeXt", "EfficientNet")
-HOMEWORK_SPEED_FAMILIES = ("MobileNet",)
 
 
 @dataclass
@@ -288,11 +286,11 @@ def summary_lines(columns: list[Column]) -> list[str]:
 
     # The homework's acceptance criterion (seed 000), checked against what this page measured.
     lines.append(t("classify.summary.criterion"))
-    speed_ok = fastest.family in HOMEWORK_SPEED_FAMILIES
+    speed_ok = verdict.wins_speed(fastest.name)
     lines.append(t("classify.summary.speed_ok" if speed_ok else "classify.summary.speed_other",
                    model=fastest.display_name))
     if accurate is not None:
-        acc_ok = accurate.family in HOMEWORK_ACCURACY_FAMILIES
+        acc_ok = verdict.wins_accuracy(accurate.name)
         lines.append(t("classify.summary.accuracy_ok" if acc_ok else "classify.summary.accuracy_other",
                        model=accurate.display_name))
     return lines

@@ -1,8 +1,9 @@
 """The homework studio's Streamlit side: dataset intake, settings, the live run, the results.
 
 Training runs in the server's one :class:`cnnviz.training.RunManager`
-(:func:`cnnviz.ui.runs.manager`, shared with Labs: one run trains at a time): the
-page keeps only the run id (session and ``?run=`` in the URL), so page switches and reloads
+(:func:`cnnviz.ui.runs.manager`, shared with Labs: one run trains at a time): the page
+follows its run with the same code as Labs (:func:`cnnviz.ui.runs.followed`, ``?run=`` in
+the URL, :func:`cnnviz.ui.runs.live_view`, one curves figure), so page switches and reloads
 reattach to the same run. No TensorFlow is imported here.
 """
 
@@ -16,12 +17,11 @@ import streamlit as st
 from cnnviz import cache, homework
 from cnnviz.homework import report, verdict
 from cnnviz.homework.script import reproduce_script
-from cnnviz.training import Run
+from cnnviz.training import DONE_STATUSES
 from cnnviz.ui import current_lang, error_message, runs, t
 from cnnviz.ui.models import display_name
 from cnnviz.zoo import pretrained
 
-RUN_KEY = "homework_run"
 DS_KEY = "homework_dataset"
 SOURCES = ("upload", "folder", "demo")
 
@@ -190,13 +190,7 @@ def start(ds: homework.HomeworkDataset, settings: dict) -> None:
     settings = dict(settings)
     models = settings.pop("models")
     run = homework.start(runs.manager(), ds, models, **settings)
-    st.session_state[RUN_KEY] = run.run_id
-    st.query_params["run"] = run.run_id
-
-
-def current_run_id() -> str | None:
-    rid = st.query_params.get("run") or st.session_state.get(RUN_KEY)
-    return str(rid) if rid else None
+    runs.follow(run.run_id)
 
 
 # --------------------------------------------------------------------------- live run and results
@@ -204,8 +198,13 @@ def current_run_id() -> str | None:
 PHASES = ("build", "features", "head", "activations", "finetune", "inference")
 
 
-def _live(run: Run) -> None:
-    snap = run.snapshot()
+def curve_label(name: str) -> str:
+    """A homework curve's model and phase ("resnet50-fe" → "ResNet50 · feature extraction")."""
+    base, _, ph = name.rpartition("-")
+    return t("homework.page.curve_title", model=display_name(base), phase=t(f"homework.page.phase_name_{ph}"))
+
+
+def _live(run, snap: dict) -> None:
     prog = snap["progress"]
     phase = next((e for e in reversed(snap["events"]) if e["kind"] == "phase"), None)
     if phase:
@@ -216,58 +215,26 @@ def _live(run: Run) -> None:
     if st.button(t("homework.page.stop"), key="homework_stop", icon=":material/stop_circle:",
                  disabled=snap["status"] not in ("queued", "running")):
         runs.manager().stop(run.run_id)
-    curves(snap["models"])
+    models = snap["models"]
+    if any(m["batches"].get("step") for m in models.values()):
+        st.plotly_chart(runs.curves_figure(models, snap["events"], labels={n: curve_label(n) for n in models}),
+                        key="homework_live_curves", config={"displayModeBar": False})
 
 
-def curves(models: dict) -> None:
-    names = list(models)
-    if not names:
-        return
-    cols = st.columns(min(4, len(names)))
-    for i, name in enumerate(names):
-        hist = models[name].get("history") or {}
-        base, _, ph = name.rpartition("-")
-        with cols[i % len(cols)]:
-            st.caption(t("homework.page.curve_title", model=display_name(base), phase=t(f"homework.page.phase_name_{ph}")))
-            if hist.get("accuracy"):
-                st.line_chart({t("homework.report.train"): hist.get("accuracy", []),
-                               t("homework.report.val"): hist.get("val_accuracy", [])}, height=160)
-            else:
-                batches = models[name].get("batches") or {}
-                if batches.get("accuracy"):
-                    st.line_chart({t("homework.report.train"): batches["accuracy"]}, height=160)
-
-
-def run_view(run_id: str, ds: homework.HomeworkDataset | None) -> None:
-    try:
-        run = runs.manager().get(run_id)
-    except Exception as exc:  # an id from an old link
-        st.warning(error_message(exc))
-        return
-    if isinstance(run, Run) and not run.done:
-        if run.params.get("random_weights"):  # a reload shows the live run without the settings: label it here too
+def run_view(run, ds: homework.HomeworkDataset | None) -> None:
+    """The followed run: live (progress, Stop, curves) until it is over, then its results."""
+    if run.status not in DONE_STATUSES:
+        if run.settings.get("random_weights"):  # a reload shows the live run without the settings: label it here too
             st.error(t("homework.random.banner"), icon=":material/casino:")
-
-        @st.fragment(run_every=3)  # each redraw holds the GIL the trainer's tracing needs
-        def live():
-            if run.done:
-                st.rerun()
-            _live(run)
-
-        live()
+        runs.live_view(run.run_id, _live, key="homework")
         return
     if run.error is not None:  # a live run's error, or the reason a stored run's marker kept
         st.error(error_message(run.error), icon=":material/error:")
         return
-    if isinstance(run, Run):
-        data = run.result.to_dict() if hasattr(run.result, "to_dict") else run.result
-        folder = run.path
-    else:
-        data, folder = run.result, run.path
-        if not data:
-            st.warning(t("homework.page.no_result", status=run.status))
-            return
-    results(data, folder, ds)
+    if not run.result:
+        st.warning(t("homework.page.no_result", status=run.status))
+        return
+    results(run.result, run.path, ds)
 
 
 def results(data: dict, folder: Path | None, ds: homework.HomeworkDataset | None) -> None:

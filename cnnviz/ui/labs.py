@@ -17,7 +17,7 @@ import streamlit as st
 
 from cnnviz import cache, datasets, labs, zoo
 from cnnviz.errors import UserFacingError
-from cnnviz.training import store, tensorboard_logs
+from cnnviz.training import DONE_STATUSES, store, tensorboard_logs, trained
 from cnnviz.training.options import CALLBACK_OPTIONS
 from cnnviz.ui import error_message, page_link, t
 from cnnviz.ui import runs as ui_runs
@@ -38,19 +38,6 @@ def lab_title(lab_id: str) -> str:
         return lab_id
 
 
-def dataset_state(name: str) -> str:
-    """"ready" (no network needed), "download" (will be fetched when the run starts) or "offline"."""
-    if name == "digits" or datasets.user_source(name) is not None:
-        return "ready"
-    records = datasets.RECORDS.get(name, ())
-    debian = name == "fashion_mnist" and all(
-        (datasets.DEBIAN_FASHION_DIR / original).is_file() or (datasets.DEBIAN_FASHION_DIR / original[:-3]).is_file()
-        for original in (r.filename.removeprefix(datasets.FASHION_PREFIX) for r in records))
-    if datasets.arrays_path(name).is_file() or (records and all(r.path.is_file() for r in records)) or debian:
-        return "ready"
-    return "offline" if cache.offline() else "download"
-
-
 def dataset_label(name: str | None) -> str:
     """A dataset as people read it: the catalog's name, or "your own zip (file.zip)"."""
     name = name or "digits"
@@ -61,7 +48,7 @@ def dataset_label(name: str | None) -> str:
 
 @st.cache_data(max_entries=6, show_spinner=False)
 def _samples(name: str, subset: int | None, seed: int, val_split: float, size: int) -> tuple[dict, dict]:
-    data = datasets.load(name, subset=subset, seed=seed, val_split=val_split, size=size)
+    data = labs.load_data(name, subset=subset, seed=seed, val_split=val_split, size=size)
     samples = {c: ui_runs.images_strip(imgs) for c, imgs in data.samples_per_class(SAMPLES_PER_CLASS).items()}
     return samples, {"sizes": data.sizes(), "classes": list(data.class_names), "description": data.description,
                      "refused": data.settings.get("refused", 0)}
@@ -114,7 +101,7 @@ def settings_form(lab: labs.Lab) -> dict | None:
         choice = st.selectbox(t("labs_ui.dataset"), (*datasets.NAMES, datasets.USER), key="labs_dataset",
                               format_func=lambda n: t(f"labs_ui.dataset.{n}"))
     dataset = user_zip_picker() if choice == datasets.USER else choice
-    state = dataset_state(dataset) if dataset is not None else None
+    state = datasets.availability(dataset) if dataset is not None else None
     default_subset = {"digits": lab.subset, datasets.USER: None}.get(choice, lab.other_subset)
     with c2:
         subset = st.number_input(t("labs_ui.subset"), min_value=2, value=default_subset, step=100,
@@ -200,19 +187,17 @@ def start(lab: labs.Lab, settings: dict) -> None:
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def test_predictions(run_id: str, model_name: str) -> dict | None:
-    """The run's test images, labels and the saved model's predictions (recomputed from the
-    run's settings: same dataset, subset, seed and split give the same test set)."""
+    """The run's test images and labels and the model's predictions, as the run saved them
+    (:func:`cnnviz.training.store.RunRecord.test_set`; no data or model loaded); None when the
+    run kept none (an older run, or a model that did not finish)."""
     record = store.load_run(run_id)
-    path = record.model_path(model_name)
-    if path is None:
+    m = (record.result.get("models") or {}).get(model_name) or {}
+    test = record.test_set()
+    if test is None or m.get("test_predictions") is None:
         return None
-    s = record.result.get("settings") or record.settings.get("params", {})
-    data = datasets.load(s["dataset"], subset=s.get("subset"), seed=s.get("seed", 0),
-                         val_split=s.get("val_split", 0.2), size=s.get("image_size", 32))
-    model = zoo.load_saved(path)  # heavy: TF, only once a finished run's details are opened
-    probs = np.asarray(model.predict(data.x_test, batch_size=128, verbose=0))
-    return {"x": (np.clip(data.x_test, 0, 1) * 255).astype(np.uint8), "y": data.y_test.astype(int),
-            "pred": probs.argmax(-1).astype(int), "conf": probs.max(-1), "classes": list(data.class_names)}
+    x, y = test
+    return {"x": x, "y": y.astype(int), "pred": np.asarray(m["test_predictions"], int),
+            "conf": np.asarray(m.get("test_confidence") or [], float), "classes": list(record.result.get("class_names") or [])}
 
 
 def results_table(result: dict) -> None:
@@ -299,16 +284,15 @@ def model_details(record, result: dict, name: str) -> None:
                           yaxis={"range": [0, 1], "tickformat": ".0%"}, xaxis={"type": "category"})
         st.plotly_chart(fig, key=f"labs_pc_{record.run_id}_{name}", config={"displayModeBar": False})
     try:
-        with st.spinner(t("labs_ui.predicting")):
-            preds = test_predictions(record.run_id, name)
+        preds = test_predictions(record.run_id, name)
     except UserFacingError as exc:
         st.error(error_message(exc))
         return
-    except Exception as exc:  # a model file that no longer loads: say so, keep the rest of the page
+    except Exception as exc:  # a test set that no longer reads: say so, keep the rest of the page
         st.error(t("labs_ui.error.predict", model=name, reason=f"{type(exc).__name__}: {exc}"))
         return
     if preds is None:
-        st.caption(t("labs_ui.no_model_file"))
+        st.caption(t("labs_ui.no_test_set" if record.model_path(name) is not None else "labs_ui.no_model_file"))
         return
     cell = _clicked_cell(event, classes)
     if cell is not None:
@@ -413,22 +397,20 @@ def downloads(record, result: dict, history: dict, fig: go.Figure) -> None:
                            key=f"labs_dl_keras_{record.run_id}")
 
 
-def finished_view(run_id: str, live_error: UserFacingError | None = None) -> None:
-    """A stored run: curves with its callback events, table, downloads, per-model details."""
-    record = ui_runs.record_or_error(run_id)
-    if record is None:
-        return
+def finished_view(record) -> None:
+    """A run that is over (live or stored: the same read interface): curves with its callback
+    events, table, downloads, per-model details."""
+    run_id = record.run_id
     status = record.status
-    st.subheader(t("labs_ui.run_header", lab=lab_title(record.settings.get("title") or ""),
-                   status=ui_runs.status_label(status)))
+    st.subheader(t("labs_ui.run_header", lab=lab_title(record.title or ""), status=ui_runs.status_label(status)))
     if status == "failed":  # the marker keeps the error's key: the UI language, even after a restart
-        st.error(error_message(live_error if live_error is not None else record.error), icon=":material/error:")
+        st.error(error_message(record.error), icon=":material/error:")
         return
     if status == "interrupted":
         st.warning(t("labs_ui.interrupted"), icon=":material/warning:")
         return
     result = record.result
-    s = result.get("settings") or {}
+    s = record.settings
     sizes = s.get("data_sizes") or {}
     st.caption(t("labs_ui.run_settings", dataset=dataset_label(s.get("dataset")),
                  epochs=s.get("epochs", "?"), seed=s.get("seed", "?"), train=sizes.get("train", "?"),
@@ -438,10 +420,7 @@ def finished_view(run_id: str, live_error: UserFacingError | None = None) -> Non
     if status == "stopped":
         st.info(t("labs_ui.stopped_note"), icon=":material/stop_circle:")
     history = record.history
-    batches = record.batches
-    models = {n: {"history": h, "batches": batches.get(n, {}),
-                  "steps": len(batches.get(n, {}).get("step", [])) / max(1, len(h.get("loss", [])) or 1)}
-              for n, h in history.items()}
+    models = ui_runs.stored_models(record)
     fig = ui_runs.curves_figure(models, record.events, labels={n: display_name(n) for n in models}, batches=False)
     st.plotly_chart(fig, key=f"labs_curves_{run_id}", config={"displayModeBar": False})
     if not result.get("models"):
@@ -457,7 +436,7 @@ def finished_view(run_id: str, live_error: UserFacingError | None = None) -> Non
     if name in zoo.list_models():
         with links[0]:
             page_link("visualize", t("labs_ui.open_filters", model=display_name(name)),
-                      model=f"{ui_runs.TRAINED_PREFIX}{run_id}/{name}")
+                      model=trained.make_ref(run_id, name))
         with links[1]:
             page_link("explorer", t("labs_ui.open_explorer", model=display_name(name)), model=name)
     model_details(record, result, name)
@@ -524,22 +503,15 @@ def render() -> None:
     st.button(t("labs_ui.train"), key="labs_train", type="primary", icon=":material/play_arrow:",
               disabled=not data_ok, on_click=start, args=(lab, settings or {}))
 
-    run_id = ui_runs.followed_run()
-    if run_id:
+    run = ui_runs.followed()
+    if run is not None:
         st.divider()
-        try:
-            run = ui_runs.manager().get(run_id)
-        except (store.UnknownRunError, store.TrainingError) as exc:
-            st.error(error_message(exc))
-            ui_runs.follow(None)
-            run = None
-        if run is not None:
-            status = run.status
-            labels = {n: display_name(n) for n in getattr(run, "plan", []) or []}
-            if status in ("queued", "running", "stopping"):
-                st.subheader(t("labs_ui.run_header", lab=lab_title(run.title), status=ui_runs.status_label(status)))
-                ui_runs.live_view(run_id, labels=labels, key="labs")
-            else:
-                finished_view(run_id, live_error=getattr(run, "error", None))
+        if run.status in DONE_STATUSES:
+            finished_view(run)
+        else:
+            st.subheader(t("labs_ui.run_header", lab=lab_title(run.title), status=ui_runs.status_label(run.status)))
+            labels = {n: display_name(n) for n in run.plan}
+            ui_runs.live_view(run.run_id, lambda r, snap: ui_runs.live_curves(r, snap, labels=labels, key="labs"),
+                              key="labs")
     st.divider()
     runs_list()

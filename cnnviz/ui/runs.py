@@ -1,11 +1,14 @@
 """Drawing training runs: the server-wide run manager, live curves, progress, results.
 
-Reusable by any page that trains (Labs, homework): a page keeps a run id (session state
-and ``?run=`` in the URL), reads :meth:`cnnviz.training.Run.snapshot` or the run stored on
-disk (:func:`cnnviz.training.load_run`) and draws it with these helpers. Nothing here
-trains or touches a worker: drawing never slows training. Trained models are offered to
-the other pages as weights ``"run:<run_id>/<model>"`` (:func:`trained_options`,
-:func:`load_trained_model`). Importing this module does not import TensorFlow.
+Shared by every page that trains (Labs, Homework): one followed run per session (session
+key :data:`K_RUN` and ``?run=`` in the URL: :func:`followed`, :func:`follow`), one live
+redraw (:func:`live_view`, every :data:`LIVE_SECONDS`), one curves figure, one set of
+"over" statuses (:data:`cnnviz.training.DONE_STATUSES`). A live run and a stored run answer
+the same read interface (status, plan, error, settings, history, batches, events, result,
+steps), so the pages draw both with the same code. Nothing here trains or touches a worker:
+drawing never slows training. Trained models are offered to the other pages as weights
+``"run:<run_id>/<model>"`` (parsed by :mod:`cnnviz.training.trained`). Importing this module
+does not import TensorFlow.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import time
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import plotly.graph_objects as go  # Streamlit itself loads Plotly: nothing heavy added
@@ -22,15 +25,15 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from cnnviz import zoo
-from cnnviz.training import RunManager, TrainingError, UnknownRunError, store
+from cnnviz.training import DONE_STATUSES, Run, RunManager, RunRecord, TrainingError, UnknownRunError, store, trained
 from cnnviz.ui import error_message, t
 
-K_RUN = "labs_run"           # session key of the run this session follows
+K_RUN = "followed_run"       # session key of the run this session follows (Labs and Homework)
 Q_RUN = "run"                # ... and its URL parameter
-TRAINED_PREFIX = "run:"      # weights mode of a model trained in Labs: "run:<run_id>/<model>"
-LIVE_SECONDS = 1.0           # how often the live view redraws (reads a snapshot; training is untouched)
+TRAINED_PREFIX = trained.PREFIX  # weights of a model trained in a run: "run:<run_id>/<model>"
+LIVE_SECONDS = 2.0           # how often a live run redraws (reads a snapshot; training is untouched)
 COLORS = qualitative.Plotly
-DONE = ("finished", "stopped", "failed", "interrupted")
+DONE = DONE_STATUSES         # a run that is over: its stored view is drawn
 
 
 # --------------------------------------------------------------------------- the manager and the followed run
@@ -49,6 +52,20 @@ def followed_run() -> str | None:
         if st.query_params.get(Q_RUN) != run_id:
             st.query_params[Q_RUN] = run_id
     return run_id or None
+
+
+def followed() -> Run | RunRecord | None:
+    """The run this session follows, live or stored; None (after an ``st.error``) for an id that
+    names no run (an old link), which is then forgotten."""
+    run_id = followed_run()
+    if not run_id:
+        return None
+    try:
+        return manager().get(run_id)
+    except (UnknownRunError, TrainingError) as exc:
+        st.error(error_message(exc))
+        follow(None)
+        return None
 
 
 def follow(run_id: str | None) -> None:
@@ -180,7 +197,7 @@ def progress_panel(run, snap: dict, *, key: str = "run") -> None:
         c1.metric(t("labs_ui.elapsed"), _clock(p["elapsed"]))
         c2.metric(t("labs_ui.remaining"), _clock(p["eta"]))
         c3.metric(t("labs_ui.status"), status_label(snap["status"]))
-    if snap["status"] == "queued" and getattr(run, "stop_requested", False):
+    if snap["status"] == "queued" and run.stop_requested:
         st.caption(t("labs_ui.stopped_queued"))  # for the instant before RunManager.stop cancels it
     elif snap["status"] in ("queued", "running"):
         st.button(t("labs_ui.stop"), key=f"{key}_stop", icon=":material/stop_circle:", type="secondary",
@@ -189,87 +206,61 @@ def progress_panel(run, snap: dict, *, key: str = "run") -> None:
         st.caption(t("labs_ui.stopping"))
 
 
-def live_view(run_id: str, *, labels: dict[str, str] | None = None, key: str = "run") -> None:
-    """Redraw a live run every :data:`LIVE_SECONDS` (``st.fragment``); rerun the page when it ends."""
+def live_view(run_id: str, draw: Callable[[Run, dict], None], *, key: str = "run") -> None:
+    """Redraw a live run every :data:`LIVE_SECONDS` (``st.fragment``) through ``draw(run, snapshot)``;
+    rerun the page once when the run is over (the page then draws the stored view)."""
 
-    def draw() -> None:
+    def redraw() -> None:
         run = manager().get(run_id)
-        if not hasattr(run, "snapshot"):  # the worker is gone (another process): the stored run
-            st.rerun()
-        snap = run.snapshot()
-        if snap["status"] in DONE:
+        snap = run.snapshot() if isinstance(run, Run) else None
+        if snap is None or snap["status"] in DONE:  # over (or the worker is gone: the stored run)
             if st.session_state.get(f"{key}_live_done") != run_id:  # once: show the finished view
                 st.session_state[f"{key}_live_done"] = run_id
                 st.rerun()
             return
-        progress_panel(run, snap, key=key)
-        if any(m["batches"].get("step") for m in snap["models"].values()):
-            st.plotly_chart(curves_figure(snap["models"], snap["events"], labels=labels), key=f"{key}_live_curves",
-                            config={"displayModeBar": False})
-        elif snap["status"] != "queued":
-            st.caption(t("labs_ui.preparing"))
+        draw(run, snap)
 
-    st.fragment(draw, run_every=LIVE_SECONDS)()
+    st.fragment(redraw, run_every=LIVE_SECONDS)()
+
+
+def live_curves(run, snap: dict, *, labels: dict[str, str] | None = None, key: str = "run") -> None:
+    """Progress panel and the growing curves of a live run (the Labs view; Homework draws its own
+    progress line above the same curves)."""
+    progress_panel(run, snap, key=key)
+    if any(m["batches"].get("step") for m in snap["models"].values()):
+        st.plotly_chart(curves_figure(snap["models"], snap["events"], labels=labels), key=f"{key}_live_curves",
+                        config={"displayModeBar": False})
+    elif snap["status"] != "queued":
+        st.caption(t("labs_ui.preparing"))
+
+
+def stored_models(run) -> dict[str, dict]:
+    """A run's curves input for :func:`curves_figure`: ``{model: {"history", "batches", "steps"}}``."""
+    history, batches, steps = run.history, run.batches, run.steps
+    return {n: {"history": h, "batches": batches.get(n, {}), "steps": steps.get(n) or 1} for n, h in history.items()}
 
 
 # --------------------------------------------------------------------------- trained models for other pages
 
 def trained_options() -> dict[str, str]:
-    """``{"run:<run_id>/<model>": label}`` for every finished run's saved zoo model (newest first).
-
-    Only models built from the zoo are offered: the pages that show them preprocess by zoo name.
-    """
+    """``{"run:<run_id>/<model>": label}`` for every finished run's saved zoo model (newest first)."""
     out: dict[str, str] = {}
-    try:
-        records = store.list_runs()
-    except OSError:
-        return out
-    names = set(zoo.list_models())
-    for record in records:
-        if record.status not in ("finished", "stopped"):
-            continue
-        models_dir = record.path / "models"
-        if not models_dir.is_dir():
-            continue
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.settings.get("created") or 0))
-        title = record.settings.get("title") or record.run_id
-        for path in sorted(models_dir.glob("*.keras")):
-            if path.stem in names and not path.name.startswith("."):
-                out[f"{TRAINED_PREFIX}{record.run_id}/{path.stem}"] = t(
-                    "labs_ui.trained_option", model=zoo.get_spec(path.stem).display_name, lab=title, when=when)
+    for record, name in trained.trained_models():
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created or 0))
+        out[trained.make_ref(record.run_id, name)] = t(
+            "labs_ui.trained_option", model=zoo.get_spec(name).display_name, lab=record.title, when=when)
     return out
 
 
-def split_trained(choice: str) -> tuple[str, str | None]:
-    """A picker's value → (zoo model name, trained weights "run:<id>/<model>" or None)."""
-    if choice.startswith(TRAINED_PREFIX):
-        return choice.rsplit("/", 1)[-1], choice
-    return choice, None
-
-
-def is_trained(weights: object) -> bool:
-    return isinstance(weights, str) and weights.startswith(TRAINED_PREFIX)
-
-
-def load_trained_model(weights: str):
-    """The ``.keras`` model a run saved, from the run store (``weights`` = "run:<run_id>/<model>").
-
-    Raises:
-        TrainingError: no such run, or the run has no saved model of that name.
-    """
-    ref = weights[len(TRAINED_PREFIX):]
-    run_id, _, model_name = ref.partition("/")
-    record = store.load_run(run_id)
-    path = record.model_path(model_name)
-    if path is None:
-        raise TrainingError("labs_ui.error.no_model", model=model_name, run_id=run_id)
-    return zoo.load_saved(path)  # heavy: TF, only when a trained model is opened
+split_trained = trained.split_choice      # a picker's value → (zoo name, "run:<id>/<model>" or None)
+is_trained = trained.is_ref
+load_trained_model = trained.load_model   # heavy: TF, only when a trained model is opened
 
 
 def trained_badge(weights: str | None) -> None:
     """The "trained in Labs" badge a page shows beside a trained model."""
     if weights:
-        st.badge(t("labs_ui.trained_badge", run=weights[len(TRAINED_PREFIX):].partition("/")[0]),
+        st.badge(t("labs_ui.trained_badge", run=trained.parse_ref(weights).run_id),
                  icon=":material/school:", color="green")
 
 
