@@ -151,3 +151,63 @@ def test_relative_imports_resolve(tmp_path):
     assert _resolve("cnnviz.visualize", True, node) == "cnnviz.visualize.maps"
     node = ast.parse("from .. import errors").body[0]
     assert _resolve("cnnviz.visualize.core", False, node) == "cnnviz"
+
+
+# --------------------------------------------------------------------------- private names
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def private_uses() -> set[tuple[str, str]]:
+    """``(importer, "owner._name")`` for every use of another cnnviz module's private name.
+
+    Counted: ``from cnnviz.x import _y`` and ``x._y`` where ``x`` is a name bound to a cnnviz
+    module by an import (``import cnnviz.x as x``, ``from cnnviz import x``, ``cnnviz.x._y``), at
+    any depth of the file. A package's private submodule (``cnnviz/visualize/_base.py``) may be
+    imported by the modules of that package; its private names may not.
+    """
+    modules = _modules()
+    found: set[tuple[str, str]] = set()
+    for module, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        is_package = path.name == "__init__.py"
+        package = module if is_package else module.rpartition(".")[0]
+        bound: dict[str, str] = {}  # local name → cnnviz module it names
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name in modules:
+                        bound[alias.asname or alias.name.split(".")[0]] = (
+                            alias.name if alias.asname else alias.name.split(".")[0])
+            elif isinstance(node, ast.ImportFrom):
+                base = _resolve(module, is_package, node)
+                if base not in modules:
+                    continue
+                for alias in node.names:
+                    full = f"{base}.{alias.name}"
+                    if full in modules:
+                        bound[alias.asname or alias.name] = full
+                        if _private(alias.name) and not module.startswith(base + "."):
+                            found.add((module, full))
+                    elif _private(alias.name) and base != module:
+                        found.add((module, full))
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Attribute) and _private(node.attr)):
+                continue
+            parts, value = [], node.value
+            while isinstance(value, ast.Attribute):
+                parts.append(value.attr)
+                value = value.value
+            if not isinstance(value, ast.Name) or value.id not in bound:
+                continue
+            owner = ".".join([bound[value.id], *reversed(parts)])
+            if owner in modules and owner != module:
+                found.add((module, f"{owner}.{node.attr}"))
+    return found
+
+
+def test_the_private_name_finder_sees_both_forms():
+    uses = private_uses()
+    # Package-private modules used by their own package are not counted.
+    assert not any(user == "cnnviz.visualize.core" and name == "cnnviz.visualize._base" for user, name in uses)
