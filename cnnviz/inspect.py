@@ -161,10 +161,6 @@ class ModelSummary:
         """Fraction of all parameters in fully connected layers (VGG16: 0.89)."""
         return self.fc_params / self.total_params if self.total_params else 0.0
 
-    @property
-    def macs_known(self) -> bool:
-        return self.macs is not None
-
     def type_counts(self) -> dict[str, int]:
         """Layer types and how many of each, most frequent first."""
         return dict(Counter(r.type for r in self.layers).most_common())

@@ -104,11 +104,6 @@ class HomeworkResult:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict) -> "HomeworkResult":
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
     def table(self) -> list[dict]:
         keys = ("fe_val_accuracy", "fe_accuracy", "ft_val_accuracy", "ft_accuracy", "params", "trainable_params_fe",
                 "trainable_params_ft", "inference_ms", "train_seconds")
