@@ -47,7 +47,6 @@ import shutil
 import stat
 import struct
 import threading
-import time
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -55,6 +54,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable, Iterator, NamedTuple
 
 import cnnviz
+from cnnviz import fileio, settings
 from cnnviz.errors import UserFacingError
 from cnnviz.i18n import translate
 
@@ -84,7 +84,7 @@ MAX_FILE_BYTES = 2 * 1024**3
 
 SIDECAR = ".verified.json"
 LOCK_DIR = ".locks"
-PART_SUFFIX = ".part"
+PART_SUFFIX = fileio.PART_SUFFIX
 MANIFEST = "cnnviz-cache.json"
 """Manifest written into exported zips (digests of files Keras pins no hash for)."""
 _IGNORED_IN_ZIP = {"README.md", ".gitignore", MANIFEST, SIDECAR}
@@ -264,7 +264,7 @@ def cache_dir() -> Path:
 
 def offline() -> bool:
     """True when ``CNNVIZ_OFFLINE`` asks for no network at all."""
-    return os.environ.get(ENV_OFFLINE, "").strip().lower() in {"1", "true", "yes", "on"}
+    return settings.env_bool(ENV_OFFLINE, False)
 
 
 def mirror_prefix() -> str | None:
@@ -283,16 +283,13 @@ def mirror_prefix() -> str | None:
 
 
 def _timeouts() -> tuple[float, float]:
-    """(connect, read) seconds; ``CNNVIZ_DOWNLOAD_TIMEOUT`` overrides both (tests, slow links)."""
-    raw = os.environ.get(ENV_TIMEOUT, "").strip()
-    if raw:
-        try:
-            value = float(raw)
-            if value > 0:
-                return value, value
-        except ValueError:
-            pass
-    return CONNECT_TIMEOUT, READ_TIMEOUT
+    """(connect, read) seconds; ``CNNVIZ_DOWNLOAD_TIMEOUT`` overrides both (tests, slow links).
+
+    Raises:
+        settings.SettingError: the variable is set but is not a number of seconds above 0.
+    """
+    value = settings.env_float(ENV_TIMEOUT, 0.0, low=0, low_open=True)
+    return (value, value) if value else (CONNECT_TIMEOUT, READ_TIMEOUT)
 
 
 # --------------------------------------------------------------------------- records
@@ -312,63 +309,30 @@ _path_of = path  # for functions whose argument is also called ``path``
 
 # --------------------------------------------------------------------------- locks
 
-_registry_lock = threading.Lock()
-_thread_locks: dict[str, threading.Lock] = {}
-
-
-def _thread_lock(key: str) -> threading.Lock:
-    with _registry_lock:
-        return _thread_locks.setdefault(key, threading.Lock())
-
-
 @contextlib.contextmanager
-def _file_lock(name: str) -> Iterator[None]:
-    """Exclusive lock named ``name`` across threads (thread lock) and processes (flock).
+def file_lock(name: str) -> Iterator[None]:
+    """Exclusive lock named ``name`` across threads and processes (:func:`cnnviz.fileio.file_lock`).
 
-    The lock files live in ``<cache>/.locks/`` and are never deleted: deleting a lock
-    file another process has open would let a third process lock a different inode.
+    The lock files live in ``<cache>/.locks/<name>.lock`` and are never deleted. Used around
+    a download, an import, a clear, the sidecar, and by owners of derived files (LiteRT).
+
+    Raises:
+        CacheError: the lock folder cannot be written (a read-only cache).
     """
-    folder = cache_dir()
-    lock_dir = folder / LOCK_DIR
-    with _thread_lock(str(lock_dir / name)):
+    lock_dir = cache_dir() / LOCK_DIR
+    with contextlib.ExitStack() as stack:
         try:
-            lock_dir.mkdir(parents=True, exist_ok=True)
-            handle = open(lock_dir / (name + ".lock"), "a+b")
+            stack.enter_context(fileio.file_lock(lock_dir / (name + ".lock")))
         except OSError as exc:
             raise CacheError("cache.error.write", path=str(lock_dir), reason=_reason(exc),
                              hint="cache.hint.writable") from exc
-        try:
-            _lock_handle(handle)
-            yield
-        finally:
-            handle.close()  # closing releases flock / msvcrt locks
+        yield
 
 
-def _lock_handle(handle) -> None:
-    try:
-        import fcntl
-    except ImportError:  # Windows: msvcrt.locking retries for ~10 s per call; loop until ours
-        import msvcrt
-
-        while True:
-            try:
-                handle.seek(0)
-                msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)
-                return
-            except OSError:
-                time.sleep(0.5)
-    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+_file_lock = file_lock  # old private name, still used by cnnviz.litert until it switches (test_architecture)
 
 
 # --------------------------------------------------------------------------- hashing, records
-
-def _hash_file(path: Path, algo: str) -> str:
-    digest = hashlib.new(algo)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1024 * 1024), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def _read_records(folder: Path) -> dict[str, dict]:
     try:
@@ -384,16 +348,14 @@ def _update_records(folder: Path, changes: dict[str, dict | None]) -> None:
     The sidecar is only a speed-up: failing to write it (read-only cache) is not an error.
     """
     try:
-        with _file_lock("sidecar"):
+        with file_lock("sidecar"):
             records = _read_records(folder)
             for file_name, record in changes.items():
                 if record is None:
                     records.pop(file_name, None)
                 else:
                     records[file_name] = record
-            tmp = folder / f".{SIDECAR}.{os.getpid()}.{threading.get_ident()}.tmp"
-            tmp.write_text(json.dumps(records, indent=1, sort_keys=True), encoding="utf-8")
-            os.replace(tmp, folder / SIDECAR)
+            fileio.write_json(folder / SIDECAR, records, indent=1, sort_keys=True)
     except (OSError, CacheError):
         pass
 
@@ -478,7 +440,7 @@ def _assess(entry: FileRecord, *, verify: bool, records: dict[str, dict]) -> Ent
     small = size <= 4 * 1024 * 1024  # the labels file: hashing it costs nothing
     if verify or small:
         try:
-            digest = _hash_file(path, entry.hash_algo)
+            digest = fileio.hash_file(path, entry.hash_algo)
         except OSError:
             return result("corrupt", size, True, "format", expected_size)
         if verify and not small:
@@ -504,6 +466,8 @@ def _assess(entry: FileRecord, *, verify: bool, records: dict[str, dict]) -> Ent
 
 def _reason(exc: BaseException) -> str:
     """A short, single-line reason for a network or file error."""
+    if isinstance(exc, fileio.FileWriteError) and exc.__cause__ is not None:
+        exc = exc.__cause__  # the OS's own words, not fileio's sentence
     reason = getattr(exc, "reason", None)
     if isinstance(reason, BaseException):
         exc = reason
@@ -602,7 +566,7 @@ def _mb(size: int | None) -> str:
 
 
 def _part_path(folder: Path, file_name: str) -> Path:
-    return folder / f".{file_name}.{os.getpid()}.{threading.get_ident()}{PART_SUFFIX}"
+    return fileio.temp_path(folder / file_name)
 
 
 def _download(entry: FileRecord, progress: Progress | None) -> None:
@@ -668,7 +632,7 @@ def _download(entry: FileRecord, progress: Progress | None) -> None:
         if entry.file_hash is None and _structure_problem(entry, tmp, done) is not None:
             raise DownloadError("cache.error.not_weights", **params)
         try:
-            os.replace(tmp, _path_of(entry))
+            fileio.replace(tmp, _path_of(entry))
         except OSError as exc:
             raise CacheError("cache.error.write", path=str(_path_of(entry)), reason=_reason(exc),
                              hint="cache.hint.writable") from exc
@@ -705,7 +669,7 @@ def fetch(entry: FileRecord, progress: Progress | None = None) -> Path:
     if offline():  # before the lock: offline mode creates nothing in the cache folder
         key = "cache.error.offline" if current.state == "missing" else "cache.error.offline_corrupt"
         raise OfflineError(key, **_hint_params(entry))
-    with _file_lock(entry.filename):
+    with file_lock(entry.filename):
         # Whoever held the lock before us may have just downloaded it.
         current = _assess(entry, verify=False, records=_read_records(folder))
         if current.state == "cached" and not current.verified:
@@ -803,7 +767,7 @@ def clear(records: Iterable[FileRecord]) -> list[Removed]:
     if not folder.is_dir():
         return removed
     for entry in entries:
-        with _file_lock(entry.filename):
+        with file_lock(entry.filename):
             candidates = [folder / entry.filename, *folder.glob(f".{entry.filename}.*{PART_SUFFIX}")]
             for path in candidates:
                 _remove(path, removed)
@@ -831,10 +795,9 @@ def export_zip(path: str | os.PathLike, records: Iterable[FileRecord]) -> list[E
         raise CacheError("cache.error.export_empty", path=str(cache_dir()))
     sidecar = _read_records(cache_dir())
     manifest = {"format": 1, "cnnviz": cnnviz.__version__, "files": {}}
-    tmp = target.with_name(f".{target.name}.{os.getpid()}{PART_SUFFIX}")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        with fileio.atomic_path(target) as tmp, \
+                zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
             for s in states:
                 # HDF5 weights barely compress; the JSON labels do.
                 method = zipfile.ZIP_DEFLATED if s.file_name.endswith(".json") else zipfile.ZIP_STORED
@@ -843,12 +806,8 @@ def export_zip(path: str | os.PathLike, records: Iterable[FileRecord]) -> list[E
                 manifest["files"][s.file_name] = {"size": s.size, "algo": record.get("algo"),
                                                   "digest": record.get("digest")}
             zf.writestr(MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
-        os.replace(tmp, target)
     except OSError as exc:
         raise CacheError("cache.error.write", path=str(target), reason=_reason(exc)) from exc
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
     return states
 
 
@@ -897,72 +856,18 @@ def import_zip(path: str | os.PathLike, records: Iterable[FileRecord]) -> list[E
     staged: list[tuple[FileRecord, Path, str]] = []
     try:
         with zf:
-            plan: dict[str, zipfile.ZipInfo] = {}
-            for info in zf.infolist():
-                name = _zip_entry_name(info, source)
-                if name is None:
-                    continue
-                if name not in known:
-                    raise ZipImportError("cache.error.zip_unknown", zip=str(source), entry=info.filename)
-                if name in plan:
-                    raise ZipImportError("cache.error.zip_duplicate", zip=str(source), entry=info.filename)
-                if info.file_size > MAX_FILE_BYTES:
-                    raise ZipImportError("cache.error.zip_too_big", zip=str(source), entry=info.filename)
-                plan[name] = info
-            if not plan:
-                raise ZipImportError("cache.error.zip_empty", zip=str(source))
-            manifest = {}
-            if MANIFEST in zf.namelist():
-                with contextlib.suppress(ValueError, KeyError, TypeError, zipfile.BadZipFile):
-                    manifest = json.loads(zf.read(MANIFEST)).get("files", {}) or {}
+            plan = _zip_plan(zf, source, known)
+            manifest = _zip_manifest(zf)
             try:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise CacheError("cache.error.write", path=str(folder), reason=_reason(exc),
                                  hint="cache.hint.writable") from exc
             for name, info in plan.items():
-                entry = known[name]
                 tmp = _part_path(folder, name)
-                staged.append((entry, tmp, ""))
-                digest = hashlib.new(entry.hash_algo)
-                size = 0
-                try:
-                    with zf.open(info) as src, open(tmp, "wb") as out:
-                        for block in iter(lambda: src.read(CHUNK), b""):
-                            size += len(block)
-                            if size > MAX_FILE_BYTES:
-                                raise ZipImportError("cache.error.zip_too_big", zip=str(source),
-                                                     entry=info.filename)
-                            digest.update(block)
-                            out.write(block)
-                except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
-                    raise ZipImportError("cache.error.zip_invalid", zip=str(source), reason=_reason(exc)) from None
-                except OSError as exc:
-                    raise CacheError("cache.error.write", path=str(tmp), reason=_reason(exc),
-                                     hint="cache.hint.writable") from exc
-                actual = digest.hexdigest()
-                expected = entry.file_hash
-                if expected is None:
-                    meta = manifest.get(name) if isinstance(manifest, dict) else None
-                    if isinstance(meta, dict) and meta.get("algo") == entry.hash_algo and meta.get("digest"):
-                        expected = str(meta["digest"])
-                if expected is not None and actual != expected:
-                    raise HashMismatchError("cache.error.hash_mismatch", algo=entry.hash_algo, expected=expected,
-                                            actual=actual, source=f"{source}:{info.filename}",
-                                            hint="cache.hint.bad_zip", **_hint_params(entry))
-                if entry.file_hash is None and _structure_problem(entry, tmp, size) is not None:
-                    raise ZipImportError("cache.error.zip_not_weights", zip=str(source), entry=info.filename)
-                staged[-1] = (entry, tmp, actual)
-        # Every entry passed: move them into place, each under its download lock.
-        changes: dict[str, dict] = {}
-        for entry, tmp, actual in staged:
-            with _file_lock(entry.filename):
-                os.replace(tmp, folder / entry.filename)
-                record = _record(folder / entry.filename, entry.hash_algo, actual)
-                if entry.file_hash is None:
-                    record["trusted_digest"] = actual
-                changes[entry.filename] = record
-        _update_records(folder, changes)
+                staged.append((known[name], tmp, ""))
+                staged[-1] = (known[name], tmp, _stage_zip_entry(zf, info, known[name], tmp, source, manifest))
+        _install_staged(folder, staged)
     finally:
         for _, tmp, _ in staged:
             with contextlib.suppress(OSError):
@@ -970,6 +875,80 @@ def import_zip(path: str | os.PathLike, records: Iterable[FileRecord]) -> list[E
     sidecar = _read_records(folder)
     return [_assess(entry, verify=False, records=sidecar) for entry, _, _ in staged]
 
+
+def _zip_plan(zf: zipfile.ZipFile, source: Path, known: dict[str, FileRecord]) -> dict[str, zipfile.ZipInfo]:
+    """Cache file name → zip entry, for every entry to import; refuses the zip before anything is written."""
+    plan: dict[str, zipfile.ZipInfo] = {}
+    for info in zf.infolist():
+        name = _zip_entry_name(info, source)
+        if name is None:
+            continue
+        if name not in known:
+            raise ZipImportError("cache.error.zip_unknown", zip=str(source), entry=info.filename)
+        if name in plan:
+            raise ZipImportError("cache.error.zip_duplicate", zip=str(source), entry=info.filename)
+        if info.file_size > MAX_FILE_BYTES:
+            raise ZipImportError("cache.error.zip_too_big", zip=str(source), entry=info.filename)
+        plan[name] = info
+    if not plan:
+        raise ZipImportError("cache.error.zip_empty", zip=str(source))
+    return plan
+
+
+def _zip_manifest(zf: zipfile.ZipFile) -> dict:
+    """The ``files`` table of an exported zip's manifest (digests Keras pins none for); {} if absent or unreadable."""
+    if MANIFEST not in zf.namelist():
+        return {}
+    with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError, zipfile.BadZipFile):
+        files = json.loads(zf.read(MANIFEST)).get("files", {}) or {}
+        return files if isinstance(files, dict) else {}
+    return {}
+
+
+def _stage_zip_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, entry: FileRecord, tmp: Path, source: Path,
+                     manifest: dict) -> str:
+    """Stream one zip entry to ``tmp`` and check it; returns its digest (raises if it does not pass)."""
+    digest = hashlib.new(entry.hash_algo)
+    size = 0
+    try:
+        with zf.open(info) as src, open(tmp, "wb") as out:
+            for block in iter(lambda: src.read(CHUNK), b""):
+                size += len(block)
+                if size > MAX_FILE_BYTES:
+                    raise ZipImportError("cache.error.zip_too_big", zip=str(source), entry=info.filename)
+                digest.update(block)
+                out.write(block)
+    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+        raise ZipImportError("cache.error.zip_invalid", zip=str(source), reason=_reason(exc)) from None
+    except OSError as exc:
+        raise CacheError("cache.error.write", path=str(tmp), reason=_reason(exc),
+                         hint="cache.hint.writable") from exc
+    actual = digest.hexdigest()
+    expected = entry.file_hash
+    if expected is None:
+        meta = manifest.get(entry.filename)
+        if isinstance(meta, dict) and meta.get("algo") == entry.hash_algo and meta.get("digest"):
+            expected = str(meta["digest"])
+    if expected is not None and actual != expected:
+        raise HashMismatchError("cache.error.hash_mismatch", algo=entry.hash_algo, expected=expected,
+                                actual=actual, source=f"{source}:{info.filename}",
+                                hint="cache.hint.bad_zip", **_hint_params(entry))
+    if entry.file_hash is None and _structure_problem(entry, tmp, size) is not None:
+        raise ZipImportError("cache.error.zip_not_weights", zip=str(source), entry=info.filename)
+    return actual
+
+
+def _install_staged(folder: Path, staged: list[tuple[FileRecord, Path, str]]) -> None:
+    """Every entry passed: move each into place under its download lock, then record the digests."""
+    changes: dict[str, dict] = {}
+    for entry, tmp, actual in staged:
+        with file_lock(entry.filename):
+            fileio.replace(tmp, folder / entry.filename)
+            record = _record(folder / entry.filename, entry.hash_algo, actual)
+            if entry.file_hash is None:
+                record["trusted_digest"] = actual
+            changes[entry.filename] = record
+    _update_records(folder, changes)
 
 
 # --------------------------------------------------------------------------- derived files

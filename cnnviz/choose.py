@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from cnnviz import cache, timeline, zoo
+from cnnviz import cache, fileio, timeline, zoo
 from cnnviz.zoo import pretrained
 
 KIND = "latency"
@@ -72,11 +72,7 @@ def load_measurements() -> dict:
 
 
 def _save(models: dict) -> None:
-    path = store_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{FILE}.{os.getpid()}{cache.PART_SUFFIX}")
-    tmp.write_text(json.dumps({"machine": machine_id(), "models": models}, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    fileio.write_json(store_path(), {"machine": machine_id(), "models": models}, indent=1, sort_keys=True)
 
 
 def candidates(lang: str = "en") -> list[Candidate]:

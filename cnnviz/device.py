@@ -13,13 +13,13 @@ variables) is chosen only on a GPU with compute capability ≥ 7.0 (tensor cores
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
 
+from cnnviz import settings
 from cnnviz.i18n import translate
 
 #: Minimum compute capability for mixed precision to pay off (tensor cores: Volta, 7.0).
@@ -83,7 +83,7 @@ def cpu_fallback(reason: str) -> Device:
 
 
 def _env_forces_cpu() -> bool:
-    return os.environ.get("CNNVIZ_FORCE_CPU", "").strip().lower() in {"1", "true", "yes"}
+    return settings.env_bool("CNNVIZ_FORCE_CPU", False)
 
 
 def force_cpu() -> bool:
@@ -93,7 +93,7 @@ def force_cpu() -> bool:
 
 def mixed_precision_for(cc: tuple[int, int] | None) -> bool:
     """Mixed precision pays off from compute capability 7.0 (tensor cores), unless ``CNNVIZ_MIXED_PRECISION=0``."""
-    return bool(cc and cc >= MIXED_PRECISION_MIN_CC) and os.environ.get("CNNVIZ_MIXED_PRECISION", "1") != "0"
+    return bool(cc and cc >= MIXED_PRECISION_MIN_CC) and settings.env_bool("CNNVIZ_MIXED_PRECISION", True)
 
 
 def _parse_cc(text: str) -> tuple[int, int] | None:

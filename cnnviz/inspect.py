@@ -161,10 +161,6 @@ class ModelSummary:
         """Fraction of all parameters in fully connected layers (VGG16: 0.89)."""
         return self.fc_params / self.total_params if self.total_params else 0.0
 
-    @property
-    def macs_known(self) -> bool:
-        return self.macs is not None
-
     def type_counts(self) -> dict[str, int]:
         """Layer types and how many of each, most frequent first."""
         return dict(Counter(r.type for r in self.layers).most_common())
@@ -415,26 +411,64 @@ def _assign_blocks(ops: list[Op]) -> tuple[list[str], list[str | None], bool]:
     named: list[tuple[str, str | None] | None] = [block_from_name(o.name) for o in ops]
     has_names = len({b[0] for b in named if b}) >= 2
     trunk = graph_trunk(ops)
-    on_trunk = set(trunk)
-    position = {t: k for k, t in enumerate(trunk)}
     if not has_names:
-        named = [None] * n
-        for t in trunk:
-            if _is_compute(ops[t]) or len(ops[t].preds) >= 2:
-                named[t] = (ops[t].name, None)
-        anchors = {ops[t].name: named[t] for t in trunk if named[t]}
-        for t in trunk:  # "s2_pool" goes with "s2", "conv1_pad" with "conv1"
-            if named[t] is None:
-                for anchor, value in anchors.items():
-                    if ops[t].name.startswith(anchor + "_"):
-                        named[t] = value
-                        break
+        named = _blocks_at_compute_layers(ops, trunk)
     blocks: list[str | None] = [None] * n
     stages: list[str | None] = [None] * n
+    closer = _merge_points(ops, trunk)
+    region: dict[int, list[int]] = {}
+    for i, c in enumerate(closer):
+        if c >= 0:
+            region.setdefault(c, []).append(i)
 
-    # Branch layers: the first trunk layer they reach (where their branch merges).
-    closer = [-1] * n
+    # 1. trunk layers with a rule; 2. unnamed trunk layers merging named branches.
+    for t in trunk:
+        if named[t]:
+            blocks[t], stages[t] = named[t]  # type: ignore[misc]
+        else:
+            votes = Counter(named[i] for i in region.get(t, []) if named[i])
+            if votes:
+                blocks[t], stages[t] = votes.most_common(1)[0][0]
+    resolved = _join_trivial_leading(ops, trunk, closer, blocks, stages)
+    _fill_trunk_gaps(trunk, resolved, blocks, stages)
+    # 4. branch layers follow the trunk layer their branch merges into.
+    on_trunk = set(trunk)
     for i in range(n):
+        if i in on_trunk:
+            continue
+        if closer[i] >= 0:
+            blocks[i], stages[i] = blocks[closer[i]], stages[closer[i]]
+        elif named[i]:  # a branch that ends in its own output (auxiliary classifier)
+            blocks[i], stages[i] = named[i]  # type: ignore[misc]
+        else:
+            blocks[i], stages[i] = HEAD, HEAD
+    return [b or HEAD for b in blocks], stages, has_names
+
+
+def _blocks_at_compute_layers(ops: list[Op], trunk: list[int]) -> list[tuple[str, str | None] | None]:
+    """For a model without block names: each conv/dense/merge on the trunk opens a block named
+    after it, and a layer named after one (``s2_pool`` after ``s2``) joins it."""
+    named: list[tuple[str, str | None] | None] = [None] * len(ops)
+    for t in trunk:
+        if _is_compute(ops[t]) or len(ops[t].preds) >= 2:
+            named[t] = (ops[t].name, None)
+    anchors = {ops[t].name: named[t] for t in trunk if named[t]}
+    for t in trunk:  # "s2_pool" goes with "s2", "conv1_pad" with "conv1"
+        if named[t] is None:
+            for anchor, value in anchors.items():
+                if ops[t].name.startswith(anchor + "_"):
+                    named[t] = value
+                    break
+    return named
+
+
+def _merge_points(ops: list[Op], trunk: list[int]) -> list[int]:
+    """For every branch layer, the first trunk layer it reaches (where its branch merges); -1 for
+    trunk layers and for branches that never come back (an auxiliary output)."""
+    on_trunk = set(trunk)
+    position = {t: k for k, t in enumerate(trunk)}
+    closer = [-1] * len(ops)
+    for i in range(len(ops)):
         if i in on_trunk:
             continue
         best, stack, seen = None, list(ops[i].succs), set()
@@ -449,32 +483,29 @@ def _assign_blocks(ops: list[Op]) -> tuple[list[str], list[str | None], bool]:
                 continue
             stack.extend(ops[j].succs)
         closer[i] = -1 if best is None else best
-    region: dict[int, list[int]] = {}
-    for i, c in enumerate(closer):
-        if c >= 0:
-            region.setdefault(c, []).append(i)
+    return closer
 
-    # 1. trunk layers with a rule; 2. unnamed trunk layers merging named branches.
-    for t in trunk:
-        if named[t]:
-            blocks[t], stages[t] = named[t]  # type: ignore[misc]
-        else:
-            votes = Counter(named[i] for i in region.get(t, []) if named[i])
-            if votes:
-                blocks[t], stages[t] = votes.most_common(1)[0][0]
+
+def _join_trivial_leading(ops: list[Op], trunk: list[int], closer: list[int], blocks: list, stages: list) -> list[int]:
+    """Trivial layers before the first block (the Input, a padding) join it instead of forming
+    an empty "stem" (ResNet's conv1, VGG's block1). Returns the trunk layers that have a block."""
     resolved = [t for t in trunk if blocks[t] is not None]
-    # Trivial layers before the first block (the Input, a padding) join it instead of
-    # forming an empty "stem" (ResNet's conv1, VGG's block1).
-    if resolved:
-        first = resolved[0]
-        leading = [t for t in trunk if t < first]
-        if all(ops[t].type in _TRIVIAL_LEADING for t in leading) and not any(
-                0 <= closer[i] <= first for i in range(first) if i not in on_trunk):
-            for t in leading:
-                blocks[t], stages[t] = blocks[first], stages[first]
-            resolved = [t for t in trunk if blocks[t] is not None]
-    # 3. the remaining trunk layers: between two layers of one block → that block; else the
-    #    block before; before the first block → stem; after the last → head.
+    if not resolved:
+        return resolved
+    first = resolved[0]
+    on_trunk = set(trunk)
+    leading = [t for t in trunk if t < first]
+    if all(ops[t].type in _TRIVIAL_LEADING for t in leading) and not any(
+            0 <= closer[i] <= first for i in range(first) if i not in on_trunk):
+        for t in leading:
+            blocks[t], stages[t] = blocks[first], stages[first]
+        resolved = [t for t in trunk if blocks[t] is not None]
+    return resolved
+
+
+def _fill_trunk_gaps(trunk: list[int], resolved: list[int], blocks: list, stages: list) -> None:
+    """The remaining trunk layers: between two layers of one block → that block; else the block
+    before; before the first block → stem; after the last → head."""
     k = 0
     for t in trunk:
         if blocks[t] is not None:
@@ -489,17 +520,6 @@ def _assign_blocks(ops: list[Op]) -> tuple[list[str], list[str | None], bool]:
             blocks[t], stages[t] = HEAD, HEAD
         else:
             blocks[t], stages[t] = blocks[before], stages[before]
-    # 4. branch layers follow the trunk layer their branch merges into.
-    for i in range(n):
-        if i in on_trunk:
-            continue
-        if closer[i] >= 0:
-            blocks[i], stages[i] = blocks[closer[i]], stages[closer[i]]
-        elif named[i]:  # a branch that ends in its own output (auxiliary classifier)
-            blocks[i], stages[i] = named[i]  # type: ignore[misc]
-        else:
-            blocks[i], stages[i] = HEAD, HEAD
-    return [b or HEAD for b in blocks], stages, has_names
 
 
 def _rank(shape: Any) -> int:

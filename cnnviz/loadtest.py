@@ -369,91 +369,124 @@ def browser_load(url: str, students: int, duration_s: float = 60.0, *, models: S
     time, never the same twice, so no answer comes from a cache. ``pause_s=(0, 5)`` is a stress
     test: students who do nothing but upload.
     """
-    import asyncio
-
-    from playwright.async_api import async_playwright
-
     report = Report("browser", students, duration_s, list(models), target=url, pause_s=tuple(pause_s))
-    rng = random.Random(seed)
-    args = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    room = _BrowserClassroom(report, url, students, duration_s, len(models), tuple(pause_s), timeout_s,
+                             random.Random(seed), screenshot, log)
+    with Sampler(_local_pid(url)) as sampler:
+        _run_in_own_loop(room.run(chromium or find_chromium()))
+    report.wall_s = time.monotonic() - room.t_begin
+    report.peak_rss_mb, report.cpu_percent = sampler.peak, sampler.cpu_percent()
+    return report
 
-    async def open_page(browser, i: int):
+
+BROWSER_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync")
+
+
+@dataclass
+class _BrowserClassroom:
+    """The students of :func:`browser_load`: open the page, then upload photos until the time is up."""
+
+    report: Report
+    url: str
+    students: int
+    duration_s: float
+    n_models: int
+    pause_s: tuple[float, float]
+    timeout_s: float
+    rng: random.Random
+    screenshot: str | None
+    log: Any
+    t_begin: float = field(default_factory=time.monotonic)
+
+    async def run(self, chromium: str | None) -> None:
+        """Every student opens Classify, then all upload for ``duration_s`` (timed from when all are open)."""
+        import asyncio
+
+        from playwright.async_api import async_playwright
+
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=chromium, headless=True, args=list(BROWSER_ARGS))
+            opened = await asyncio.gather(*(self.open_page(browser) for _ in range(self.students)))
+            if self.log:
+                self.log(f"{sum(o is not None for o in opened)} of {self.students} sessions open; "
+                         f"uploading for {self.duration_s:g} s")
+            self.t_begin = time.monotonic()
+            t_end = self.t_begin + self.duration_s
+            await asyncio.gather(*(self.uploads(i, *o, t_end) for i, o in enumerate(opened) if o is not None))
+            await browser.close()
+
+    async def open_page(self, browser):
+        """One student's Classify page, ready; None (and an open error) when it never opens."""
         context = await browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-US")
         page = await context.new_page()
-        page.set_default_timeout(timeout_s * 1000)
+        page.set_default_timeout(self.timeout_s * 1000)
         t0 = time.monotonic()
         try:
-            await page.goto(f"{url.rstrip('/')}/classify?lang=en")
+            await page.goto(f"{self.url.rstrip('/')}/classify?lang=en")
             await page.wait_for_function(READY_JS, polling=POLL_MS)
         except Exception as exc:  # noqa: BLE001 - a page that never opens is this student's error
-            report.open_errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+            self.report.open_errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
             await context.close()
             return None
-        report.open_s.append(time.monotonic() - t0)
+        self.report.open_s.append(time.monotonic() - t0)
         return context, page
 
-    async def uploads(i: int, context, page, t_end: float) -> None:
+    async def uploads(self, i: int, context, page, t_end: float) -> None:
+        """Student ``i`` uploads a new photo, waits for the four answers, looks a while, again; until ``t_end``."""
+        import asyncio
+
         k = 0
         try:
-            await asyncio.sleep(rng.uniform(0, min(FIRST_WAVE_S, duration_s / 4)))
+            await asyncio.sleep(self.rng.uniform(0, min(FIRST_WAVE_S, self.duration_s / 4)))
             while True:
-                name = f"student{i}-{k}.jpg"
-                data = photo_bytes(i * 1000 + k)  # this student's k-th photo: no two uploads alike
-                t0 = time.monotonic()
-                try:
-                    await page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(
-                        {"name": name, "mimeType": "image/jpeg", "buffer": data})
-                    await page.wait_for_function(RESULTS_JS, arg=[name, len(models)], polling=POLL_MS)
-                    problem = await page.evaluate(ERROR_JS)
-                    sample = Sample(time.monotonic() - t0, problem or None, first=k == 0)
-                except Exception as exc:  # noqa: BLE001 - a timeout is an error for this student
-                    sample = Sample(None, f"{type(exc).__name__}: {str(exc).splitlines()[0]}", first=k == 0)
-                report.samples.append(sample)
-                if log:
-                    log(f"student {i}: {sample.latency_s if sample.latency_s is not None else sample.error}")
-                if screenshot and i == 0 and k == 0:
-                    await page.screenshot(path=screenshot, full_page=True)
+                sample = await self.upload_one(page, i, k)
+                self.report.samples.append(sample)
+                if self.log:
+                    self.log(f"student {i}: {sample.latency_s if sample.latency_s is not None else sample.error}")
+                if self.screenshot and i == 0 and k == 0:
+                    await page.screenshot(path=self.screenshot, full_page=True)
                 k += 1
                 if sample.latency_s is None:
                     return
-                await asyncio.sleep(rng.uniform(*pause_s))
+                await asyncio.sleep(self.rng.uniform(*self.pause_s))
                 if time.monotonic() >= t_end:
                     return
         finally:
             await context.close()
 
-    async def main() -> None:
-        async with async_playwright() as p:
-            browser = await p.chromium.launch(executable_path=chromium or find_chromium(), headless=True, args=args)
-            opened = await asyncio.gather(*(open_page(browser, i) for i in range(students)))
-            if log:
-                log(f"{sum(o is not None for o in opened)} of {students} sessions open; uploading for {duration_s:g} s")
-            nonlocal t_begin
-            t_begin = time.monotonic()
-            t_end = t_begin + duration_s
-            await asyncio.gather(*(uploads(i, *o, t_end) for i, o in enumerate(opened) if o is not None))
-            await browser.close()
+    async def upload_one(self, page, i: int, k: int) -> Sample:
+        """Student ``i``'s ``k``-th photo (no two uploads alike): upload → the answers visible, timed."""
+        name = f"student{i}-{k}.jpg"
+        data = photo_bytes(i * 1000 + k)
+        t0 = time.monotonic()
+        try:
+            await page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(
+                {"name": name, "mimeType": "image/jpeg", "buffer": data})
+            await page.wait_for_function(RESULTS_JS, arg=[name, self.n_models], polling=POLL_MS)
+            problem = await page.evaluate(ERROR_JS)
+            return Sample(time.monotonic() - t0, problem or None, first=k == 0)
+        except Exception as exc:  # noqa: BLE001 - a timeout is an error for this student
+            return Sample(None, f"{type(exc).__name__}: {str(exc).splitlines()[0]}", first=k == 0)
 
-    pid = _local_pid(url)
-    t_begin = time.monotonic()
+
+def _run_in_own_loop(coro) -> None:
+    """Run ``coro`` in a fresh event loop on its own thread (a caller may already run one: sync Playwright does)."""
+    import asyncio
+
     failure: list[BaseException] = []
 
-    def in_own_loop() -> None:  # a caller may already run an event loop (sync Playwright does)
+    def target() -> None:
         try:
-            asyncio.run(main())
+            asyncio.run(coro)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             failure.append(exc)
 
-    with Sampler(pid) as sampler:
-        runner = threading.Thread(target=in_own_loop, name="cnnviz-loadtest-browsers")
-        runner.start()
-        runner.join()
+    runner = threading.Thread(target=target, name="cnnviz-loadtest-browsers")
+    runner.start()
+    runner.join()
     if failure:
         raise failure[0]
-    report.wall_s = time.monotonic() - t_begin
-    report.peak_rss_mb, report.cpu_percent = sampler.peak, sampler.cpu_percent()
-    return report
 
 
 def find_chromium() -> str | None:

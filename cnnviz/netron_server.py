@@ -38,6 +38,7 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnnviz import fileio
 from cnnviz.errors import UserFacingError
 
 DEFAULT_HOST = "127.0.0.1"
@@ -164,13 +165,9 @@ def export_model(model, key: str, *, root: Path | None = None) -> Path:
     with lock:
         if path.is_file() and path.stat().st_size > 0:
             return path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp.keras")
         try:
-            model.save(str(tmp))
-            os.replace(tmp, path)
+            fileio.save_keras(model, path)
         except Exception as exc:
-            tmp.unlink(missing_ok=True)
             raise NetronError("inspect.netron.error_export", error=f"{type(exc).__name__}: {exc}"[:300]) from exc
     return path
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnviz import cache, zoo
+from cnnviz import cache, fileio, zoo
 from cnnviz.zoo import pretrained
 from cnnviz.errors import UserFacingError
 
@@ -697,8 +697,8 @@ def test_truncated_cached_file_is_corrupt_without_hashing(server, monkeypatch, c
     cache_root.mkdir(parents=True, exist_ok=True)
     entry.path.write_bytes(data[: len(data) - 100_000])  # e.g. a copy that stopped early
     hashed = []
-    real_hash = cache._hash_file
-    monkeypatch.setattr(cache, "_hash_file", lambda p, a: hashed.append(p) or real_hash(p, a))
+    real_hash = fileio.hash_file
+    monkeypatch.setattr(fileio, "hash_file", lambda p, a: hashed.append(p) or real_hash(p, a))
     [state] = pretrained.status(["resnet50"])
     assert (state.state, state.problem, state.verified) == ("corrupt", "truncated", False)
     assert hashed == []
@@ -711,7 +711,7 @@ def test_status_of_verified_big_file_does_not_hash(server, monkeypatch, cache_ro
     entry = pin(monkeypatch, "vgg16", data)
     server.serve(entry, data)
     pretrained.fetch_weights("vgg16")
-    monkeypatch.setattr(cache, "_hash_file", lambda *a: pytest.fail("status hashed a big file"))
+    monkeypatch.setattr(fileio, "hash_file", lambda *a: pytest.fail("status hashed a big file"))
     [state] = pretrained.status(["vgg16"])
     assert (state.state, state.verified, state.size) == ("cached", True, len(data))
 
@@ -737,7 +737,7 @@ def test_read_only_cache_still_serves_its_files(server, monkeypatch, cache_root,
     def no_lock(name):
         raise cache.CacheError("cache.error.write", path=str(cache_root), reason="Read-only file system")
 
-    monkeypatch.setattr(cache, "_file_lock", no_lock)
+    monkeypatch.setattr(cache, "file_lock", no_lock)
     assert pretrained.fetch_weights("resnet50") == entry.path
     assert server.requests == []
 

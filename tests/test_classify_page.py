@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import all_text, app_test
 from PIL import Image
-from test_engines import SMALL, store  # noqa: F401 - fixture
+from test_litert import SMALL, store  # noqa: F401 - fixture
 from test_infer_weights import weights_mirror  # noqa: F401 - fixture
 
 from cnnviz import HOMEWORK_MODELS

@@ -45,6 +45,12 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+def trained_models() -> tuple[dict, object]:
+    """A dict and the ``on_trained`` callback that fills it: model name → its live Keras objects."""
+    kept: dict = {}
+    return kept, kept.__setitem__
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, model_factory):
     """Run everything heavy once, online through the loopback mirror, with a fresh cache."""
@@ -77,22 +83,25 @@ def served(tmp_path_factory, model_factory):
         ds = homework.load_dataset(learnable_zip())
         out["dataset"] = ds
         manager = RunManager(persist=True)
+        out["trained"] = {key: trained_models() for key in ("result", "cached", "full", "aug_cached", "aug_full")}
         run = homework.start(manager, ds, [MODEL], fe_epochs=40, ft_epochs=1, image_size=64, inference_runs=2,
-                             keep_models=True)
+                             on_trained=out["trained"]["result"][1])
         assert run.wait(900), "the homework run did not finish"
         assert run.error is None, run.error_detail
         out["run"], out["result"] = run, run.returned
         out["manager"] = manager
         cached = homework.run(ds, [MODEL], fe_epochs=3, ft_epochs=0, image_size=64, inference_runs=1, seed=3,
-                              keep_models=True)
+                              on_trained=out["trained"]["cached"][1])
         full = homework.run(ds, [MODEL], fe_epochs=3, ft_epochs=0, image_size=64, inference_runs=1, seed=3,
-                            keep_models=True, cache_features=False)
+                            on_trained=out["trained"]["full"][1], cache_features=False)
         out["cached"], out["full"] = cached, full
         # augmentation on: a mirrored view of every training image, both phases, cached vs the full pass
-        aug = dict(fe_epochs=3, ft_epochs=1, image_size=64, inference_runs=1, seed=3, keep_models=True, augment="flip")
+        aug = dict(fe_epochs=3, ft_epochs=1, image_size=64, inference_runs=1, seed=3, augment="flip")
         events: list[dict] = []
-        out["aug_cached"] = homework.run(ds, [MODEL], on_progress=events.append, **aug)
-        out["aug_full"] = homework.run(ds, [MODEL], cache_features=False, **aug)
+        out["aug_cached"] = homework.run(ds, [MODEL], on_progress=events.append,
+                                         on_trained=out["trained"]["aug_cached"][1], **aug)
+        out["aug_full"] = homework.run(ds, [MODEL], cache_features=False, on_trained=out["trained"]["aug_full"][1],
+                                       **aug)
         out["aug_events"] = events
     server.shutdown()
     server.server_close()
@@ -129,7 +138,7 @@ def test_phase2_changes_only_what_it_unfreezes(served):
     import keras
 
     entry = served["result"].models[MODEL]
-    base = served["result"].objects[MODEL]["_models"]["base"]
+    base = served["trained"]["result"][0][MODEL].base
     unfrozen = set(entry["unfreeze"]["layers"])
     # The default: the last block (conv5_block3); its input, conv5_block2's output, is cached.
     assert entry["unfreeze"]["mode"] == "block"
@@ -158,8 +167,8 @@ def test_phase2_changes_only_what_it_unfreezes(served):
 def test_feature_cache_gives_the_same_head(served):
     a, b = served["cached"].models[MODEL], served["full"].models[MODEL]
     assert a["fe_accuracy"] == b["fe_accuracy"]
-    ha = served["cached"].objects[MODEL]["_fe_head_weights"]
-    hb = served["full"].objects[MODEL]["_fe_head_weights"]
+    ha = served["trained"]["cached"][0][MODEL].fe_head_weights
+    hb = served["trained"]["full"][0][MODEL].fe_head_weights
     for x, y in zip(ha, hb):
         np.testing.assert_allclose(x, y, rtol=1e-3, atol=1e-4)
     assert a["times"]["fe_features_s"] > 0 and "ft_accuracy" in a and a["ft_accuracy"] is None
@@ -179,7 +188,7 @@ def test_background_run_keeps_its_deliverables(served):
     assert [e["phase"] for e in snap["events"] if e["kind"] == "phase"][:3] == ["build", "features", "head"]
     model = keras.saving.load_model(folder / "models" / f"{MODEL}.keras")
     x = np.zeros((1, 64, 64, 3), np.float32)
-    final = served["result"].objects[MODEL]["_models"]["final"]
+    final = served["trained"]["result"][0][MODEL].final
     np.testing.assert_allclose(model(x, training=False), final(x, training=False), rtol=1e-4, atol=1e-5)
     script = (folder / "reproduce.py").read_text()
     compile(script, "reproduce.py", "exec")
@@ -213,13 +222,14 @@ def test_augmentation_doubles_the_examples_and_the_caches_agree_with_the_full_pa
     # same seed: the cached path and the full forward pass give the same model
     for key in ("fe_accuracy", "fe_val_accuracy", "ft_accuracy", "ft_val_accuracy"):
         assert a[key] == b[key], key
-    for x, y in zip(res.objects[MODEL]["_fe_head_weights"], full.objects[MODEL]["_fe_head_weights"]):
+    for x, y in zip(served["trained"]["aug_cached"][0][MODEL].fe_head_weights,
+                    served["trained"]["aug_full"][0][MODEL].fe_head_weights):
         np.testing.assert_allclose(x, y, rtol=1e-3, atol=1e-4)
-    ma, mb = res.objects[MODEL]["_models"], full.objects[MODEL]["_models"]
-    for x, y in zip(ma["head"].get_weights(), mb["head"].get_weights()):
+    ma, mb = served["trained"]["aug_cached"][0][MODEL], served["trained"]["aug_full"][0][MODEL]
+    for x, y in zip(ma.head.get_weights(), mb.head.get_weights()):
         np.testing.assert_allclose(x, y, rtol=1e-3, atol=1e-4)
     layer = a["unfreeze"]["first_unfrozen"]
-    for x, y in zip(ma["base"].get_layer(layer).get_weights(), mb["base"].get_layer(layer).get_weights()):
+    for x, y in zip(ma.base.get_layer(layer).get_weights(), mb.base.get_layer(layer).get_weights()):
         np.testing.assert_allclose(x, y, rtol=1e-3, atol=1e-4)
 
 
@@ -227,15 +237,16 @@ def test_mixed_precision_trains_through_a_float16_base():
     """What a GPU with tensor cores gets by default (forced here on the CPU: the same Keras code)."""
     import keras
 
+    kept, keep = trained_models()
     res = homework.run(homework.load_dataset(learnable_zip(6)), ["mobilenetv3small"], fe_epochs=1, ft_epochs=1,
-                       image_size=64, inference_runs=1, random_weights=True, mixed_precision=True, keep_models=True,
+                       image_size=64, inference_runs=1, random_weights=True, mixed_precision=True, on_trained=keep,
                        unfreeze=30)
     assert res.settings["mixed_precision"] is True and res.random_weights
-    m, objs = res.models["mobilenetv3small"], res.objects["mobilenetv3small"]["_models"]
-    convs = [layer for layer in objs["base"].layers if isinstance(layer, keras.layers.Conv2D)]
+    m, objs = res.models["mobilenetv3small"], kept["mobilenetv3small"]
+    convs = [layer for layer in objs.base.layers if isinstance(layer, keras.layers.Conv2D)]
     assert convs and all(c.compute_dtype == "float16" and c.variable_dtype == "float32" for c in convs)
-    assert all(layer.compute_dtype == "float32" for layer in objs["head"].layers)  # the softmax stays float32
-    assert np.asarray(objs["final"](np.zeros((1, 64, 64, 3), np.float32), training=False)).dtype == np.float32
+    assert all(layer.compute_dtype == "float32" for layer in objs.head.layers)  # the softmax stays float32
+    assert np.asarray(objs.final(np.zeros((1, 64, 64, 3), np.float32), training=False)).dtype == np.float32
     assert m["unfreeze"]["mode"] == "30" and m["trainable_params_ft"] > m["trainable_params_fe"]
     assert 0.0 <= m["ft_accuracy"] <= 1.0 and np.isfinite(m["ft_history"]["loss"]).all()
     assert keras.config.dtype_policy().name == "float32"  # the policy was only borrowed

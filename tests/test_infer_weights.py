@@ -184,7 +184,7 @@ def test_predict_cli_offline_explains(tmp_path, capsys):
 def test_litert_answers_like_tensorflow_with_served_weights(tmp_path_factory, monkeypatch, tmp_path):
     """Weights served by the loopback mirror, through the cache, converted from the cached file."""
     from conftest import calibrate_bn
-    from test_engines import sample_images
+    from test_litert import sample_images
 
     from cnnviz import litert, zoo
     from cnnviz.zoo import pretrained

@@ -6,7 +6,6 @@ Nothing heavy here (no TensorFlow, no Streamlit): section modules import this at
 from __future__ import annotations
 
 import statistics
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -81,10 +80,6 @@ def first_and_median_ms(fn: Callable[[], object], runs: int) -> tuple[float, flo
 
 def fmt(value, spec: str, na: str = "n/a") -> str:
     return na if value is None else format(value, spec)
-
-
-def stderr_log(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 def model_names(names: Sequence[str] | None) -> list[str]:

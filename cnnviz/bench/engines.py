@@ -26,7 +26,7 @@ from pathlib import Path
 
 from cnnviz import infer, litert
 from cnnviz.bench.base import Context, Section, fmt, timed_ms
-from cnnviz.bench.inference import _macs
+from cnnviz.bench.inference import model_macs
 
 
 def measure(ctx: Context) -> dict:
@@ -56,7 +56,7 @@ def measure(ctx: Context) -> dict:
             for k in range(len(paths)):
                 paths[(r + k) % len(paths)]()
         med = {k: statistics.median(v) for k, v in (("litert", lite_ms), ("bare", bare_ms), ("app", app_ms))}
-        macs = _macs(model)
+        macs = model_macs(model)
         share = {k: (2 * macs / (v / 1000) / 1e9 / peak if macs else None) for k, v in med.items()}
         rows.append({
             "model": name, "display_name": app.display_name, "weights": app.weights or "random",

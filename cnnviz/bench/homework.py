@@ -12,10 +12,10 @@ per model and phase seconds, and the total.
 from __future__ import annotations
 
 import io
-import os
 import time
 import zipfile
 
+from cnnviz import settings
 from cnnviz.bench.base import Context, Section, model_names
 
 CLASSES, PER_CLASS, SIDE = 5, 50, 256
@@ -84,4 +84,4 @@ def lines(report: dict) -> list[str]:
     return out
 
 
-SECTION = Section("homework", measure, lines, when=lambda ctx: os.environ.get("CNNVIZ_BENCH_HOMEWORK") == "1")
+SECTION = Section("homework", measure, lines, when=lambda ctx: settings.env_bool("CNNVIZ_BENCH_HOMEWORK", False))

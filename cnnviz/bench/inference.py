@@ -61,7 +61,8 @@ def sample_photo(size=PHOTO_SIZE, variant: int = 0) -> bytes:
     return buf.getvalue()
 
 
-def _macs(model) -> int | None:
+def model_macs(model) -> int | None:
+    """The model's multiply-accumulates per image (``inspect.summarize``), or None when a layer cannot be counted."""
     try:
         macs = summarize(model).macs
     except Exception:  # a layer inspect cannot count must not sink the latency figures
@@ -120,7 +121,7 @@ def measure_models(ctx: Context) -> dict:
             for k in range(len(paths)):
                 paths[(r + k) % len(paths)][1]()
         app, bare_med, pred_med = (statistics.median(v) for v in (app_ms, bare_ms, predict_ms))
-        macs = _macs(model)
+        macs = model_macs(model)
         gflops = 2 * macs / (app / 1000) / 1e9 if macs else None
         rows.append({
             "model": name, "display_name": predictor.display_name, "weights": weights[name] or "random",

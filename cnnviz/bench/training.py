@@ -70,7 +70,7 @@ def benchmark(labs: Sequence[str] = LABS, *, models: Sequence[str] | None = None
     from cnnviz.bench.machine import matmul_peak
     from cnnviz.inspect import summarize
     from cnnviz.labs.registry import get_lab
-    from cnnviz.labs.run import _all_layers, build  # heavy: TF
+    from cnnviz.labs.run import build, nested_layers  # heavy: TF
     from cnnviz.training.fit import RunCallback, local_context, pipeline  # heavy: TF
 
     if peak_gflops is None:
@@ -91,7 +91,7 @@ def benchmark(labs: Sequence[str] = LABS, *, models: Sequence[str] | None = None
             keras.utils.set_random_seed(0)
             model = build(spec, data.input_shape, data.num_classes)
             if lab.bn_momentum is not None:
-                for layer in _all_layers(model):
+                for layer in nested_layers(model):
                     if isinstance(layer, keras.layers.BatchNormalization):
                         layer.momentum = lab.bn_momentum
             macs = summarize(model).macs

@@ -12,6 +12,7 @@ import io
 import time
 from pathlib import Path
 
+from cnnviz import fileio
 from cnnviz.homework import verdict as verdict_mod
 from cnnviz.i18n import translate
 
@@ -173,6 +174,16 @@ def config_lines(settings: dict, lang: str = "en") -> list[str]:
     return lines
 
 
+STYLE = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+         "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+         "th{background:#f3f3f3}.row{display:flex;flex-wrap:wrap;gap:16px}.warn{background:#fff3cd;padding:8px;"
+         "border-left:4px solid #e0a800}.verdict.met{color:#1b7f2a}.verdict.not_met{color:#b00020}"
+         ".meta{color:#666}table.cm td{min-width:2em;text-align:center}caption{font-size:11px;color:#666}")
+"""The report's one stylesheet (inline: the page loads nothing from outside)."""
+
+TIME_PHASES = ("build_s", "fe_features_s", "fe_train_s", "ft_cache_s", "ft_train_s", "inference_s", "save_s")
+
+
 def render_html(result, lang: str = "en") -> str:
     """The whole report as one HTML page in ``lang`` (nothing loaded from outside)."""
     data = _d(result)
@@ -182,29 +193,43 @@ def render_html(result, lang: str = "en") -> str:
 
     models = data.get("models", {})
     names = {n: m.get("display_name", verdict_mod.display(n)) for n, m in models.items()}
-    ds = data.get("dataset", {})
-    settings = data.get("settings", {})
-    v = data.get("verdict") or {}
-    parts = []
-    parts.append(f"<h1>{_esc(t('homework.report.title'))}</h1>")
-    parts.append(f"<p class='meta'>{_esc(t('homework.report.generated', when=time.strftime('%Y-%m-%d %H:%M'), device=data.get('device', 'CPU')))}</p>")
+    parts = [*_header_html(data, t), *_verdict_html(data.get("verdict") or {}, t, lang),
+             *_results_html(models, names, t), *_curves_html(models, names, t),
+             *_confusion_html(models, names, data.get("class_names", []), t), *_times_html(data, names, t),
+             *_dataset_html(data, t, lang), *_config_html(data, names, t, lang)]
+    title = _esc(t("homework.report.title"))
+    return (f"<!DOCTYPE html><html lang='{lang}'><head><meta charset='utf-8'><title>{title}</title>"
+            f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")
+
+
+def _header_html(data: dict, t) -> list[str]:
+    """Title, when and where it ran, and the banners of a random-weights or stopped run."""
+    parts = [f"<h1>{_esc(t('homework.report.title'))}</h1>",
+             f"<p class='meta'>{_esc(t('homework.report.generated', when=time.strftime('%Y-%m-%d %H:%M'), device=data.get('device', 'CPU')))}</p>"]
     if data.get("random_weights"):
         parts.append(f"<p class='warn'>{_esc(t('homework.random.banner'))}</p>")
     if data.get("stopped"):
         parts.append(f"<p class='warn'>{_esc(t('homework.report.stopped'))}</p>")
-    # verdict
+    return parts
+
+
+def _verdict_html(v: dict, t, lang: str) -> list[str]:
+    """The verdict, its reasons and caveats."""
     status = v.get("status", "incomplete")
-    parts.append(f"<h2>{_esc(t('homework.report.verdict'))}</h2>")
-    parts.append(f"<p class='verdict {status}'><b>{_esc(t(f'homework.verdict.status_{status}'))}</b></p><ul>")
-    for r in v.get("reasons", []):
-        parts.append(f"<li>{_esc(t(r['key'], **r['params']))}</li>")
+    parts = [f"<h2>{_esc(t('homework.report.verdict'))}</h2>",
+             f"<p class='verdict {status}'><b>{_esc(t(f'homework.verdict.status_{status}'))}</b></p><ul>"]
+    parts += [f"<li>{_esc(t(r['key'], **r['params']))}</li>" for r in v.get("reasons", [])]
     parts.append("</ul>")
     if v.get("caveats"):
         parts.append(f"<p><b>{_esc(t('homework.report.caveats'))}</b></p><ul>")
         parts += [f"<li>{_esc(c)}</li>" for c in verdict_mod.caveats(v, lang)]
         parts.append("</ul>")
-    # table
-    parts.append(f"<h2>{_esc(t('homework.report.table'))}</h2><table class='results'><tr>")
+    return parts
+
+
+def _results_html(models: dict, names: dict, t) -> list[str]:
+    """The results table and the accuracy and speed bar charts."""
+    parts = [f"<h2>{_esc(t('homework.report.table'))}</h2><table class='results'><tr>"]
     parts += [f"<th>{_esc(t('homework.col.' + c))}</th>" for c in COLUMNS]
     parts.append("</tr>")
     for n, m in models.items():
@@ -220,34 +245,50 @@ def render_html(result, lang: str = "en") -> str:
                                                  maximum=1.0, title=t("homework.report.chart_accuracy")))
     parts.append(bar_chart(speed, [t("homework.col.inference_ms")], unit=" ms",
                            title=t("homework.report.chart_speed")) + "</div>")
-    # curves
-    parts.append(f"<h2>{_esc(t('homework.report.curves'))}</h2><p>{_esc(t('homework.report.curves_note'))}</p><div class='row'>")
+    return parts
+
+
+def _curves_html(models: dict, names: dict, t) -> list[str]:
+    """One accuracy curve per model, both phases end to end (a marker where fine-tuning starts)."""
+    parts = [f"<h2>{_esc(t('homework.report.curves'))}</h2><p>{_esc(t('homework.report.curves_note'))}</p><div class='row'>"]
     for n, m in models.items():
         fe, ft = m.get("fe_history") or {}, m.get("ft_history") or {}
         curves = {t("homework.report.train"): fe.get("accuracy", []) + ft.get("accuracy", []),
                   t("homework.report.val"): fe.get("val_accuracy", []) + ft.get("val_accuracy", [])}
         parts.append(line_chart(curves, title=names[n], marker=len(fe.get("accuracy", [])) if ft else None))
     parts.append("</div>")
-    # confusion
-    classes = data.get("class_names", [])
-    parts.append(f"<h2>{_esc(t('homework.report.confusion'))}</h2><div class='row'>")
+    return parts
+
+
+def _confusion_html(models: dict, names: dict, classes: list, t) -> list[str]:
+    """The test-set confusion matrix of each model."""
+    parts = [f"<h2>{_esc(t('homework.report.confusion'))}</h2><div class='row'>"]
     for n, m in models.items():
         if m.get("confusion"):
             parts.append(f"<div><h3>{_esc(names[n])}</h3>{confusion_html(m['confusion'], classes, t)}</div>")
     parts.append("</div>")
-    # times
-    parts.append(f"<h2>{_esc(t('homework.report.times'))}</h2><table class='results'><tr><th></th>")
-    phases = ("build_s", "fe_features_s", "fe_train_s", "ft_cache_s", "ft_train_s", "inference_s", "save_s")
-    parts += [f"<th>{_esc(t('homework.time.' + p))}</th>" for p in phases]
+    return parts
+
+
+def _times_html(data: dict, names: dict, t) -> list[str]:
+    """Seconds per phase and model, and the run's total."""
+    parts = [f"<h2>{_esc(t('homework.report.times'))}</h2><table class='results'><tr><th></th>"]
+    parts += [f"<th>{_esc(t('homework.time.' + p))}</th>" for p in TIME_PHASES]
     parts.append("</tr>")
-    for n, m in models.items():
+    for n, m in data.get("models", {}).items():
         tm = m.get("times", {})
-        parts.append(f"<tr><td>{_esc(names[n])}</td>" + "".join(f"<td>{_num(tm.get(p), '{:.1f}')}</td>" for p in phases)
+        parts.append(f"<tr><td>{_esc(names[n])}</td>" + "".join(f"<td>{_num(tm.get(p), '{:.1f}')}</td>" for p in TIME_PHASES)
                      + "</tr>")
     total = f"{data.get('seconds', 0):.0f}"
     parts.append(f"</table><p>{_esc(t('homework.report.total', seconds=total))}</p>")
-    # dataset
-    parts.append(f"<h2>{_esc(t('homework.report.dataset'))}</h2>")
+    return parts
+
+
+def _dataset_html(data: dict, t, lang: str) -> list[str]:
+    """The dataset: its split, images per class, and the refused files."""
+    ds = data.get("dataset", {})
+    classes = data.get("class_names", [])
+    parts = [f"<h2>{_esc(t('homework.report.dataset'))}</h2>"]
     if ds.get("demo") and ds.get("description"):
         parts.append(f"<p class='warn'>{_esc(t(ds['description']))}</p>")
     split = data.get("split", {})
@@ -260,30 +301,27 @@ def render_html(result, lang: str = "en") -> str:
         parts += [f"<li><code>{_esc(r['path'])}</code>: {_esc(translate(r['key'], lang, **r['params']))}</li>"
                   for r in ds["refused"]]
         parts.append("</ul></details>")
-    # configuration
-    parts.append(f"<h2>{_esc(t('homework.report.config'))}</h2><p>{_esc(t('homework.report.config_text', **{k: settings.get(k) for k in ('fe_epochs', 'ft_epochs', 'seed', 'batch_size', 'fe_learning_rate', 'ft_learning_rate', 'dropout', 'inference_runs')}))}</p><ul>")
+    return parts
+
+
+def _config_html(data: dict, names: dict, t, lang: str) -> list[str]:
+    """The settings of the run and, per model, what fine-tuning unfroze."""
+    settings = data.get("settings", {})
+    parts = [f"<h2>{_esc(t('homework.report.config'))}</h2><p>{_esc(t('homework.report.config_text', **{k: settings.get(k) for k in ('fe_epochs', 'ft_epochs', 'seed', 'batch_size', 'fe_learning_rate', 'ft_learning_rate', 'dropout', 'inference_runs')}))}</p><ul>"]
     parts += [f"<li>{_esc(line)}</li>" for line in config_lines(settings, lang)]
     if data.get("random_weights"):
         parts.append(f"<li class='warn'>{_esc(t('homework.random.banner'))}</li>")
-    for n, m in models.items():
+    for n, m in data.get("models", {}).items():
         u = m.get("unfreeze") or {}
         if u:
             parts.append(f"<li>{_esc(t('homework.report.unfrozen', model=names[n], first=u.get('first_unfrozen'), count=len(u.get('layers', [])), after=u.get('cut_after')))}</li>")
     parts.append("</ul>")
-    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
-             "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
-             "th{background:#f3f3f3}.row{display:flex;flex-wrap:wrap;gap:16px}.warn{background:#fff3cd;padding:8px;"
-             "border-left:4px solid #e0a800}.verdict.met{color:#1b7f2a}.verdict.not_met{color:#b00020}"
-             ".meta{color:#666}table.cm td{min-width:2em;text-align:center}caption{font-size:11px;color:#666}")
-    title = _esc(t("homework.report.title"))
-    return (f"<!DOCTYPE html><html lang='{lang}'><head><meta charset='utf-8'><title>{title}</title>"
-            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
+    return parts
 
 
 def write_files(result, folder: Path) -> dict[str, str]:
     """report.csv, report.en.html, report.es.html and reproduce.py into ``folder`` (atomically)."""
     from cnnviz.homework.script import reproduce_script
-    from cnnviz.training import store
 
     folder = Path(folder)
     files = {"csv": folder / "report.csv", "html_en": folder / "report.en.html",
@@ -291,5 +329,5 @@ def write_files(result, folder: Path) -> dict[str, str]:
     texts = {"csv": table_csv(result), "html_en": render_html(result, "en"), "html_es": render_html(result, "es"),
              "script": reproduce_script(result)}
     for key, path in files.items():
-        store.write_atomic(path, lambda f, s=texts[key]: f.write(s), binary=False)
+        fileio.write_text(path, texts[key])
     return {k: str(v) for k, v in files.items()}

@@ -44,12 +44,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cnnviz import cache, graph, zoo
+from cnnviz import cache, fileio, graph, zoo
 from cnnviz.homework import options
 from cnnviz.homework import verdict as verdict_mod
 from cnnviz.homework.intake import DatasetError, HomeworkDataset, HomeworkWeightsError, to_array
 from cnnviz.infer import dtype_policy
-from cnnviz.training.fit import local_context, save_keras_atomic, train_model
+from cnnviz.training.fit import local_context, train_model
 from cnnviz.training.manager import RunContext
 
 DEFAULT_FE_EPOCHS = 10
@@ -98,16 +98,8 @@ class HomeworkResult:
     seconds: float = 0.0
     run_id: str | None = None
 
-    def __post_init__(self):
-        self.objects: dict[str, dict] = {}
-
     def to_dict(self) -> dict:
         return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "HomeworkResult":
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
 
     def table(self) -> list[dict]:
         keys = ("fe_val_accuracy", "fe_accuracy", "ft_val_accuracy", "ft_accuracy", "params", "trainable_params_fe",
@@ -281,11 +273,38 @@ def _accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
 
 # --------------------------------------------------------------------------- one model
 
+@dataclass
+class TrainedModels:
+    """The live Keras objects of one model's homework run, given to ``run(on_trained=...)``.
+
+    ``base`` (the zoo network, its top unfrozen after fine-tuning), ``head`` (the classifier),
+    ``final`` (base + head: the deliverable), ``fe_head_weights`` (the head's weights right
+    after feature extraction, before fine-tuning moved them). Not part of the stored record.
+    """
+
+    base: Any
+    head: Any
+    final: Any
+    fe_head_weights: list
+
+
+@dataclass
+class _Cut:
+    """Where fine-tuning cuts the base: the layer index, its tensor, the model above it, and
+    whether the one frozen pass keeps the activations there (``shared``) for phase 2."""
+
+    index: int | None = None
+    tensor: Any = None
+    top: Any = None
+    shared: bool = False
+
+
 def train_one(ctx: RunContext, name: str, images: dict[str, np.ndarray], labels: dict[str, np.ndarray],
               class_names, *, fe_epochs: int, ft_epochs: int, seed: int = 0, random_weights: bool = False,
               unfreeze: str | int = DEFAULT_UNFREEZE, cache_features: bool = True, batch_size: int = BATCH_SIZE,
               inference_runs: int = INFERENCE_RUNS, save_dir=None,
-              on_progress: Callable[[dict], None] | None = None, keep_models: bool = False,
+              on_progress: Callable[[dict], None] | None = None,
+              on_trained: Callable[[str, TrainedModels], None] | None = None,
               mixed_precision: bool = False) -> dict:
     """Both phases for one zoo model; returns its row (accuracies, params, times, confusion...).
 
@@ -295,6 +314,8 @@ def train_one(ctx: RunContext, name: str, images: dict[str, np.ndarray], labels:
     ``mixed_precision``: the base, and the models that train through it, compute in float16
     (variables in float32; those models get Keras' loss scaling when compiled); the head stays
     float32 (a softmax in float16 loses small probabilities), and cached features are float32.
+
+    ``on_trained(name, TrainedModels)``: called once the model is trained, with its live Keras objects.
     """
     def policy():
         return dtype_policy("mixed_float16" if mixed_precision else None)
@@ -312,36 +333,17 @@ def train_one(ctx: RunContext, name: str, images: dict[str, np.ndarray], labels:
         base = build_base(name, random_weights, tuple(images["train"].shape[1:3]))
     base.trainable = False
     times["build_s"] = time.perf_counter() - t0
-    feature_shape = tuple(base.output_shape[1:])
-    classes = len(class_names)
-
     # Where fine-tuning will cut, decided first: the one frozen pass stops there when it can.
-    n_images = sum(len(v) for v in images.values())
-    cut = cut_tensor = top = None
-    shared = False
-    if ft_epochs > 0:
-        cut, cut_tensor = unfreeze_point(base, name, unfreeze)
-        top = keras.Model(cut_tensor, base.output, name=f"{name}_top")
-        cut_shape = tuple(cut_tensor.shape[1:])
-        shared = cache_features and n_images * int(np.prod(cut_shape)) * 4 <= CACHE_LIMIT_BYTES
+    cut = _fine_tune_cut(base, name, images, ft_epochs, unfreeze, cache_features)
 
     # ---- phase 1: feature extraction
     t0 = time.perf_counter()
-    xa = None
-    if cache_features:
-        phase("features", images=n_images)
-        if shared:  # one pass: images → activations at the cut (kept for phase 2) → features
-            bottom = keras.Model(base.input, cut_tensor, name=f"{name}_bottom")
-            xa = forward_parts(bottom, images, name, ctx)
-            x = forward_parts(top, xa, None, ctx) if xa is not None else None
-        else:
-            x = forward_parts(base, images, name, ctx)
-        if x is None:
-            return {**entry, "stopped": True, "times": times}
-    else:
-        x = {part: zoo.preprocess_input(name, images[part]) for part in ("train", "val", "test")}
+    features = _features(ctx, name, base, cut, images, cache_features, phase)
+    if features is None:
+        return {**entry, "stopped": True, "times": times}
+    x, xa = features
     times["fe_features_s"] = time.perf_counter() - t0
-    head = build_head(feature_shape, classes, seed=seed, name=f"{name}_head")
+    head = build_head(tuple(base.output_shape[1:]), len(class_names), seed=seed, name=f"{name}_head")
     with policy():
         model = head if cache_features else full_model(base, head, name)
     phase("head")
@@ -355,50 +357,105 @@ def train_one(ctx: RunContext, name: str, images: dict[str, np.ndarray], labels:
     with policy():
         final = full_model(base, head, name)
     entry["params"] = int(final.count_params())
-    if keep_models:
-        entry["_fe_head_weights"] = [w.copy() for w in head.get_weights()]
+    fe_head_weights = [w.copy() for w in head.get_weights()] if on_trained else []
     del x
     gc.collect()
 
     # ---- phase 2: fine-tuning
     entry["ft_accuracy"] = entry["ft_val_accuracy"] = None
-    pred_model, pred_x = None, None
+    predictor = None
     if ft_epochs > 0 and not ctx.stop_requested:
-        unfrozen = set_trainable_top(base, top)
-        entry["unfreeze"] = {"mode": str(unfreeze), "cut_after": graph.walk(base)[cut].name,
-                             "first_unfrozen": unfrozen[0] if unfrozen else None, "layers": unfrozen}
-        t0 = time.perf_counter()
-        entry["ft_cached"] = bool(shared)
-        if shared:  # the activations at the cut came from phase 1's pass
-            inp = keras.Input(tuple(cut_tensor.shape[1:]), name="activations")
-            with policy():
-                ft_model = keras.Model(inp, head(top(inp, training=False)), name=f"{name}_finetune")
-        else:
-            xa = {part: zoo.preprocess_input(name, images[part]) for part in ("train", "val", "test")}
-            ft_model = final
-        times["ft_cache_s"] = time.perf_counter() - t0
-        if len(xa) == 3 and not ctx.stop_requested:
-            phase("finetune", layers=len(unfrozen))
-            ft = train_model(ctx, f"{name}-ft", ft_model, _Arrays(xa, labels, class_names), epochs=ft_epochs,
-                             batch_size=batch_size, seed=seed, learning_rate=FT_LEARNING_RATE,
-                             callbacks=({"early_stopping": {"patience": 3, "restore_best_weights": True}},
-                                        {"reduce_lr": {"factor": 0.2, "patience": 2, "min_lr": 1e-7}}),
-                             on_progress=on_progress, save_model=False)
-            times["ft_train_s"] = ft["seconds"]
-            entry.update(ft_accuracy=ft["test_accuracy"], ft_val_accuracy=_accuracy(ft_model, xa["val"], labels["val"]),
-                         ft_history=ft["history"], ft_confusion=ft["confusion"],
-                         trainable_params_ft=_count(ft_model.trainable_weights), ft_epochs_run=ft["epochs_run"])
-            pred_model, pred_x = ft_model, xa["test"]
-        del xa
-    if pred_model is None:
-        pred_model = head if cache_features else final
-        pred_x = forward(base, images["test"], name) if cache_features else zoo.preprocess_input(name, images["test"])
-    entry["test_predictions"] = predict(pred_model, pred_x).argmax(-1).astype(int).tolist()
+        predictor = _fine_tune(ctx, entry, times, name, base, head, final, cut, xa, images, labels, class_names,
+                               unfreeze=unfreeze, ft_epochs=ft_epochs, batch_size=batch_size, seed=seed,
+                               policy=policy, phase=phase, on_progress=on_progress)
+    del xa
+    if predictor is None:
+        predictor = ((head, forward(base, images["test"], name)) if cache_features
+                     else (final, zoo.preprocess_input(name, images["test"])))
+    entry["test_predictions"] = predict(*predictor).argmax(-1).astype(int).tolist()
     entry.setdefault("trainable_params_ft", None)
     entry["confusion"] = entry.get("ft_confusion") or entry["fe_confusion"]
 
     # ---- inference time and the deliverable model
     phase("inference")
+    _deliver(entry, times, name, final, images, inference_runs, save_dir)
+    entry["stopped"] = bool(ctx.stop_requested)
+    if on_trained:
+        on_trained(name, TrainedModels(base=base, head=head, final=final, fe_head_weights=fe_head_weights))
+    return entry
+
+
+def _fine_tune_cut(base: keras.Model, name: str, images: dict[str, np.ndarray], ft_epochs: int,
+                   unfreeze: str | int, cache_features: bool) -> _Cut:
+    """Where fine-tuning cuts ``base``, and whether its activations fit the cache (no cut without phase 2)."""
+    if ft_epochs <= 0:
+        return _Cut()
+    index, tensor = unfreeze_point(base, name, unfreeze)
+    top = keras.Model(tensor, base.output, name=f"{name}_top")
+    n_images = sum(len(v) for v in images.values())
+    shared = cache_features and n_images * int(np.prod(tuple(tensor.shape[1:]))) * 4 <= CACHE_LIMIT_BYTES
+    return _Cut(index, tensor, top, bool(shared))
+
+
+def _features(ctx: RunContext, name: str, base: keras.Model, cut: _Cut, images: dict[str, np.ndarray],
+              cache_features: bool, phase: Callable) -> tuple[dict, dict | None] | None:
+    """Phase 1's inputs of the head: ``(features, activations at the cut or None)``; None when stopped.
+
+    With ``cache_features`` the frozen base runs once (stopping at the cut when the activations
+    there are kept for phase 2); without, the head trains through the base on preprocessed images.
+    """
+    if not cache_features:
+        return {part: zoo.preprocess_input(name, images[part]) for part in ("train", "val", "test")}, None
+    phase("features", images=sum(len(v) for v in images.values()))
+    xa = None
+    if cut.shared:  # one pass: images → activations at the cut (kept for phase 2) → features
+        bottom = keras.Model(base.input, cut.tensor, name=f"{name}_bottom")
+        xa = forward_parts(bottom, images, name, ctx)
+        x = forward_parts(cut.top, xa, None, ctx) if xa is not None else None
+    else:
+        x = forward_parts(base, images, name, ctx)
+    return None if x is None else (x, xa)
+
+
+def _fine_tune(ctx: RunContext, entry: dict, times: dict, name: str, base, head, final, cut: _Cut, xa,
+               images: dict[str, np.ndarray], labels: dict[str, np.ndarray], class_names, *, unfreeze, ft_epochs: int,
+               batch_size: int, seed: int, policy: Callable, phase: Callable,
+               on_progress: Callable | None) -> tuple[Any, np.ndarray] | None:
+    """Phase 2 (the top of the base unfrozen, a small learning rate); fills ``entry``.
+
+    Returns ``(model, test inputs)`` that predict the test set, or None when it was stopped.
+    """
+    unfrozen = set_trainable_top(base, cut.top)
+    entry["unfreeze"] = {"mode": str(unfreeze), "cut_after": graph.walk(base)[cut.index].name,
+                         "first_unfrozen": unfrozen[0] if unfrozen else None, "layers": unfrozen}
+    t0 = time.perf_counter()
+    entry["ft_cached"] = bool(cut.shared)
+    if cut.shared:  # the activations at the cut came from phase 1's pass
+        inp = keras.Input(tuple(cut.tensor.shape[1:]), name="activations")
+        with policy():
+            ft_model = keras.Model(inp, head(cut.top(inp, training=False)), name=f"{name}_finetune")
+    else:
+        xa = {part: zoo.preprocess_input(name, images[part]) for part in ("train", "val", "test")}
+        ft_model = final
+    times["ft_cache_s"] = time.perf_counter() - t0
+    if len(xa) != 3 or ctx.stop_requested:
+        return None
+    phase("finetune", layers=len(unfrozen))
+    ft = train_model(ctx, f"{name}-ft", ft_model, _Arrays(xa, labels, class_names), epochs=ft_epochs,
+                     batch_size=batch_size, seed=seed, learning_rate=FT_LEARNING_RATE,
+                     callbacks=({"early_stopping": {"patience": 3, "restore_best_weights": True}},
+                                {"reduce_lr": {"factor": 0.2, "patience": 2, "min_lr": 1e-7}}),
+                     on_progress=on_progress, save_model=False)
+    times["ft_train_s"] = ft["seconds"]
+    entry.update(ft_accuracy=ft["test_accuracy"], ft_val_accuracy=_accuracy(ft_model, xa["val"], labels["val"]),
+                 ft_history=ft["history"], ft_confusion=ft["confusion"],
+                 trainable_params_ft=_count(ft_model.trainable_weights), ft_epochs_run=ft["epochs_run"])
+    return ft_model, xa["test"]
+
+
+def _deliver(entry: dict, times: dict, name: str, final, images: dict[str, np.ndarray], inference_runs: int,
+             save_dir) -> None:
+    """The deliverable: its inference time on one image, its ``.keras`` file, the rounded times."""
     t0 = time.perf_counter()
     one = zoo.preprocess_input(name, images["test"][:1])[0]
     entry["inference_ms"], entry["device"] = inference_ms(name, final, one, inference_runs)
@@ -406,17 +463,12 @@ def train_one(ctx: RunContext, name: str, images: dict[str, np.ndarray], labels:
     if save_dir is not None:
         t0 = time.perf_counter()
         path = save_dir / f"{name}.keras"
-        save_keras_atomic(final, path)  # the labs' atomic .keras writer
+        fileio.save_keras(final, path)
         entry["model_file"] = str(path)
         times["save_s"] = time.perf_counter() - t0
-    times = {k: round(v, 3) for k, v in times.items()}
-    entry["times"] = times
-    entry["train_seconds"] = round(sum(times.get(k, 0.0) for k in ("fe_features_s", "fe_train_s", "ft_cache_s",
-                                                                     "ft_train_s")), 3)
-    entry["stopped"] = bool(ctx.stop_requested)
-    if keep_models:
-        entry["_models"] = {"base": base, "head": head, "final": final}
-    return entry
+    entry["times"] = {k: round(v, 3) for k, v in times.items()}
+    entry["train_seconds"] = round(sum(entry["times"].get(k, 0.0) for k in ("fe_features_s", "fe_train_s",
+                                                                            "ft_cache_s", "ft_train_s")), 3)
 
 
 # --------------------------------------------------------------------------- the homework
@@ -425,7 +477,7 @@ def run(dataset: HomeworkDataset, models: Iterable[str], fe_epochs: int | None =
         seed: int = 0, on_progress: Callable[[dict], None] | None = None, *, random_weights: bool = False,
         unfreeze: str | int = DEFAULT_UNFREEZE, cache_features: bool = True, batch_size: int = BATCH_SIZE,
         inference_runs: int = INFERENCE_RUNS, context: RunContext | None = None, save_dir=None,
-        keep_models: bool = False, image_size: int | None = None, augment=None,
+        on_trained: Callable[[str, TrainedModels], None] | None = None, image_size: int | None = None, augment=None,
         mixed_precision: bool | None = None) -> HomeworkResult:
     """Feature extraction and fine-tuning of ``models`` on ``dataset``; see :func:`cnnviz.homework.run`."""
     from cnnviz import device as device_mod
@@ -473,11 +525,8 @@ def run(dataset: HomeworkDataset, models: Iterable[str], fe_epochs: int | None =
         entry = train_one(ctx, name, arrays[size], labels, dataset.class_names, fe_epochs=fe_epochs,
                           ft_epochs=ft_epochs, seed=seed, random_weights=random_weights, unfreeze=unfreeze,
                           cache_features=cache_features, batch_size=batch_size, inference_runs=inference_runs,
-                          save_dir=save_dir, on_progress=on_progress, keep_models=keep_models,
+                          save_dir=save_dir, on_progress=on_progress, on_trained=on_trained,
                           mixed_precision=mixed)
-        extras = {k: entry.pop(k) for k in ("_models", "_fe_head_weights") if k in entry}
-        if extras:
-            result.objects[name] = extras  # tests: the live Keras objects (not part of the record)
         result.models[name] = entry
         gc.collect()
     result.stopped = bool(ctx.stop_requested)

@@ -60,11 +60,12 @@ def build(spec: LabModel, input_shape: tuple[int, int, int], classes: int) -> ke
     return model
 
 
-def _all_layers(model):
+def nested_layers(model):
+    """Every layer of ``model``, those inside nested sub-models included (depth first)."""
     for layer in model.layers:
         yield layer
         if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)
+            yield from nested_layers(layer)
 
 
 def gradient_norms(model: keras.Model, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
@@ -143,7 +144,7 @@ def run_lab(lab_id: str, dataset: str = "digits", epochs: int | None = None, sub
         keras.utils.set_random_seed(seed)
         model = build(spec, data.input_shape, data.num_classes)
         if bn_momentum is not None:  # short runs: see Lab.bn_momentum
-            for layer in _all_layers(model):
+            for layer in nested_layers(model):
                 if isinstance(layer, keras.layers.BatchNormalization):
                     layer.momentum = bn_momentum
         summary = summarize(model)

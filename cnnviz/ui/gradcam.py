@@ -62,7 +62,7 @@ def _explain(digest: str, name: str, weights: str | None, model_id: int, class_i
     except (KeyError, ValueError, LookupError):
         layer = visualize.default_target_layer(_model)
     # The first call per (model, layer) traces and compiles the gradient function: say so.
-    first = vis_gradcam._explainers.peek(_model, ("gradcam", layer)) is None
+    first = not vis_gradcam.explainer_built(_model, layer)
     t0 = time.perf_counter()
     result = visualize.grad_cam_result(_model, _x, class_index, layer)
     heat = result.heatmap

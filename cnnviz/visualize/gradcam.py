@@ -162,6 +162,11 @@ def default_target_layer(model) -> str:
     return node.name
 
 
+def explainer_built(model, layer_name: str) -> bool:
+    """Whether :func:`explainer` already holds the (traced, compiled) :class:`GradCAM` for (model, layer)."""
+    return _explainers.peek(model, ("gradcam", layer_name)) is not None
+
+
 def explainer(model, layer_name: str | None = None) -> GradCAM:
     """The cached :class:`GradCAM` for (model, layer)."""
     name = layer_name or default_target_layer(model)

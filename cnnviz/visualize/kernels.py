@@ -184,16 +184,3 @@ def filters(model, layer_name: str | None = None, *, start: int = 0, max_filters
     slices = np.moveaxis(per_filter, -1, 1)               # (n, cin, kh, kw)
     tiles = _symmetric(slices, (1, 2, 3))[:, :max_inputs]  # normalized over the whole filter
     return FilterView(layer_name, "slices", info.kernel_shape, tiles.astype(np.float32), cout, cin, start)
-
-
-def layer_kernel_kind(model, name: str) -> str | None:
-    """The kind of kernel ``name`` carries (None: nothing to draw), without raising."""
-    g = graph(model)
-    node = g.by_name.get(name)
-    if node is None or not node.is_layer:
-        return None
-    try:
-        info = _classify(model.get_layer(name))
-    except ValueError:
-        return None
-    return info.kind if info else None

@@ -36,14 +36,6 @@ def pretrained_models() -> list[str]:
     return list_models(pretrained=True)
 
 
-def has_weights(name: str) -> bool:
-    """True when ``name`` has an ImageNet weights file cnnviz can download."""
-    try:
-        return get_spec(str(name).strip().lower()).pretrained is not None
-    except UnknownModelError:
-        return False
-
-
 def weights_file(name: str, include_top: bool = True) -> FileRecord:
     """The record of ``name``'s ImageNet weights (``include_top`` False → the "notop" file).
 

@@ -1,4 +1,4 @@
-"""Inference engines: LiteRT vs TensorFlow answers, the cache of conversions, the fallbacks.
+"""LiteRT, the second inference engine: its answers vs TensorFlow's, the cache of conversions, the fallbacks.
 
 Conversions are slow (a minute or two per model on a loaded 2-core machine), so each model is
 converted at most once per test session, into a session folder (:func:`converted`); tests copy
