@@ -329,7 +329,6 @@ def file_lock(name: str) -> Iterator[None]:
         yield
 
 
-_file_lock = file_lock  # old private name, still used by cnnviz.litert until it switches (test_architecture)
 
 
 # --------------------------------------------------------------------------- hashing, records

@@ -45,14 +45,13 @@ import json
 import os
 import pickle
 import tarfile
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 
-from cnnviz import cache, images
+from cnnviz import cache, fileio, images
 from cnnviz.errors import UserFacingError
 
 Progress = cache.Progress
@@ -317,12 +316,11 @@ def _raw_arrays(name: str, progress: Progress | None) -> dict[str, np.ndarray]:
         arrays = parse_mnist_npz(_fetch(RECORDS["mnist"][0], progress))
     else:
         arrays = parse_fashion(_fashion_files(progress))
-    with contextlib.suppress(OSError):  # a read-only cache still works, just slower
-        npz.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=cache.PART_SUFFIX, dir=npz.parent)
-        with os.fdopen(fd, "wb") as out:
+    # A read-only or full cache still works, just slower: the arrays are kept in memory, and
+    # nothing half-written stays behind (fileio removes its temporary file).
+    with contextlib.suppress(OSError), fileio.atomic_path(npz) as tmp:
+        with open(tmp, "wb") as out:
             np.savez(out, **arrays)
-        os.replace(tmp, npz)
     return arrays
 
 
@@ -366,14 +364,7 @@ def store_upload(data: bytes, name: str | None = None) -> Path:
                             (folder / f"{digest}.json", json.dumps({"name": name or path.name}).encode())):
         if target.is_file() and target.suffix == ".zip":
             continue
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=cache.PART_SUFFIX, dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(payload)
-            os.replace(tmp, target)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+        fileio.write_bytes(target, payload)
     return path
 
 

@@ -42,7 +42,7 @@ from typing import Callable
 
 import numpy as np
 
-from cnnviz import cache
+from cnnviz import cache, fileio, settings
 
 KIND = "litert"
 """Derived-files kind: conversions live in ``cache.derived_dir(KIND)``."""
@@ -121,9 +121,9 @@ def versions() -> dict[str, str]:
 
 def default_threads() -> int:
     """Threads for XNNPACK: ``CNNVIZ_LITERT_THREADS``, else the CPUs this process may use."""
-    env = os.environ.get(ENV_THREADS, "").strip()
-    if env.isdigit() and int(env) > 0:
-        return int(env)
+    env = settings.env_int(ENV_THREADS, 0, low=0)
+    if env > 0:
+        return env
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
@@ -271,11 +271,7 @@ def file_digest(record, path: Path) -> str:
     """Digest of a cached weights file: its pinned hash, else its SHA-256."""
     if getattr(record, "file_hash", None):
         return "f" + str(record.file_hash)[:32]
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return "f" + h.hexdigest()[:32]
+    return "f" + fileio.hash_file(path)[:32]
 
 
 @dataclass
@@ -344,22 +340,7 @@ def lookup(name: str, digest: str) -> Conversion | None:
 
 def write_meta(conversion: Conversion) -> None:
     """Write the sidecar atomically (a reader sees the old or the new one, never half)."""
-    _atomic_write(conversion.sidecar, json.dumps(conversion.meta, indent=1, sort_keys=True).encode())
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=cache.PART_SUFFIX)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    fileio.write_json(conversion.sidecar, conversion.meta, indent=1, sort_keys=True)
 
 
 def prune_random(name: str, keep: Path) -> list[Path]:
@@ -375,7 +356,7 @@ def prune_random(name: str, keep: Path) -> list[Path]:
 @contextlib.contextmanager
 def lock(name: str, digest: str):
     """Exclusive across threads and processes: the first load converts, the others wait and reuse."""
-    with cache._file_lock(f"{KIND}-{stem(name, digest)}"):
+    with cache.file_lock(f"{KIND}-{stem(name, digest)}"):
         yield
 
 
@@ -504,7 +485,7 @@ def _child_convert(name: str, out: str, weights: str) -> int:
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # a Flex op fails here, not at load
     flat = converter.convert()
     stage("write")
-    _atomic_write(Path(out), flat)
+    fileio.write_bytes(Path(out), flat)
     stage("done")
     report = {"model": name, "seconds": round(time.perf_counter() - t0, 2), "bytes": len(flat),
               "peak_rss_mb": _peak_rss_mb()}

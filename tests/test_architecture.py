@@ -214,13 +214,7 @@ def test_package_private_modules_are_not_counted():
 
 # Private names that other helpers' modules still use, to be made public there; the lead empties
 # this list after merging issue 18 part 5 (each entry: importer, the private name it uses).
-PRIVATE_USES_TO_CONVERT = {
-    ("cnnviz.commands.bench", "cnnviz.infer._check_runs"),
-    ("cnnviz.commands.predict", "cnnviz.infer._check_runs"),
-    ("cnnviz.homework.transfer", "cnnviz.infer._dtype_policy"),
-    ("cnnviz.litert", "cnnviz.cache._file_lock"),              # → cache.file_lock
-    ("cnnviz.training.fit", "cnnviz.training.store._raise_disk"),  # → fileio.write_error / fileio.save_keras
-}
+PRIVATE_USES_TO_CONVERT: set[tuple[str, str]] = set()  # all converted (issue 18)
 
 
 def test_no_module_uses_another_modules_private_names():
@@ -255,13 +249,7 @@ ATOMIC_WRITER = "cnnviz.fileio"
 
 # Modules of other helpers that still rename temp files into place by hand; the lead empties this
 # after their conversion to cnnviz.fileio (module → how many hand-written renames/temp files it has).
-HAND_WRITTEN_ATOMIC_TO_CONVERT = {
-    "cnnviz.datasets": 4,       # 2× mkstemp + os.replace (npz arrays, a user's zip)
-    "cnnviz.litert": 2,         # mkstemp + os.replace of the converted model
-    "cnnviz.serving": 2,        # mkstemp + os.replace of the status file
-    "cnnviz.training.fit": 1,   # _save_model: tmp.replace(path) → fileio.save_keras
-    "cnnviz.training.store": 2,  # write_atomic: mkstemp + os.replace → fileio.atomic_writer
-}
+HAND_WRITTEN_ATOMIC_TO_CONVERT: dict[str, int] = {}  # all converted (issue 18)
 
 
 def hand_written_atomic_writes() -> dict[str, int]:

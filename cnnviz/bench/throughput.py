@@ -11,12 +11,12 @@ Rows go under "other benchmarks" (``source=serving``): ``model``, ``engine``, ``
 
 from __future__ import annotations
 
-import os
 import statistics
 import threading
 import time
 from typing import Any, Callable
 
+from cnnviz import settings
 from cnnviz.bench.base import Context, Section
 from cnnviz.serving import ray_app
 from cnnviz.serving.queue import ModelQueue, ServingConfig
@@ -89,7 +89,7 @@ def _measure(ctx: Context) -> list[dict]:
 
 
 def _ray_rows(ctx: Context, predictors: dict, images: list) -> list[dict]:
-    if os.environ.get("CNNVIZ_BENCH_RAY", "1") == "0":
+    if not settings.env_bool("CNNVIZ_BENCH_RAY", True):
         return []
     try:
         import ray  # noqa: F401 - optional extra

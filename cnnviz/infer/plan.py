@@ -23,10 +23,9 @@ No TensorFlow here (except what :func:`cnnviz.device.select_device` imports to n
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
-from cnnviz import litert, zoo
+from cnnviz import litert, settings, zoo
 from cnnviz.device import CPU, Device, probe, select_device
 from cnnviz.i18n import translate
 from cnnviz.infer.errors import InvalidEngineError, InvalidWeightsError
@@ -44,10 +43,10 @@ def server_engine() -> str:
 
     ``tf``: TensorFlow answers everywhere (LiteRT only where a page forces it, e.g. the
     compare-engines view). ``litert``: LiteRT answers for random weights too (it is already
-    the choice for ImageNet weights on a CPU). An unknown value counts as ``auto``.
+    the choice for ImageNet weights on a CPU). Another value is refused with the accepted ones
+    (:class:`cnnviz.settings.SettingError`).
     """
-    value = os.environ.get(ENGINE_ENV, "auto").strip().lower()
-    return value if value in ENGINES else "auto"
+    return settings.env_choice(ENGINE_ENV, ENGINES, "auto")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ caller that cannot get it within ``busy_timeout`` seconds gets :class:`BusyError
 
 from __future__ import annotations
 
-import os
 import statistics
 import threading
 import time
@@ -18,7 +17,7 @@ from dataclasses import replace
 import numpy as np
 from PIL import Image
 
-from cnnviz import litert, zoo
+from cnnviz import litert, settings, zoo
 from cnnviz.device import CPU, Device
 from cnnviz.infer import litert_engine
 from cnnviz.infer.errors import (BadProbabilitiesError, BusyError, EngineUnavailableError, NotAnImageError,
@@ -91,7 +90,7 @@ class Predictor:
         self.weights = weights
         self.runs = check_runs(runs)
         if busy_timeout is None:
-            busy_timeout = float(os.environ.get("CNNVIZ_BUSY_TIMEOUT", DEFAULT_BUSY_TIMEOUT))
+            busy_timeout = settings.env_float("CNNVIZ_BUSY_TIMEOUT", DEFAULT_BUSY_TIMEOUT, low=0.0)
         self.busy_timeout = float(busy_timeout)
         self._lock = threading.Lock()
         self._model = model

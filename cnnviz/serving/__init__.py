@@ -13,12 +13,12 @@ pool's names are re-exported here. Nothing here imports TensorFlow, Ray or Strea
 from __future__ import annotations
 
 from cnnviz.serving.pool import (STATUS_FILE, WarmModel, WarmPool, default_weights, read_status, status_path,
-                                 warm_models, warm_pool, warm_start, write_json_atomic)
+                                 warm_models, warm_pool, warm_start)
 from cnnviz.serving.queue import (ModelQueue, QueueRegistry, ResultCache, ServerBusyError, ServingConfig, Ticket,
                                   TooManyPendingError, predict_many, queues)
 
 __all__ = [
     "ModelQueue", "QueueRegistry", "ResultCache", "STATUS_FILE", "ServerBusyError", "ServingConfig", "Ticket",
     "TooManyPendingError", "WarmModel", "WarmPool", "default_weights", "predict_many", "queues", "read_status",
-    "status_path", "warm_models", "warm_pool", "warm_start", "write_json_atomic",
+    "status_path", "warm_models", "warm_pool", "warm_start",
 ]

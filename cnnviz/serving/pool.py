@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from cnnviz import HOMEWORK_MODELS
+from cnnviz import HOMEWORK_MODELS, fileio
 from cnnviz.serving.queue import queues
 
 #: Where the warm pool's progress is written, under the cache root.
@@ -159,25 +158,9 @@ class WarmPool:
         if not self.write_status:
             return
         try:
-            write_json_atomic(status_path(), self.readiness())
+            fileio.write_json(status_path(), self.readiness())
         except OSError:  # a read-only cache must not stop serving; the HTTP route still answers
             pass
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".status-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def read_status(path: Path | None = None) -> dict[str, Any] | None:
@@ -215,4 +198,4 @@ def warm_pool() -> WarmPool | None:
 
 
 __all__ = ["STATUS_FILE", "WarmModel", "WarmPool", "default_weights", "read_status", "status_path", "warm_models",
-           "warm_pool", "warm_start", "write_json_atomic"]
+           "warm_pool", "warm_start"]

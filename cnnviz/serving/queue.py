@@ -35,36 +35,15 @@ from __future__ import annotations
 
 import collections
 import math
-import os
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Hashable, Sequence
 
+from cnnviz import settings
 from cnnviz.errors import UserFacingError
 
 # --------------------------------------------------------------------------- settings
-
-def _env_int(name: str, default: int, low: int = 0) -> int:
-    try:
-        return max(low, int(os.environ.get(name, "").strip() or default))
-    except ValueError:
-        return default
-
-
-def _env_float(name: str, default: float, low: float = 0.0) -> float:
-    try:
-        return max(low, float(os.environ.get(name, "").strip() or default))
-    except ValueError:
-        return default
-
-
-def _env_flag(name: str, default: bool) -> bool:
-    value = os.environ.get(name, "").strip().lower()
-    if not value:
-        return default
-    return value in {"1", "true", "yes", "on"}
-
 
 @dataclass(frozen=True)
 class ServingConfig:
@@ -81,18 +60,15 @@ class ServingConfig:
 
     @classmethod
     def from_env(cls) -> "ServingConfig":
-        batch = os.environ.get("CNNVIZ_BATCH", "auto").strip().lower() or "auto"
-        if batch not in {"auto", "on", "off"}:
-            batch = "auto"
         return cls(
-            queue_limit=_env_int("CNNVIZ_QUEUE_LIMIT", 200, 1),
-            session_pending=_env_int("CNNVIZ_SESSION_PENDING", 4, 1),
-            wait_timeout_s=_env_float("CNNVIZ_QUEUE_TIMEOUT", 300.0, 1.0),
-            batch=batch,
-            max_batch=_env_int("CNNVIZ_BATCH_MAX", 8, 1),
-            batch_window_s=_env_float("CNNVIZ_BATCH_WINDOW_MS", 5.0) / 1000.0,
-            result_cache=_env_int("CNNVIZ_RESULT_CACHE", 256, 0),
-            warm_start=_env_flag("CNNVIZ_WARM_START", True),
+            queue_limit=settings.env_int("CNNVIZ_QUEUE_LIMIT", 200, low=1),
+            session_pending=settings.env_int("CNNVIZ_SESSION_PENDING", 4, low=1),
+            wait_timeout_s=settings.env_float("CNNVIZ_QUEUE_TIMEOUT", 300.0, low=1.0),
+            batch=settings.env_choice("CNNVIZ_BATCH", ("auto", "on", "off"), "auto"),
+            max_batch=settings.env_int("CNNVIZ_BATCH_MAX", 8, low=1),
+            batch_window_s=settings.env_float("CNNVIZ_BATCH_WINDOW_MS", 5.0, low=0.0) / 1000.0,
+            result_cache=settings.env_int("CNNVIZ_RESULT_CACHE", 256, low=0),
+            warm_start=settings.env_bool("CNNVIZ_WARM_START", True),
         )
 
     def batching_for(self, predictor: Any) -> bool:

@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from cnnviz import fileio
 from cnnviz.training import store, tensorboard_logs
 from cnnviz.training.manager import Run, RunContext
 from cnnviz.training.options import CALLBACK_OPTIONS, parse_callbacks  # noqa: F401 (re-exported)
@@ -131,22 +132,15 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, classes: int) -> np
                        minlength=classes * classes).reshape(classes, classes)
 
 
-def save_keras_atomic(model: keras.Model, path) -> None:
-    """Save ``model`` to ``path`` (.keras) atomically: a reader never sees half a file.
+def save_model(model: keras.Model, path) -> None:
+    """Save ``model`` to ``path`` (.keras) atomically and durably (:func:`cnnviz.fileio.save_keras`).
 
-    model.save insists on a ".keras" name: write "<tmp>.keras" beside it, then rename.
     Raises RunDiskFullError / TrainingError like :func:`cnnviz.training.store.write_atomic`.
     """
-    tmp = path.with_name(f".{path.stem}.part.keras")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        model.save(tmp)
-        tmp.replace(path)
+        fileio.save_keras(model, path)
     except OSError as exc:
         store.raise_write_error(exc, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def train_model(ctx: RunContext, name: str, model: keras.Model, data, *, epochs: int, batch_size: int = 32,
@@ -235,7 +229,7 @@ def train_model(ctx: RunContext, name: str, model: keras.Model, data, *, epochs:
                                lambda f: np.savez_compressed(f, x=images, y=data.y_test.astype(np.int64)))
         if save_model:
             path = ctx.dir / "models" / f"{name}.keras"
-            save_keras_atomic(model, path)
+            save_model(model, path)
             files["model"] = str(path)
     out = {"history": hist, "seconds": seconds, "epoch_seconds": ctx.epoch_seconds(name),
            "epochs_run": epochs_run, "test_accuracy": test_acc, "confusion": cm.tolist(),

@@ -17,9 +17,7 @@ Keras to the run state: it records metrics per batch/epoch and turns Stop into
 from __future__ import annotations
 
 import copy
-import errno
 import itertools
-import os
 import threading
 import time
 import traceback
@@ -27,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from cnnviz import fileio, settings
 from cnnviz.errors import UserFacingError
 from cnnviz.training import store
 from cnnviz.training.store import RunDiskFullError, TrainingError, UnknownRunError
@@ -35,11 +34,8 @@ ENV_MAX_RUNS = "CNNVIZ_MAX_RUNS"
 
 
 def default_max_runs() -> int:
-    raw = os.environ.get(ENV_MAX_RUNS, "").strip()
-    try:
-        return max(1, int(raw)) if raw else 1
-    except ValueError:
-        return 1
+    """Runs trained at once (``CNNVIZ_MAX_RUNS``, default 1: two cores train one network well)."""
+    return settings.env_int(ENV_MAX_RUNS, 1, low=1)
 
 
 @dataclass
@@ -308,9 +304,6 @@ class RunContext:
         """The seconds of each epoch ``name`` trained so far."""
         return self.run.epoch_seconds(name)
 
-    def save_json(self, rel: str, obj: Any) -> Path | None:
-        return store.write_json(self.dir / rel, obj) if self.dir else None
-
 
 _ids = itertools.count()
 
@@ -381,7 +374,7 @@ class RunManager:
         except UserFacingError as exc:
             run.error = exc
         except OSError as exc:
-            if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+            if fileio.is_disk_full(exc):
                 run.error = RunDiskFullError("training.error.disk_full", path=str(run.path or ""))
             else:
                 run.error = TrainingError("training.error.crashed", reason=f"{type(exc).__name__}: {exc}")

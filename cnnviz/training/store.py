@@ -20,18 +20,16 @@ finished. No TensorFlow here.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import secrets
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from cnnviz import cache
+from cnnviz import cache, fileio
 from cnnviz.errors import UserFacingError
 
 MARKER = "done.json"
@@ -76,37 +74,24 @@ def run_dir(run_id: str) -> Path:
 
 def raise_write_error(exc: OSError, path: Path) -> None:
     """Re-raise an OS error met while writing ``path`` as the run's error: disk full, or the reason."""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    if fileio.is_disk_full(exc):
         raise RunDiskFullError("training.error.disk_full", path=str(path)) from exc
     raise TrainingError("training.error.write", path=str(path), reason=exc.strerror or str(exc)) from exc
 
 
 def write_atomic(path: Path, writer: Callable[[Any], None], *, binary: bool = True) -> Path:
-    """Write ``path`` through ``writer(file)`` into a temp file beside it, then rename it into place.
+    """Write ``path`` through ``writer(file)`` atomically and durably (:func:`cnnviz.fileio.atomic_writer`).
 
     Raises:
         RunDiskFullError: ENOSPC/EDQUOT while writing (nothing is left behind).
         TrainingError: any other OS error.
     """
-    path = Path(path)
-    tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".part", dir=path.parent)
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as out:
+        with fileio.atomic_writer(path, binary=binary) as out:
             writer(out)
-            out.flush()
-            with contextlib.suppress(OSError):
-                os.fsync(out.fileno())
-        os.replace(tmp, path)
-        tmp = None
     except OSError as exc:
         raise_write_error(exc, path)
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-    return path
+    return Path(path)
 
 
 def write_json(path: Path, obj: Any) -> Path:
