@@ -368,11 +368,6 @@ class Source:
     weights: str
 
 
-def convert(source: Source, out: Path, progress: Progress | None = None, timeout: float = 1800.0) -> dict:
-    """Convert ``source`` to ``out`` (the hook tests replace to count conversions)."""
-    return convert_in_subprocess(source, out, progress, timeout=timeout)
-
-
 def convert_in_subprocess(source: Source, out: Path, progress: Progress | None = None, *,
                           timeout: float = 1800.0) -> dict:
     """Run ``python -m cnnviz.litert convert`` and return its report (``seconds``, ``bytes``...).
@@ -426,7 +421,7 @@ def ensure(name: str, digest: str, source_fn: Callable[[], Source], *, weights_l
         return hit, None
     path = folder() / (stem(name, digest) + ".tflite")
     path.parent.mkdir(parents=True, exist_ok=True)
-    report = convert(source_fn(), path, progress)
+    report = convert_in_subprocess(source_fn(), path, progress)
     meta = {"model": name, "digest": digest, "weights": weights_label, "bytes": path.stat().st_size,
             "versions": versions(), "convert_s": report.get("seconds"), "wall_s": report.get("wall_s"),
             "child_peak_rss_mb": report.get("peak_rss_mb"), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}

@@ -138,12 +138,9 @@ def test_any_pretrained_model_can_replace_a_column():
     assert "Published ImageNet top-1: 71.3%" in "\n".join(c.value for c in at.caption)
 
 
-def test_comparison_csv_and_summary(monkeypatch):
+def test_comparison_csv_and_summary():
+    from cnnviz import comparison as view
     from cnnviz.infer import Prediction
-    from cnnviz.ui import classify as view
-
-    monkeypatch.setattr(view, "t", lambda key, **params: translate(key, "en", **params))
-    monkeypatch.setattr(view, "current_lang", lambda: "en")
 
     def column(name, display, family, ms, top):
         probs = np.full(1000, 1 / 1000, np.float32)
@@ -167,14 +164,13 @@ def test_comparison_csv_and_summary(monkeypatch):
     assert not any("random weights" in line for line in lines)
 
 
-def test_top5_bars_are_escaped_html_in_one_line(monkeypatch):
+def test_top5_bars_are_escaped_html_in_one_line():
     """The top-5 as HTML bars: five rows, most probable first, labels escaped (ImageNet has
     "jack-o'-lantern"), widths clamped to 0–100 %, the weights' colour, no blank line (Markdown
     would end the HTML block there)."""
+    from cnnviz import comparison as view
     from cnnviz.infer import Prediction
-    from cnnviz.ui import classify as view
 
-    monkeypatch.setattr(view, "t", lambda key, **params: translate(key, "en", **params))
     top5 = [("<b>jack-o'-lantern</b>", 0.7, 607), ("tabby & co", 0.2, 281)] + [(f"c{i}", 0.03, i) for i in range(3)]
     pred = Prediction("resnet50", "ResNet50", "imagenet", top5, np.full(1000, 1e-3, np.float32), 1.0, 10.0, [10.0], 1,
                       900.0, "CPU", "CPU", (224, 224), True, 1.0)

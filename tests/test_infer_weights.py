@@ -214,7 +214,7 @@ def test_litert_answers_like_tensorflow_with_served_weights(tmp_path_factory, mo
         def no_conversion(*args, **kwargs):
             raise AssertionError("the converter must not run")
 
-        monkeypatch.setattr(litert, "convert", no_conversion)
+        monkeypatch.setattr(litert, "convert_in_subprocess", no_conversion)
         again = infer.load_predictor(MODEL, "imagenet", runs=1)
         assert again.engine.id == "litert" and again.tf_engine is None and again.built_model is None
         assert again.params == source.count_params()

@@ -86,7 +86,7 @@ def store(tmp_path_factory):
 
 
 class Converter:
-    """A fake ``litert.convert``: counts calls, optionally waits, then copies a real conversion."""
+    """A fake ``litert.convert_in_subprocess``: counts calls, optionally waits, then copies a real conversion."""
 
     def __init__(self, source: Path | None, delay: float = 0.0, fail: bool = False):
         self.source, self.delay, self.fail = source, delay, fail
@@ -174,7 +174,7 @@ def test_resize_once_per_photo_and_size():
 
 def test_second_load_is_a_cache_hit(store, monkeypatch):
     store.install(SMALL)
-    monkeypatch.setattr(litert, "convert", _no_conversion)
+    monkeypatch.setattr(litert, "convert_in_subprocess", _no_conversion)
     p = infer.load_predictor(SMALL, None, model=store.model(SMALL), engine="litert", runs=1)
     assert p.engine.id == "litert" and p.engine.converted_s is None
     assert p.engine.check == store.predictor(SMALL).engine.check  # the verdict kept beside the file
@@ -185,7 +185,7 @@ def test_a_conversion_ahead_of_the_load_shows_progress_and_the_load_finds_it(sto
     """The Classify page's path: the conversion (and its check) first, with progress, no predictor built;
     then the cached loader's load is a cache hit with the recorded verdict."""
     fake = Converter(store.tflite(SMALL))
-    monkeypatch.setattr(litert, "convert", fake)
+    monkeypatch.setattr(litert, "convert_in_subprocess", fake)
     model = store.model(SMALL)
     plan = infer.plan_load(SMALL, None, engine="litert")
     assert plan.engine == "litert" and plan.needs_conversion(model)
@@ -193,7 +193,7 @@ def test_a_conversion_ahead_of_the_load_shows_progress_and_the_load_finds_it(sto
     infer.convert_to_litert(plan, model, lambda stage, fraction: stages.append(stage))
     assert stages[:1] == ["start"] and len(fake.calls) == 1
     assert not plan.needs_conversion(model)
-    monkeypatch.setattr(litert, "convert", _no_conversion)
+    monkeypatch.setattr(litert, "convert_in_subprocess", _no_conversion)
     p = infer.load_predictor(SMALL, None, model=model, engine="litert", runs=1)
     assert p.engine.id == "litert" and p.engine.converted_s is None and p.engine.check["agree"]
 
@@ -201,7 +201,7 @@ def test_a_conversion_ahead_of_the_load_shows_progress_and_the_load_finds_it(sto
 def test_changed_weights_convert_again(store, monkeypatch):
     store.install(SMALL)
     fake = Converter(store.tflite(SMALL))
-    monkeypatch.setattr(litert, "convert", fake)
+    monkeypatch.setattr(litert, "convert_in_subprocess", fake)
     model = store.model(SMALL)
     original = model.get_weights()
     try:
@@ -228,7 +228,7 @@ def test_damaged_conversion_is_rebuilt(store, monkeypatch, damage):
             data[i] ^= 0xFF
     tfl.write_bytes(bytes(data))
     fake = Converter(store.tflite(SMALL))
-    monkeypatch.setattr(litert, "convert", fake)
+    monkeypatch.setattr(litert, "convert_in_subprocess", fake)
     p = infer.load_predictor(SMALL, None, model=store.model(SMALL), engine="litert", runs=1)
     assert len(fake.calls) == 1
     assert p.engine.id == "litert" and p.engine.check["agree"]
@@ -237,7 +237,7 @@ def test_damaged_conversion_is_rebuilt(store, monkeypatch, damage):
 
 def test_concurrent_first_loads_convert_once(store, monkeypatch):
     fake = Converter(store.tflite(SMALL), delay=1.0)
-    monkeypatch.setattr(litert, "convert", fake)
+    monkeypatch.setattr(litert, "convert_in_subprocess", fake)
     model = store.model(SMALL)
     results, errors = [], []
 
@@ -277,7 +277,7 @@ def test_cache_cli_lists_conversions(store, capsys):
 # --------------------------------------------------------------------------- choosing the engine
 
 def test_random_weights_auto_uses_tensorflow_and_says_why(store, monkeypatch):
-    monkeypatch.setattr(litert, "convert", _no_conversion)
+    monkeypatch.setattr(litert, "convert_in_subprocess", _no_conversion)
     p = infer.load_predictor(SMALL, None, model=store.model(SMALL), runs=1)
     assert p.engine.id == "tf" and p.engine.why_key == "infer.engine.why.random"
     r = p.predict(sample_images()[0])
@@ -287,7 +287,7 @@ def test_random_weights_auto_uses_tensorflow_and_says_why(store, monkeypatch):
 
 def test_auto_uses_litert_for_a_given_model_that_agrees(store, monkeypatch):
     store.install(SMALL)
-    monkeypatch.setattr(litert, "convert", _no_conversion)
+    monkeypatch.setattr(litert, "convert_in_subprocess", _no_conversion)
     p = infer.load_predictor(SMALL, "imagenet", model=store.model(SMALL), runs=1)
     assert p.engine.id == "litert" and p.engine.requested == "auto" and p.engine.reason() is None
     assert p.predict(sample_images()[0]).to_dict()["engine_label"] == "LiteRT · XNNPACK · CPU"
@@ -295,14 +295,14 @@ def test_auto_uses_litert_for_a_given_model_that_agrees(store, monkeypatch):
 
 def test_forced_tf_is_honoured(store, monkeypatch):
     store.install(SMALL)
-    monkeypatch.setattr(litert, "convert", _no_conversion)
+    monkeypatch.setattr(litert, "convert_in_subprocess", _no_conversion)
     p = infer.load_predictor(SMALL, "imagenet", model=store.model(SMALL), engine="tf", runs=1)
     assert p.engine.id == "tf" and p.engine.requested == "tf" and p.engine.reason() is None
 
 
 def test_litert_import_failing_uses_tf_lite_then_tensorflow(store, monkeypatch):
     store.install(SMALL)
-    monkeypatch.setattr(litert, "convert", _no_conversion)
+    monkeypatch.setattr(litert, "convert_in_subprocess", _no_conversion)
 
     def no_package():
         raise ImportError("No module named 'ai_edge_litert'")
@@ -327,7 +327,7 @@ def test_litert_import_failing_uses_tf_lite_then_tensorflow(store, monkeypatch):
 
 def test_failed_conversion_uses_tensorflow(store, monkeypatch):
     fake = Converter(None, fail=True)
-    monkeypatch.setattr(litert, "convert", fake)
+    monkeypatch.setattr(litert, "convert_in_subprocess", fake)
     p = infer.load_predictor(SMALL, "imagenet", model=store.model(SMALL), runs=1)
     assert p.engine.id == "tf" and p.engine.why_key == "infer.engine.why.failed" and "boom" in p.engine.reason()
     assert p.predict(sample_images()[0]).engine == "tf"
@@ -338,7 +338,7 @@ def test_failed_conversion_uses_tensorflow(store, monkeypatch):
 def test_disagreeing_conversion_uses_tensorflow(store, monkeypatch):
     # The "conversion" of another model: LiteRT's answers cannot match this model's.
     fake = Converter(store.tflite(SMALL))
-    monkeypatch.setattr(litert, "convert", fake)
+    monkeypatch.setattr(litert, "convert_in_subprocess", fake)
     other = zoo.create_model(SMALL, weights=None)
     weights = store.model(SMALL).get_weights()
     weights[-2] = -weights[-2]  # flip the classifier's kernel: other top classes

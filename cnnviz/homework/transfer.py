@@ -261,14 +261,14 @@ def inference_ms(name: str, model: keras.Model, x_one: np.ndarray, runs: int = I
     return float(statistics.median(times)), predictor.device.label("en")
 
 
-def predict(model: keras.Model, x: np.ndarray, batch: int = 64) -> np.ndarray:
+def batch_probabilities(model: keras.Model, x: np.ndarray, batch: int = 64) -> np.ndarray:
     """Class probabilities, eagerly, batch by batch (no predict graph to trace for a few images)."""
     return np.concatenate([np.asarray(model(tf.constant(x[i:i + batch]), training=False))
                            for i in range(0, len(x), batch)])
 
 
 def _accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
-    return float((predict(model, x).argmax(-1) == y).mean()) if len(x) else float("nan")
+    return float((batch_probabilities(model, x).argmax(-1) == y).mean()) if len(x) else float("nan")
 
 
 # --------------------------------------------------------------------------- one model
@@ -372,7 +372,7 @@ def train_one(ctx: RunContext, name: str, images: dict[str, np.ndarray], labels:
     if predictor is None:
         predictor = ((head, forward(base, images["test"], name)) if cache_features
                      else (final, zoo.preprocess_input(name, images["test"])))
-    entry["test_predictions"] = predict(*predictor).argmax(-1).astype(int).tolist()
+    entry["test_predictions"] = batch_probabilities(*predictor).argmax(-1).astype(int).tolist()
     entry.setdefault("trainable_params_ft", None)
     entry["confusion"] = entry.get("ft_confusion") or entry["fe_confusion"]
 

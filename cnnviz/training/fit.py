@@ -132,7 +132,7 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, classes: int) -> np
                        minlength=classes * classes).reshape(classes, classes)
 
 
-def save_model(model: keras.Model, path) -> None:
+def save_keras_model(model: keras.Model, path) -> None:
     """Save ``model`` to ``path`` (.keras) atomically and durably (:func:`cnnviz.fileio.save_keras`).
 
     Raises RunDiskFullError / TrainingError like :func:`cnnviz.training.store.write_atomic`.
@@ -229,7 +229,7 @@ def train_model(ctx: RunContext, name: str, model: keras.Model, data, *, epochs:
                                lambda f: np.savez_compressed(f, x=images, y=data.y_test.astype(np.int64)))
         if save_model:
             path = ctx.dir / "models" / f"{name}.keras"
-            save_model(model, path)
+            save_keras_model(model, path)
             files["model"] = str(path)
     out = {"history": hist, "seconds": seconds, "epoch_seconds": ctx.epoch_seconds(name),
            "epochs_run": epochs_run, "test_accuracy": test_acc, "confusion": cm.tolist(),

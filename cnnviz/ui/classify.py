@@ -9,40 +9,19 @@ instead of running inference again. TensorFlow is imported only when a predictor
 
 from __future__ import annotations
 
-import csv
-import html
-import io
 from dataclasses import dataclass
 from typing import Sequence
 
 import streamlit as st
 
 from cnnviz import HOMEWORK_MODELS, infer, timeline, zoo
+from cnnviz.comparison import Column, class_label, comparison_rows, rows_csv, summary_lines, top5_html
 from cnnviz.errors import UserFacingError
-from cnnviz.homework import verdict
 from cnnviz.images import image_digest
 from cnnviz.ui import current_lang, error_message, gradcam, page_link, t
 from cnnviz.ui.models import classify_image, convert_first, display_name, get_predictor, predictor_loaded
 
 COLUMNS = len(HOMEWORK_MODELS)
-
-
-@dataclass
-class Column:
-    """One column of the comparison: the model, its weights mode, and its result or error."""
-
-    name: str
-    display_name: str
-    family: str
-    weights: str | None
-    prediction: object | None = None  # cnnviz.infer.Prediction
-    params: int | None = None
-    size_mb: float | None = None
-    load_ms: float | None = None
-    device_label: str = ""
-    engine_label: str = ""
-    engine_note: str | None = None
-    error: UserFacingError | None = None
 
 
 # --------------------------------------------------------------------------- pickers
@@ -145,39 +124,6 @@ def classify(image, names: Sequence[str], modes: dict[str, str | None], predicto
 
 # --------------------------------------------------------------------------- drawing
 
-def _label(label: str, index: int, labels_available: bool) -> str:
-    return label if labels_available else t("infer.class_n", index=index)
-
-
-#: The top-5 bar colours: ImageNet weights blue, random weights orange (the random badge's colour).
-BAR_COLORS = {"imagenet": "#3B7DD8", "random": "#E8A33D"}
-
-
-def top5_html(prediction, *, random_weights: bool) -> str:
-    """The top-5 as plain HTML bars, most probable first: label, bar, percentage.
-
-    Plain HTML rather than a chart: five bars need no chart library, the labels stay sharp
-    on a projector, and a student's browser neither downloads Plotly's 4.7 MB bundle
-    (1.4 MB compressed, over a lecture hall's Wi-Fi) nor lays out four plots per photo.
-    One line of HTML, no blank lines: Markdown would end the block there.
-    """
-    color = BAR_COLORS["random" if random_weights else "imagenet"]
-    rows = []
-    for lbl, p, i in prediction.top5:
-        label = html.escape(_label(lbl, i, prediction.labels_available))
-        pct = max(0.0, min(100.0, p * 100))
-        rows.append(
-            f'<div role="listitem" style="display:grid;grid-template-columns:minmax(0,1fr) 3.6em;'
-            f'column-gap:.5em;align-items:baseline;margin:.15em 0 .45em 0">'
-            f'<span title="{label}" style="overflow:hidden;text-overflow:ellipsis;white-space:nowrap">{label}</span>'
-            f'<span style="text-align:right;font-variant-numeric:tabular-nums">{pct:.1f}%</span>'
-            f'<span style="grid-column:1 / span 2;height:.5em;border-radius:.25em;background:rgba(128,128,128,.18)">'
-            f'<span style="display:block;height:100%;width:{pct:.2f}%;border-radius:.25em;background:{color}">'
-            f'</span></span></div>')
-    return (f'<div class="cnnviz-top5" role="list" aria-label="{html.escape(t("classify.prob_axis"))}" '
-            f'style="font-size:.9rem;margin:.25em 0 .5em 0">{"".join(rows)}</div>')
-
-
 def show_model_views(image, predictors: dict, names: Sequence[str]) -> None:
     """The image as each model sees it, after its resize and center crop."""
     sizes = {p.input_size for p in predictors.values() if not isinstance(p, Exception)}
@@ -205,8 +151,8 @@ def show_column(col: Column) -> None:
     # Badge, top-5 bars and the top-1 line in ONE element, the notes in one caption: the
     # browser re-renders every element on each update, and a lecture hall's laptops (or a
     # load test's browsers on the server's own cores) pay for each one.
-    top_label = _label(p.top1[0], p.top1[2], p.labels_available)
-    st.markdown("\n\n".join([_weights_badge(col), top5_html(p, random_weights=col.weights is None),
+    top_label = class_label(p.top1[0], p.top1[2], p.labels_available, current_lang())
+    st.markdown("\n\n".join([_weights_badge(col), top5_html(p, random_weights=col.weights is None, lang=current_lang()),
                               t("classify.top1", label=top_label, prob=f"{p.top1[1] * 100:.1f}")]),
                 unsafe_allow_html=True)
     st.metric(t("classify.latency"), t("classify.ms", ms=f"{p.inference_ms:.1f}"),
@@ -237,122 +183,17 @@ def show_columns(columns: list[Column]) -> None:
             show_column(col)
 
 
-# --------------------------------------------------------------------------- summary
-
-def _done(columns: list[Column]) -> list[Column]:
-    return [c for c in columns if c.prediction is not None]
-
-
-def summary_lines(columns: list[Column]) -> list[str]:
-    """The comparison in sentences: confidence, agreement, fastest vs most accurate."""
-    done = _done(columns)
-    if not done:
-        return []
-    lines = []
-    if any(c.weights is None for c in done):
-        lines.append(t("classify.summary.random_note"))
-    best = max(done, key=lambda c: c.prediction.top1[1])
-    p = best.prediction
-    lines.append(t("classify.summary.confident", model=best.display_name,
-                   label=_label(p.top1[0], p.top1[2], p.labels_available), prob=f"{p.top1[1] * 100:.1f}"))
-
-    # Agreement between distinct models (the same model in two columns trivially agrees).
-    unique = list({c.name: c for c in done}.values())
-    groups: dict[int, list[Column]] = {}
-    for c in unique:
-        groups.setdefault(c.prediction.top1[2], []).append(c)
-    if len(unique) > 1 and len(groups) == 1:
-        c0 = unique[0].prediction
-        lines.append(t("classify.summary.all_agree", label=_label(c0.top1[0], c0.top1[2], c0.labels_available)))
-    elif len(unique) > 1:
-        agreeing = [g for g in groups.values() if len(g) > 1]
-        for g in agreeing:
-            q = g[0].prediction
-            lines.append(t("classify.summary.agree", models=", ".join(c.display_name for c in g),
-                           label=_label(q.top1[0], q.top1[2], q.labels_available)))
-        if not agreeing:
-            lines.append(t("classify.summary.no_agreement"))
-
-    fastest = min(done, key=lambda c: c.prediction.inference_ms)
-    lines.append(t("classify.summary.fastest", model=fastest.display_name, ms=f"{fastest.prediction.inference_ms:.1f}",
-                   device=fastest.engine_label or fastest.device_label))
-    rated = [(c, timeline.published_top1(c.name, current_lang())) for c in done]
-    rated = [(c, pub) for c, pub in rated if pub]
-    accurate = None
-    if rated:
-        accurate, pub = max(rated, key=lambda cp: cp[1][0])
-        lines.append(t("classify.summary.accurate", model=accurate.display_name, top1=f"{pub[0]:.1f}",
-                       source=pub[1]))
-
-    # The homework's acceptance criterion (seed 000), checked against what this page measured.
-    lines.append(t("classify.summary.criterion"))
-    speed_ok = verdict.wins_speed(fastest.name)
-    lines.append(t("classify.summary.speed_ok" if speed_ok else "classify.summary.speed_other",
-                   model=fastest.display_name))
-    if accurate is not None:
-        acc_ok = verdict.wins_accuracy(accurate.name)
-        lines.append(t("classify.summary.accuracy_ok" if acc_ok else "classify.summary.accuracy_other",
-                       model=accurate.display_name))
-    return lines
-
-
-def comparison_rows(columns: list[Column]) -> list[dict]:
-    """One row per column for the table and the CSV (headers in the page's language)."""
-    rows = []
-    for c in columns:
-        pub = timeline.published_top1(c.name, current_lang())
-        row = {
-            t("classify.csv.model"): c.display_name,
-            t("classify.csv.weights"): t("classify.csv.imagenet") if c.weights else t("classify.csv.random"),
-        }
-        p = c.prediction
-        for k in range(5):
-            if p is not None and k < len(p.top5):
-                lbl, prob, idx = p.top5[k]
-                row[t("classify.csv.class_k", k=k + 1)] = _label(lbl, idx, p.labels_available)
-                row[t("classify.csv.prob_k", k=k + 1)] = round(prob * 100, 2)
-            else:
-                row[t("classify.csv.class_k", k=k + 1)] = None
-                row[t("classify.csv.prob_k", k=k + 1)] = None
-        row[t("classify.csv.latency")] = round(p.inference_ms, 2) if p else None
-        row[t("classify.csv.runs")] = p.runs if p else None
-        row[t("classify.csv.preprocess")] = round(p.preprocess_ms, 2) if p else None
-        row[t("classify.csv.first_call")] = round(p.first_call_ms, 1) if p else None
-        row[t("classify.csv.device")] = c.device_label if p else None
-        row[t("classify.csv.engine")] = c.engine_label if p else None
-        row[t("classify.csv.params")] = c.params
-        row[t("classify.csv.size")] = round(c.size_mb, 1) if c.size_mb is not None else None
-        row[t("classify.csv.published")] = pub[0] if pub else None
-        row[t("classify.csv.source")] = pub[1] if pub else None
-        row[t("classify.csv.error")] = error_message(c.error) if c.error else None
-        rows.append(row)
-    return rows
-
-
-def comparison_csv(columns: list[Column]) -> bytes:
-    return rows_csv(comparison_rows(columns))
-
-
-def rows_csv(rows: list[dict]) -> bytes:
-    """:func:`comparison_rows` as CSV."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue().encode("utf-8-sig")  # BOM: Excel opens accents correctly
-
-
 def show_summary(columns: list[Column], image_name: str) -> None:
     import pandas as pd  # heavy: pandas (~1.5 s), only once results are shown
 
     st.subheader(t("classify.summary.title"))
-    st.markdown("\n".join(f"- {line}" for line in summary_lines(columns)))
+    st.markdown("\n".join(f"- {line}" for line in summary_lines(columns, current_lang())))
     # The table on the page: the columns a student compares (a static table: no data-grid
     # bundle for every laptop in the room); the CSV below has every figure.
     keys = [t("classify.csv.model"), t("classify.csv.weights"), t("classify.csv.class_k", k=1),
             t("classify.csv.prob_k", k=1), t("classify.csv.latency"), t("classify.csv.engine"),
             t("classify.csv.params"), t("classify.csv.published")]
-    rows = comparison_rows(columns)
+    rows = comparison_rows(columns, current_lang())
     params = keys[6]
     # 25557032 → "25.6 M": one type per column, readable at a glance
     shown = [{k: (f"{row[k] / 1e6:.1f} M" if k == params and row[k] is not None else row[k]) for k in keys}
@@ -460,7 +301,7 @@ def engine_rows_table(rows: list[EngineRow]) -> list[dict]:
             t("classify.engines.col.tf", engine=_engine_name(r.tf, lang)): round(r.tf.inference_ms, 1),
             t("classify.engines.col.lite", engine=_engine_name(r.lite, lang)): round(r.lite.inference_ms, 1),
             t("classify.engines.col.speedup"): round(r.tf.inference_ms / max(r.lite.inference_ms, 1e-6), 1),
-            t("classify.engines.col.top1"): _label(r.lite.top1[0], r.lite.top1[2], r.lite.labels_available),
+            t("classify.engines.col.top1"): class_label(r.lite.top1[0], r.lite.top1[2], r.lite.labels_available, current_lang()),
             t("classify.engines.col.same"): t("classify.engines.yes") if r.same_top5 else t("classify.engines.no"),
             t("classify.engines.col.diff"): f"{r.max_diff:.1e}",
         })
