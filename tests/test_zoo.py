@@ -25,8 +25,10 @@ ROOT = Path(__file__).resolve().parents[1]
 KERAS_NAMES = """resnet50 resnet101 resnet152 resnet50v2 resnet101v2 resnet152v2 vgg16 vgg19 inceptionv3 xception
 inceptionresnetv2 densenet121 densenet169 densenet201 mobilenetv2 mobilenetv3small mobilenetv3large efficientnetb0
 efficientnetb1 efficientnetb2 efficientnetb3 efficientnetv2b0 convnexttiny convnextsmall""".split()
-CODE_NAMES = """lenet5 alexnet zfnet googlenet resnet18 resnet34 seresnet50 miniresnet plainnet residualnet cifar10_v1
+CODE_NAMES = """lenet5 alexnet zfnet googlenet resnet18 resnet34 seresnet50 efficientnetlite0 miniresnet plainnet residualnet cifar10_v1
 cifar10_v2 cifar10_v3 cifar10_v4 cifar10_v5""".split()
+# From code, with ImageNet weights that ship in an installed package (cnnviz.zoo.installed).
+INSTALLED_NAMES = ["efficientnetlite0"]
 
 
 # --------------------------------------------------------------------------- registry
@@ -38,8 +40,8 @@ def test_registry_has_exactly_the_documented_models():
 
 
 def test_filters():
-    assert zoo.list_models(pretrained=True) == KERAS_NAMES
-    assert zoo.list_models(pretrained=False) == CODE_NAMES
+    assert zoo.list_models(pretrained=True) == KERAS_NAMES + INSTALLED_NAMES
+    assert zoo.list_models(pretrained=False) == [n for n in CODE_NAMES if n not in INSTALLED_NAMES]
     assert sorted(zoo.list_models(homework=True)) == sorted(HOMEWORK_MODELS)
     assert zoo.list_models(family="resnet") == zoo.list_models(family="ResNet")
     assert set(zoo.list_models(family="ResNet")) >= {"resnet50", "resnet18", "seresnet50"}
@@ -54,7 +56,7 @@ def test_spec_metadata_is_complete(name):
     assert spec.display_name and spec.family and spec.paper
     assert spec.preprocessing in zoo.PREPROCESSING_MODES
     assert spec.homework == (name in HOMEWORK_MODELS)
-    assert spec.has_imagenet_weights == (spec.source == "keras")
+    assert spec.has_imagenet_weights == (spec.source == "keras" or name in INSTALLED_NAMES)
     assert spec.params is not None and spec.params > 0
     assert spec.year is None or 1989 <= spec.year <= 2025
     assert spec.input_shape[0] >= spec.min_input_size

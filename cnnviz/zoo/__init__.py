@@ -31,7 +31,7 @@ from cnnviz.zoo.factory import create_model, gradcam_layer_output, load_saved  #
 from cnnviz.zoo.preprocessing import preprocess_input  # noqa: F401
 
 # Registration order = listing order: keras.applications first, then models from code.
-from cnnviz.zoo import keras_apps, classics, googlenet, resnet, course  # noqa: F401,E402
+from cnnviz.zoo import keras_apps, classics, googlenet, resnet, efficientnet_lite, course  # noqa: F401,E402
 from cnnviz.zoo import pretrained  # noqa: F401,E402  (weights files by model name)
 
 __all__ = [

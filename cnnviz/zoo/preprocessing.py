@@ -10,6 +10,8 @@ operation in float32, so the result is bit-identical to Keras' own function
 - ``torch`` (DenseNet): scale to [0, 1], then normalize with the ImageNet mean and std.
 - ``none`` (EfficientNet, EfficientNetV2, ConvNeXt, MobileNetV3): the model rescales
   inside itself, so it takes raw 0..255 pixels.
+- ``lite`` (EfficientNet-Lite): ``(x - 127) / 128``, the mean and std of TensorFlow's
+  EfficientNet-Lite release (``MEAN_RGB = [127.0] * 3``, ``STDDEV_RGB = [128.0] * 3``).
 - ``scale01`` (the from-code models): scale to [0, 1], as the course notebooks do
   (``x / 255``); LeNet-5 also converts to grayscale.
 """
@@ -24,6 +26,9 @@ from cnnviz.zoo.registry import InvalidModelOptions, get_spec
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 TORCH_MEAN = (0.485, 0.456, 0.406)
 TORCH_STD = (0.229, 0.224, 0.225)
+# efficientnet/lite/efficientnet_lite_builder.py
+LITE_MEAN = 127.0
+LITE_STD = 128.0
 # ITU-R BT.601 luma, the weights Pillow's convert("L") uses.
 LUMA = (0.299, 0.587, 0.114)
 
@@ -48,6 +53,10 @@ def preprocess_batch(mode: str, batch: np.ndarray) -> np.ndarray:
             x[..., c] /= TORCH_STD[c]
         return x
     if mode == "none":
+        return x
+    if mode == "lite":
+        x -= LITE_MEAN
+        x /= LITE_STD
         return x
     if mode == "scale01":
         x /= 255.0

