@@ -48,8 +48,12 @@ def test_the_server_setting_moves_auto(cpu_machine, monkeypatch):
     random = infer.plan_load("resnet50", None)
     assert random.engine == "litert"
     assert random.needs_conversion()  # random weights built for this load: always a new conversion
-    monkeypatch.setenv("CNNVIZ_ENGINE", "nonsense")
-    assert infer.server_engine() == "auto"
+    monkeypatch.setenv("CNNVIZ_ENGINE", "nonsense")  # refused, naming the variable and what it accepts
+    from cnnviz.settings import SettingError
+
+    with pytest.raises(SettingError) as err:
+        infer.server_engine()
+    assert all(word in str(err.value) for word in ("CNNVIZ_ENGINE", "nonsense", "litert"))
 
 
 def test_a_gpu_keeps_tensorflow_unless_litert_is_forced(cpu_machine):

@@ -202,8 +202,14 @@ def test_max_runs_is_configurable(monkeypatch, tmp_path):
     runs = [manager.submit(lambda ctx: both.wait(), kind="pair") for _ in range(2)]
     assert manager.wait_all(WAIT)
     assert [r.status for r in runs] == ["finished", "finished"] and manager.peak_running == 2
+    # A bad value is named with what it accepts, in the UI language, instead of silently ignored.
+    from cnnviz.settings import SettingError
+
     monkeypatch.setenv("CNNVIZ_MAX_RUNS", "zero")
-    assert default_max_runs() == 1
+    with pytest.raises(SettingError) as err:
+        default_max_runs()
+    assert "CNNVIZ_MAX_RUNS" in str(err.value) and "zero" in str(err.value)
+    assert "CNNVIZ_MAX_RUNS" in err.value.message("es")
 
 
 # --------------------------------------------------------------------------- disk
