@@ -203,7 +203,8 @@ class _Load:
                     continue
             else:
                 tf_engine = self.tf_on_cpu(self.model)
-                check, applied_softmax, p_lite = _engine_check(tf_engine, raw, x)
+                logits = bool(conversion.meta.get("logits_output"))  # int8: its softmax runs here, in float
+                check, applied_softmax, p_lite = _engine_check(tf_engine, raw, x, logits)
                 if plan.quant != "fp32":
                     check = _quantized_check(tf_engine, lite, applied_softmax, check)
                 conversion.meta.update(check=check, applied_softmax=applied_softmax,
@@ -242,15 +243,19 @@ def _check_input(name: str, size) -> np.ndarray:
     return preprocess_image(name, image, tuple(size))
 
 
-def _engine_check(tf_engine: TFEngine, raw: np.ndarray, x: np.ndarray) -> tuple[dict, bool, np.ndarray]:
-    """LiteRT vs TensorFlow (on the CPU) on the check input: (check, softmax applied, LiteRT's probabilities)."""
+def _engine_check(tf_engine: TFEngine, raw: np.ndarray, x: np.ndarray,
+                  logits: bool = False) -> tuple[dict, bool, np.ndarray]:
+    """LiteRT vs TensorFlow (on the CPU) on the check input: (check, softmax applied, LiteRT's probabilities).
+
+    ``logits``: the conversion outputs logits (its softmax stripped): the softmax is applied here.
+    """
     p_tf, spread = tf_engine.probs_and_spread(x)
-    applied_softmax = tf_engine.record.applied_softmax
+    applied_softmax = tf_engine.record.applied_softmax or logits
     p_lite = softmax(raw) if applied_softmax else raw
     # TensorFlow's own float32 error on the check input, against the exact (float64) answer.
     exact = litert.exact_output(tf_engine.model, x)
     if exact is not None:
-        if applied_softmax:
+        if tf_engine.record.applied_softmax:  # the Keras model's own output is logits
             e = np.exp(exact - exact.max(axis=-1, keepdims=True))
             exact = e / e.sum(axis=-1, keepdims=True)
         tf_error, basis = litert.max_error(p_tf, exact), "float64"
