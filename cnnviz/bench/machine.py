@@ -109,7 +109,9 @@ def int8_peak(runs: int = 10) -> dict:
 def litert_fc_times(quant: str, runs: int) -> list[float] | None:
     """Seconds per call of a LiteRT model with one 2048×2048 fully connected layer on a 2048×2048
     batch (``quant`` "fp32" or "int8" full-integer, float32 in and out); None without LiteRT."""
+    import shutil
     import tempfile
+    from pathlib import Path
 
     import numpy as np
 
@@ -120,10 +122,13 @@ def litert_fc_times(quant: str, runs: int) -> list[float] | None:
     except litert.LiteRTUnavailable:
         return None
     flat = _fc_flatbuffer(quant)
-    with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
-        f.write(flat)
-        f.flush()
-        model = litert.LiteRTModel(f.name)
+    folder = Path(tempfile.mkdtemp(prefix="cnnviz-fc-"))
+    try:
+        path = folder / f"fc-{quant}.tflite"
+        path.write_bytes(flat)  # a scratch file of this call only: no reader to protect
+        model = litert.LiteRTModel(path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     x = np.random.default_rng(1).random((MATMUL_N, MATMUL_N), dtype=np.float32)
     return _times(lambda: model(x), runs)
 

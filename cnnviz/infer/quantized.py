@@ -25,12 +25,16 @@ No TensorFlow here.
 
 from __future__ import annotations
 
+import io
 import tempfile
+import uuid
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
+from cnnviz import fileio
 from cnnviz.infer.prepare import preprocess_image
 
 #: ``engine`` name → conversion kind of :mod:`cnnviz.litert`.
@@ -103,11 +107,13 @@ def calibration_set(name: str, size: tuple[int, int], per_photo: int = CALIBRATI
 def calibration_file(name: str, size: tuple[int, int]) -> tuple[str, dict]:
     """:func:`calibration_set` written to a temporary ``.npy`` (the child reads it; the caller deletes it)."""
     data = calibration_set(name, size)
-    with tempfile.NamedTemporaryFile(prefix="cnnviz-calib-", suffix=".npy", delete=False) as f:
-        np.save(f, data)
+    buf = io.BytesIO()
+    np.save(buf, data)
+    path = Path(tempfile.gettempdir()) / f"cnnviz-calib-{name}-{uuid.uuid4().hex[:12]}.npy"
+    fileio.write_bytes(path, buf.getvalue())
     info = {"inputs": int(data.shape[0]), "photos": len(photo_names()), "per_photo": CALIBRATION_PER_PHOTO,
             "what": "random crops (25-100 % of the area, half mirrored) of scikit-image's natural photos"}
-    return f.name, info
+    return str(path), info
 
 
 def agreement(p_ref: np.ndarray, p_test: np.ndarray, tags: list[str] | None = None, *,
