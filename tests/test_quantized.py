@@ -152,3 +152,32 @@ def test_cli_predict_engine_litert_int8(tmp_path):
     row = json.loads(out.stdout)["results"][0]
     assert row["engine"] == "litert-int8" and "int8" in row["engine_label"]
     assert row["engine_check"]["quantized"] and row["model_bytes"] > 0
+
+
+# --------------------------------------------------------------------------- the compare view's int8 columns
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_compare_table_int8_columns(lang, monkeypatch):
+    from types import SimpleNamespace
+
+    from cnnviz.ui import classify
+
+    monkeypatch.setattr(classify, "current_lang", lambda: lang)
+    monkeypatch.setattr(classify, "t", lambda key, **kw: translate(key, lang, **kw))
+
+    def pred(engine, ms, top):
+        probs = np.zeros(10, np.float32)
+        probs[top] = 1.0
+        return SimpleNamespace(engine=engine, device_kind="CPU", inference_ms=ms, top1=(f"c{top}", 1.0, top),
+                               top5=[(f"c{top}", 1.0, top)], probs=probs, labels_available=False)
+
+    row = classify.EngineRow("m", "M", tf=pred("tf", 10.0, 3), lite=pred("litert", 4.0, 3),
+                             int8=pred("litert-int8", 2.0, 5), sizes={"litert": 20e6, "litert-int8": 5.2e6},
+                             int8_check={"n": 64, "top1_same": 60, "in_top3": 64})
+    (cells,) = classify.engine_rows_table([row])
+    assert cells[translate("classify.engines.col.int8_speedup", lang)] == 2.0
+    assert cells[translate("classify.engines.col.int8_same", lang)] == translate("classify.engines.no", lang)
+    assert cells[translate("classify.engines.col.sizes", lang)] == "20.0 → 5.2"
+    assert "60/64" in cells[translate("classify.engines.col.int8_photos", lang)]
+    int8_col = translate("classify.engines.col.int8", lang, engine=infer.engine_label("litert-int8", "CPU", lang))
+    assert cells[int8_col] == 2.0 and "int8" in int8_col
