@@ -23,6 +23,7 @@ Section ``engines`` (runs after ``inference``, reusing its predictors and its ma
 from __future__ import annotations
 
 import json
+import random
 import statistics
 import subprocess
 import sys
@@ -35,7 +36,7 @@ from cnnviz.bench.inference import model_macs
 from cnnviz.bench.machine import honest_peak, int8_peak, matmul_peak, peak_share
 from cnnviz.infer import quantized
 
-#: The timed paths, in the order of the loop (rotated every run).
+#: The timed paths (shuffled every run).
 PATHS = ("litert", "int8", "dynamic", "bare", "app")
 
 
@@ -67,9 +68,13 @@ def measure(ctx: Context) -> dict:
         runners = {"litert": lite.run_compiled, "int8": q8.run_compiled, "dynamic": dyn.run_compiled,
                    "bare": lambda v, n: (None, [timed_ms(lambda: bare(xt).numpy())]), "app": app.run_compiled}
         times = {k: [] for k in PATHS}
-        for r in range(ctx.runs):
-            for k in range(len(PATHS)):
-                key = PATHS[(r + k) % len(PATHS)]
+        order = random.Random(21)
+        for _ in range(ctx.runs):
+            # A new order every run: a rotation keeps the same cyclic neighbours (LiteRT after LiteRT,
+            # whose XNNPACK threads may still spin), a shuffle gives every path every neighbour.
+            keys = list(PATHS)
+            order.shuffle(keys)
+            for key in keys:
                 times[key].append(runners[key](x, 1)[1][0])
         med = {k: statistics.median(v) for k, v in times.items()}
         macs = model_macs(model)
