@@ -19,6 +19,10 @@ Pieces:
   (``python -m cnnviz.litert convert ...``), never in a fork of a process that has TensorFlow
   threads, and reports its stages for a progress bar.
 * :func:`agree` — the engine check: finite, same top-5 order, probabilities within tolerance.
+* Quantized conversions (:data:`QUANTS`): ``"int8"`` full-integer (weights and activations int8,
+  calibrated on a representative set the parent passes as a ``.npy`` file; float32 input and
+  output, quantize/dequantize at the ends) and ``"dynamic"`` (dynamic-range: int8 weights, float
+  activations quantized on the fly). They are cached beside the fp32 ones with their own stem.
 
 Nothing here imports TensorFlow at import time; only the child process and the
 ``tf.lite`` fallback do.
@@ -65,6 +69,8 @@ SELF_ATOL = 1e-5
 #: MobileNetV3Small answers exactly 1/1000 for every class): any top-5 order then nearly ties, so
 #: agreeing on them proves little, and the check records it.
 FLAT_SPREAD = 1e-4
+#: Conversion kinds: fp32 (the default), full-integer int8, dynamic-range int8 weights.
+QUANTS = ("fp32", "int8", "dynamic")
 PROGRESS_PREFIX = "CNNVIZ-PROGRESS "
 REPORT_PREFIX = "CNNVIZ-REPORT "
 #: Stages the conversion reports, in order, with the fraction of the work done when each starts.
@@ -141,6 +147,7 @@ class LiteRTModel:
 
     def __init__(self, path: str | os.PathLike, num_threads: int | None = None) -> None:
         interpreter, self.runtime = runtime()
+        self.path = Path(path)
         self.num_threads = int(num_threads or default_threads())
         self._it = interpreter(model_path=str(path), num_threads=self.num_threads)
         self._it.allocate_tensors()
@@ -148,6 +155,14 @@ class LiteRTModel:
         self._out = self._it.get_output_details()[0]
         self._batch = int(self._in["shape"][0])
         self._lock = threading.Lock()
+
+    @property
+    def bytes(self) -> int | None:
+        """Size of the ``.tflite`` file on disk (None once it is gone)."""
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -286,9 +301,13 @@ class Conversion:
         return self.path.with_suffix(".json")
 
 
-def stem(name: str, digest: str) -> str:
+def stem(name: str, digest: str, quant: str = "fp32") -> str:
+    """File stem of a conversion; the quantized kinds carry their kind (``-int8``, ``-dynamic``)."""
+    if quant not in QUANTS:
+        raise ValueError(f"unknown conversion kind {quant!r}; known: {', '.join(QUANTS)}")
     v = versions()
-    return f"{name}-{digest[:17]}-tf{v['tf']}-litert{v['litert']}"
+    kind = "" if quant == "fp32" else f"-{quant}"
+    return f"{name}-{digest[:17]}{kind}-tf{v['tf']}-litert{v['litert']}"
 
 
 def folder() -> Path:
@@ -326,9 +345,9 @@ def remove(path: Path) -> None:
             p.unlink()
 
 
-def lookup(name: str, digest: str) -> Conversion | None:
-    """The usable cached conversion of (``name``, ``digest``), or None (a broken one is deleted)."""
-    path = folder() / (stem(name, digest) + ".tflite")
+def lookup(name: str, digest: str, quant: str = "fp32") -> Conversion | None:
+    """The usable cached conversion of (``name``, ``digest``, ``quant``), or None (a broken one is deleted)."""
+    path = folder() / (stem(name, digest, quant) + ".tflite")
     if not path.exists():
         return None
     meta = _read_meta(path)
@@ -343,20 +362,21 @@ def write_meta(conversion: Conversion) -> None:
     fileio.write_json(conversion.sidecar, conversion.meta, indent=1, sort_keys=True)
 
 
-def prune_random(name: str, keep: Path) -> list[Path]:
-    """Delete other conversions of ``name``'s random weights (they will never be asked for again)."""
+def prune_random(name: str, keep: Path, quant: str = "fp32") -> list[Path]:
+    """Delete other ``quant`` conversions of ``name``'s random weights (they will never be asked for again)."""
     removed = []
     for p in folder().glob(f"{name}-w*.tflite"):
-        if p != keep and (_read_meta(p) or {}).get("weights") == "random":
+        meta = _read_meta(p) or {}
+        if p != keep and meta.get("weights") == "random" and meta.get("quant", "fp32") == quant:
             remove(p)
             removed.append(p)
     return removed
 
 
 @contextlib.contextmanager
-def lock(name: str, digest: str):
+def lock(name: str, digest: str, quant: str = "fp32"):
     """Exclusive across threads and processes: the first load converts, the others wait and reuse."""
-    with cache.file_lock(f"{KIND}-{stem(name, digest)}"):
+    with cache.file_lock(f"{KIND}-{stem(name, digest, quant)}"):
         yield
 
 
@@ -369,10 +389,12 @@ class Source:
 
 
 def convert_in_subprocess(source: Source, out: Path, progress: Progress | None = None, *,
-                          timeout: float = 1800.0) -> dict:
+                          timeout: float = 1800.0, quant: str = "fp32", calibration: str | None = None) -> dict:
     """Run ``python -m cnnviz.litert convert`` and return its report (``seconds``, ``bytes``...).
 
-    The child writes ``out`` atomically; its stage lines drive ``progress``.
+    The child writes ``out`` atomically; its stage lines drive ``progress``. ``quant`` is a kind of
+    :data:`QUANTS`; ``"int8"`` needs ``calibration``, a ``.npy`` file of preprocessed N×H×W×3
+    float32 inputs (the representative set).
 
     Raises:
         ConversionError: the child failed or timed out (the message is the tail of its log).
@@ -381,7 +403,10 @@ def convert_in_subprocess(source: Source, out: Path, progress: Progress | None =
     env = dict(os.environ)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    cmd = [sys.executable, "-m", "cnnviz.litert", "convert", source.name, str(out), "--weights", source.weights]
+    cmd = [sys.executable, "-m", "cnnviz.litert", "convert", source.name, str(out), "--weights", source.weights,
+           "--quant", quant]
+    if calibration is not None:
+        cmd += ["--calibration", str(calibration)]
     t0 = time.perf_counter()
     report: dict | None = None
     tail: list[str] = []
@@ -410,25 +435,40 @@ def convert_in_subprocess(source: Source, out: Path, progress: Progress | None =
 
 
 def ensure(name: str, digest: str, source_fn: Callable[[], Source], *, weights_label: str,
-           progress: Progress | None = None) -> tuple[Conversion, dict | None]:
-    """The conversion of (``name``, ``digest``): from the cache, or converted now (once, locked).
+           progress: Progress | None = None, quant: str = "fp32",
+           calibration_fn: Callable[[], tuple[str, dict]] | None = None) -> tuple[Conversion, dict | None]:
+    """The conversion of (``name``, ``digest``, ``quant``): from the cache, or converted now (once, locked).
 
     Call under :func:`lock`. ``source_fn`` is called only when a conversion is needed (it may
-    write a temporary weights file). Returns (conversion, the child's report or None on a hit).
+    write a temporary weights file); so is ``calibration_fn`` (int8 only): it returns the path of
+    the representative set (``.npy``) and a description of it kept in the sidecar. Returns
+    (conversion, the child's report or None on a hit).
     """
-    hit = lookup(name, digest)
+    hit = lookup(name, digest, quant)
     if hit is not None:
         return hit, None
-    path = folder() / (stem(name, digest) + ".tflite")
+    path = folder() / (stem(name, digest, quant) + ".tflite")
     path.parent.mkdir(parents=True, exist_ok=True)
-    report = convert_in_subprocess(source_fn(), path, progress)
+    calibration, calibration_info = (None, None)
+    if quant == "int8":
+        if calibration_fn is None:
+            raise ValueError("a full-integer conversion needs a representative set (calibration_fn)")
+        calibration, calibration_info = calibration_fn()
+    try:
+        report = convert_in_subprocess(source_fn(), path, progress, quant=quant, calibration=calibration)
+    finally:
+        if calibration is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(calibration)
     meta = {"model": name, "digest": digest, "weights": weights_label, "bytes": path.stat().st_size,
+            "quant": quant, "calibration": calibration_info, "float_fallback": report.get("float_fallback"),
+            "logits_output": bool(report.get("logits_output")),
             "versions": versions(), "convert_s": report.get("seconds"), "wall_s": report.get("wall_s"),
             "child_peak_rss_mb": report.get("peak_rss_mb"), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     conversion = Conversion(path, meta)
     write_meta(conversion)
     if weights_label == "random":
-        prune_random(name, path)
+        prune_random(name, path, quant)
     return conversion, report
 
 
@@ -454,7 +494,7 @@ def _peak_rss_mb() -> float | None:
         return None
 
 
-def _child_convert(name: str, out: str, weights: str) -> int:
+def _child_convert(name: str, out: str, weights: str, quant: str = "fp32", calibration: str | None = None) -> int:
     def stage(s: str) -> None:
         print(PROGRESS_PREFIX + s, flush=True)
 
@@ -476,16 +516,73 @@ def _child_convert(name: str, out: str, weights: str) -> int:
     # (from_concrete_functions) came out as a 171 KB file without weights answering NaN on
     # TensorFlow 2.21, even with the model as its trackable object: the engine check would
     # catch such a file, but there is no reason to make it.
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # a Flex op fails here, not at load
-    flat = converter.convert()
+    float_fallback, logits_output = None, False
+    if quant == "int8":
+        logits_output = strip_softmax(model)
+    if quant == "fp32":
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # a Flex op fails here, not at load
+        flat = converter.convert()
+    else:
+        flat, float_fallback = _quantized(tf, model, quant, calibration)
     stage("write")
     fileio.write_bytes(Path(out), flat)
     stage("done")
     report = {"model": name, "seconds": round(time.perf_counter() - t0, 2), "bytes": len(flat),
-              "peak_rss_mb": _peak_rss_mb()}
+              "peak_rss_mb": _peak_rss_mb(), "quant": quant, "float_fallback": float_fallback,
+              "logits_output": logits_output}
     print(REPORT_PREFIX + json.dumps(report), flush=True)
     return 0
+
+
+def strip_softmax(model) -> bool:
+    """Make ``model``'s last layer output logits (its softmax removed); True when it had one.
+
+    A full-integer softmax answers in steps of 1/256 and rounds every probability below 1/512 to 0:
+    over 1,000 classes its outputs summed to 0.56–0.98 on the photos. Quantized logits followed by a
+    float softmax on the host keep int8 inside and give probabilities that sum to 1.
+    """
+    import keras  # heavy: TF (the conversion child)
+
+    last = model.layers[-1]
+    if getattr(last, "activation", None) is keras.activations.softmax:
+        last.activation = keras.activations.linear
+        return True
+    return False
+
+
+def _quantized(tf, model, quant: str, calibration: str | None) -> tuple[bytes, bool | None]:
+    """(flatbuffer, whether float kernels had to stay) of a dynamic-range or full-integer conversion.
+
+    Full-integer first asks for int8 kernels only (``TFLITE_BUILTINS_INT8``); a model with an op
+    that has no int8 kernel then fails, and is converted again with float kernels allowed for those
+    ops (``float_fallback=True``, recorded: part of the model stays float).
+    """
+    def converter():
+        c = tf.lite.TFLiteConverter.from_keras_model(model)
+        c.optimizations = [tf.lite.Optimize.DEFAULT]
+        return c
+
+    if quant == "dynamic":
+        c = converter()
+        c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        return c.convert(), None
+    data = np.load(calibration)
+
+    def representative():
+        for i in range(data.shape[0]):
+            yield [data[i:i + 1].astype(np.float32)]
+
+    c = converter()
+    c.representative_dataset = representative
+    c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    try:
+        return c.convert(), False
+    except Exception:  # noqa: BLE001 — an op without an int8 kernel: allow float kernels for it
+        c = converter()
+        c.representative_dataset = representative
+        c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+        return c.convert(), True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -498,8 +595,10 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("name")
     c.add_argument("out")
     c.add_argument("--weights", default="imagenet", help='"imagenet" or a .weights.h5 file')
+    c.add_argument("--quant", default="fp32", choices=QUANTS, help="fp32, int8 (full-integer) or dynamic (range)")
+    c.add_argument("--calibration", default=None, help="int8: .npy of preprocessed representative inputs")
     a = ap.parse_args(argv)
-    return _child_convert(a.name, a.out, a.weights)
+    return _child_convert(a.name, a.out, a.weights, a.quant, a.calibration)
 
 
 if __name__ == "__main__":

@@ -93,7 +93,7 @@ class Converter:
         self.calls: list[litert.Source] = []
         self._lock = threading.Lock()
 
-    def __call__(self, src: litert.Source, out: Path, progress=None, timeout: float = 0) -> dict:
+    def __call__(self, src: litert.Source, out: Path, progress=None, timeout: float = 0, **kinds) -> dict:
         with self._lock:
             self.calls.append(src)
         if progress:
@@ -382,12 +382,22 @@ def test_bench_engines_lines():
     row = {"model": SMALL, "display_name": "MobileNetV3Small", "weights": "random", "app_engine": "TensorFlow · CPU",
            "app_engine_note": "TensorFlow answers because the weights are random.", "litert_ms": 2.4, "bare_ms": 10.8,
            "app_ms": 11.0, "litert_peak_share": 0.05, "bare_peak_share": 0.011, "app_peak_share": 0.011,
-           "converted_in_this_run_s": 71.0, "conversion_wall_s": None}
+           "converted_in_this_run_s": 71.0, "conversion_wall_s": None, "int8_ms": 3.0, "dynamic_ms": 2.6,
+           "int8_speedup": 0.8, "dynamic_speedup": 0.92, "int8_peak_share": 0.02,
+           "bytes": {"fp32": 10_000_000, "int8": 2_600_000, "dynamic": 2_700_000},
+           "int8_agreement_text": "top-1 same 60/64"}
     report = {"engines": {"runs": 5, "peak_gflops": 100.0, "models": [row],
-                          "sums_ms": {"litert": 2.4, "bare": 10.8, "app": 11.0}, "ratio_app_bare": 11.0 / 10.8,
+                          "peak": {"gflops_median": 100.0, "source": "litert-fc",
+                                   "candidates": {"numpy-blas": 90.0, "tensorflow": 95.0, "litert-fc": 100.0}},
+                          "int8_peak": {"gops_median": 300.0, "source": "litert-fc-int8"},
+                          "sums_ms": {"litert": 2.4, "int8": 3.0, "dynamic": 2.6, "bare": 10.8, "app": 11.0},
+                          "ratio_app_bare": 11.0 / 10.8,
                           "ratio_litert_bare": 2.4 / 10.8,
                           "server_start": {"mode": "load_predictor (ImageNet)", "process_wall_s": 3.2,
                                            "import_to_warm_s": 2.5, "ok": True, "error": None}}}
     text = "\n".join(engines.lines(report))
     assert "MobileNetV3Small" in text and "LiteRT/bare 0.22" in text and "71 s" in text
     assert "server start → 1 models warm" in text and "weights are random" in text
+    # int8: its latency, size, agreement, and a slower int8 is said, not hidden.
+    assert "10.0/  2.6/  2.7" in text and "top-1 same 60/64" in text and "int8 is SLOWER" in text
+    assert "(litert-fc;" in text and "300.0 GOP/s (litert-fc-int8)" in text

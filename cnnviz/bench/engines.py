@@ -2,11 +2,16 @@
 
 Section ``engines`` (runs after ``inference``, reusing its predictors and its matmul peak):
 
-* per model, interleaved in one loop so a shared machine's noise hits all three alike: ``litert``
-  (a forced-LiteRT predictor converted from the very model the app path uses), ``bare`` (a bare
-  ``tf.function(lambda x: model(x, training=False))``) and ``app`` (the app's predictor with
-  ``engine="auto"``: LiteRT where it answers, TensorFlow otherwise; its engine is printed);
-  the share of the matmul peak each reaches (2 × MACs / latency);
+* per model, interleaved in one loop so a shared machine's noise hits all alike: ``litert``
+  (a forced-LiteRT predictor converted from the very model the app path uses), ``int8``
+  (``engine="litert-int8"``, full-integer) and ``dynamic`` (``engine="litert-dynamic"``) of the
+  same weights, ``bare`` (a bare ``tf.function(lambda x: model(x, training=False))``) and ``app``
+  (the app's predictor with ``engine="auto"``: LiteRT where it answers, TensorFlow otherwise; its
+  engine is printed); the share of the honest peak each reaches (2 × MACs / latency over
+  :func:`cnnviz.bench.machine.matmul_peak`, the best of NumPy, TensorFlow and a LiteRT layer;
+  int8 over :func:`~cnnviz.bench.machine.int8_peak`), never above 100 %
+  (:func:`~cnnviz.bench.machine.honest_peak`); the size of each conversion on disk; int8's
+  agreement with fp32 on the evaluation photos (:mod:`cnnviz.infer.quantized`);
 * the sum of the app latencies over the sum of the bare ``tf.function`` latencies (issue 12's
   target: ≤ 0.35 on a 2-core CPU);
 * the first conversion's cost (wall seconds, from this run or from the conversion's record);
@@ -18,6 +23,7 @@ Section ``engines`` (runs after ``inference``, reusing its predictors and its ma
 from __future__ import annotations
 
 import json
+import random
 import statistics
 import subprocess
 import sys
@@ -27,14 +33,23 @@ from pathlib import Path
 from cnnviz import infer, litert
 from cnnviz.bench.base import Context, Section, fmt, timed_ms
 from cnnviz.bench.inference import model_macs
+from cnnviz.bench.machine import honest_peak, int8_peak, matmul_peak, peak_share
+from cnnviz.infer import quantized
+
+#: The timed paths (shuffled every run).
+PATHS = ("litert", "int8", "dynamic", "bare", "app")
+
+
+def _load_quantized(name: str, app, engine: str):
+    return infer.load_predictor(name, app.weights, model=app.model if app.weights is None else None,
+                                engine=engine, runs=1, progress=lambda s, f: None)
 
 
 def measure(ctx: Context) -> dict:
     import tensorflow as tf  # heavy: TF
 
-    from cnnviz.bench.machine import matmul_peak
-
-    peak = matmul_peak()["gflops_median"]  # measured in this section, beside its latencies
+    fp32_peak = matmul_peak()  # measured in this section, beside its latencies
+    i8_peak = int8_peak()
     rows = []
     for name in ctx.names:
         app = ctx.predictors.get(name) or infer.load_predictor(name, None, runs=1, device=ctx.device)
@@ -47,29 +62,50 @@ def measure(ctx: Context) -> dict:
         xt = tf.constant(x)
         bare = tf.function(lambda v, m=model: m(v, training=False))
         bare(xt).numpy()
+        q8 = _load_quantized(name, app, "litert-int8")
+        dyn = _load_quantized(name, app, "litert-dynamic")
         lite.run_compiled(x, 1)
-        lite_ms, bare_ms, app_ms = [], [], []
-        paths = [lambda: lite_ms.append(lite.run_compiled(x, 1)[1][0]),
-                 lambda: bare_ms.append(timed_ms(lambda: bare(xt).numpy())),
-                 lambda: app_ms.append(app.run_compiled(x, 1)[1][0])]
-        for r in range(ctx.runs):
-            for k in range(len(paths)):
-                paths[(r + k) % len(paths)]()
-        med = {k: statistics.median(v) for k, v in (("litert", lite_ms), ("bare", bare_ms), ("app", app_ms))}
+        runners = {"litert": lite.run_compiled, "int8": q8.run_compiled, "dynamic": dyn.run_compiled,
+                   "bare": lambda v, n: (None, [timed_ms(lambda: bare(xt).numpy())]), "app": app.run_compiled}
+        times = {k: [] for k in PATHS}
+        order = random.Random(21)
+        for _ in range(ctx.runs):
+            # A new order every run: a rotation keeps the same cyclic neighbours (LiteRT after LiteRT,
+            # whose XNNPACK threads may still spin), a shuffle gives every path every neighbour.
+            keys = list(PATHS)
+            order.shuffle(keys)
+            for key in keys:
+                times[key].append(runners[key](x, 1)[1][0])
+        med = {k: statistics.median(v) for k, v in times.items()}
         macs = model_macs(model)
-        share = {k: (2 * macs / (v / 1000) / 1e9 / peak if macs else None) for k, v in med.items()}
+        rate = {k: (2 * macs / (v / 1000) / 1e9 if macs else None) for k, v in med.items()}
+        agreement = (q8.engine.check or {}).get("agreement")
         rows.append({
+            "int8_ms": med["int8"], "dynamic_ms": med["dynamic"],
+            "int8_speedup": med["litert"] / med["int8"], "dynamic_speedup": med["litert"] / med["dynamic"],
+            "bytes": {"fp32": lite.model_bytes, "int8": q8.model_bytes, "dynamic": dyn.model_bytes},
+            "int8_agreement": agreement, "int8_agreement_text": quantized.summary(agreement),
+            "dynamic_agreement_text": quantized.summary((dyn.engine.check or {}).get("agreement")),
+            "int8_flat": bool((q8.engine.check or {}).get("flat")),
+            "rates": rate,
             "model": name, "display_name": app.display_name, "weights": app.weights or "random",
             "app_engine": app.engine.label("en"), "app_engine_note": app.engine.reason("en"),
             "litert_ms": med["litert"], "bare_ms": med["bare"], "app_ms": med["app"],
-            "litert_peak_share": share["litert"], "bare_peak_share": share["bare"], "app_peak_share": share["app"],
             "macs": macs, "threads": lite.engine.threads, "check": lite.engine.check,
             "converted_in_this_run_s": lite.engine.converted_s, "litert_load_s": lite_load_s,
             "conversion_wall_s": _conversion_wall_s(name),
         })
-    sums = {k: sum(r[f"{k}_ms"] for r in rows) for k in ("litert", "bare", "app")}
+    fp32_rates = {f"{r['display_name']} {k}": r["rates"][k] for r in rows for k in ("litert", "bare", "app", "dynamic")}
+    peak = honest_peak(fp32_peak, fp32_rates)
+    peak8 = honest_peak(i8_peak, {f"{r['display_name']} int8": r["rates"]["int8"] for r in rows}, "gops_median")
+    for r in rows:
+        for k in ("litert", "bare", "app", "dynamic"):
+            r[f"{k}_peak_share"] = peak_share(r["rates"][k], peak)
+        r["int8_peak_share"] = peak_share(r["rates"]["int8"], peak8, "gops_median")
+    sums = {k: sum(r[f"{k}_ms"] for r in rows) for k in PATHS}
     start = _server_start(ctx, rows)
-    return {"engines": {"runs": ctx.runs, "peak_gflops": peak, "models": rows, "sums_ms": sums,
+    return {"engines": {"runs": ctx.runs, "peak_gflops": peak["gflops_median"], "peak": peak,
+                        "int8_peak": peak8, "models": rows, "sums_ms": sums,
                         "ratio_app_bare": sums["app"] / sums["bare"] if sums["bare"] else None,
                         "ratio_litert_bare": sums["litert"] / sums["bare"] if sums["bare"] else None,
                         "server_start": start}}
@@ -116,19 +152,33 @@ def _paths_of(name: str) -> list[Path]:
 
 def lines(report: dict) -> list[str]:
     e = report["engines"]
-    out = ["", f"{'model':<18} {'weights':<8} {'LiteRT ms':>9} {'bare tf ms':>10} {'app ms':>8} {'LiteRT %pk':>10} "
-               f"{'bare %pk':>8} {'app engine':<26} {'conversion':>10}"]
+    pct = lambda v: fmt(v and v * 100, "5.1f")  # noqa: E731
+    mb = lambda b: fmt(b and b / 1e6, "5.1f")  # noqa: E731
+    out = ["", f"{'model':<18} {'weights':<8} {'LiteRT ms':>9} {'int8 ms':>8} {'dyn ms':>7} {'int8 ×':>6} "
+               f"{'bare tf ms':>10} {'app ms':>8} {'LiteRT %pk':>10} {'int8 %pk8':>9} {'bare %pk':>8} "
+               f"{'MB fp32/int8/dyn':>18} {'app engine':<26} {'conversion':>10}"]
     for r in e["models"]:
-        pct = lambda v: fmt(v and v * 100, "5.1f")  # noqa: E731
         conv = fmt(r["converted_in_this_run_s"] or r["conversion_wall_s"], "7.0f") + " s"
-        out.append(f"{r['display_name']:<18} {r['weights']:<8} {r['litert_ms']:>9.1f} {r['bare_ms']:>10.1f} "
-                   f"{r['app_ms']:>8.1f} {pct(r['litert_peak_share']):>9}% {pct(r['bare_peak_share']):>7}% "
-                   f"{r['app_engine']:<26} {conv:>10}")
+        b = r["bytes"]
+        sizes = f"{mb(b['fp32'])}/{mb(b['int8'])}/{mb(b['dynamic'])}"
+        out.append(f"{r['display_name']:<18} {r['weights']:<8} {r['litert_ms']:>9.1f} {r['int8_ms']:>8.1f} "
+                   f"{r['dynamic_ms']:>7.1f} {r['int8_speedup']:>5.2f}× {r['bare_ms']:>10.1f} "
+                   f"{r['app_ms']:>8.1f} {pct(r['litert_peak_share']):>9}% {pct(r['int8_peak_share']):>8}% "
+                   f"{pct(r['bare_peak_share']):>7}% {sizes:>18} {r['app_engine']:<26} {conv:>10}")
     s = e["sums_ms"]
-    out.append(f"sums: LiteRT {s['litert']:.1f} ms, bare tf.function {s['bare']:.1f} ms, app {s['app']:.1f} ms; "
+    pk, pk8 = e["peak"], e.get("int8_peak") or {}
+    cands = ", ".join(f"{k} {v:.1f}" for k, v in (pk.get("candidates") or {}).items())
+    out.append(f"sums: LiteRT {s['litert']:.1f} ms, int8 {s['int8']:.1f} ms, dynamic {s['dynamic']:.1f} ms, "
+               f"bare tf.function {s['bare']:.1f} ms, app {s['app']:.1f} ms; "
                f"app/bare {fmt(e['ratio_app_bare'], '.2f')}, LiteRT/bare {fmt(e['ratio_litert_bare'], '.2f')} "
-               f"(median of {e['runs']} interleaved runs; %pk = 2·MACs/latency over the {e['peak_gflops']:.1f} "
-               f"GFLOP/s matmul peak)")
+               f"(median of {e['runs']} interleaved runs)")
+    out.append(f"%pk = 2·MACs/latency over the fp32 peak {pk['gflops_median']:.1f} GFLOP/s ({pk.get('source')}; "
+               f"matmul 2048² candidates: {cands}); %pk8 = the same over the int8 peak "
+               f"{fmt(pk8.get('gops_median'), '.1f')} GOP/s ({pk8.get('source')}); never above 100 %")
+    for r in e["models"]:
+        flat = " (random weights: flat outputs, agreement proves nothing)" if r["weights"] == "random" else ""
+        slower = " — int8 is SLOWER than fp32 here" if r["int8_speedup"] < 1 else ""
+        out.append(f"  {r['display_name']} int8 vs fp32: {r['int8_agreement_text']}{flat}{slower}")
     st = e["server_start"]
     out.append(f"server start → {len(e['models'])} models warm from cached conversions ({st['mode']}): "
                f"{fmt(st['process_wall_s'], '.1f')} s process wall, {fmt(st['import_to_warm_s'], '.1f')} s after "

@@ -6,6 +6,7 @@ Examples::
     python -m cnnviz predict cat.jpg --models resnet50,mobilenetv3small --runs 10
     python -m cnnviz predict cat.jpg --random-weights --json     # offline: pipeline only
     python -m cnnviz predict cat.jpg --engine litert             # LiteRT (XNNPACK) on the CPU
+    python -m cnnviz predict cat.jpg --engine litert-int8        # LiteRT int8 (full-integer, calibrated)
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is present")
     p.add_argument("--engine", choices=infer.ENGINES, default="auto",
                    help="auto (default): LiteRT on a CPU where its answers match TensorFlow's, else TensorFlow; "
-                        "tf or litert force one (a first LiteRT load converts the model, once)")
+                        "tf or litert force one (a first LiteRT load converts the model, once); litert-int8: "
+                        "full-integer int8 (weights and activations), litert-dynamic: int8 weights only")
     p.set_defaults(func=run)
 
 
@@ -68,7 +70,7 @@ def run(args) -> int:
         row = prediction.to_dict()
         row.update(load_ms=round(predictor.load_ms, 1), params=predictor.params,
                    size_mb=round(predictor.size_mb, 2), resize_policy=infer.resize_policy(predictor.input_size),
-                   engine_check=predictor.engine.check)
+                   engine_check=predictor.engine.check, model_bytes=predictor.model_bytes)
         results.append(row)
         if not args.json:
             _print_one(row)
@@ -99,4 +101,8 @@ def _print_one(row: dict) -> None:
           f"load {row['load_ms']:.0f} ms")
     if row.get("engine_note"):
         print(f"  engine: {row['engine_note']}")
+    check = row.get("engine_check") or {}
+    if check.get("quantized"):
+        size = f"{row['model_bytes'] / 1e6:.1f} MB on disk; " if row.get("model_bytes") else ""
+        print(f"  int8 vs fp32 on the evaluation photos: {size}{check.get('reason')}")
     print()

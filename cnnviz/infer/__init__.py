@@ -52,7 +52,7 @@ from cnnviz.infer.errors import (MAX_RUNS, BadProbabilitiesError, BusyError, Eng
                                  InvalidEngineError, InvalidRunsError, InvalidWeightsError, NotAClassifierError,
                                  NotAnImageError, check_runs)
 from cnnviz.infer.litert_engine import convert as convert_to_litert
-from cnnviz.infer.plan import ENGINE_ENV, ENGINES, LoadPlan, conversion_needed, plan_load, server_engine
+from cnnviz.infer.plan import ENGINE_ENV, ENGINES, LITERT_ENGINES, LoadPlan, conversion_needed, plan_load, server_engine
 from cnnviz.infer.predictor import (DEFAULT_BUSY_TIMEOUT, DEFAULT_RUNS, PROB_SUM_TOLERANCE, Predictor,
                                     load_predictor)
 from cnnviz.infer.prepare import (TOP_K, class_labels, label_for, model_view, prepare_image, preprocess_image,
@@ -61,7 +61,7 @@ from cnnviz.infer.result import Engine, LoadedModel, Prediction, engine_label
 from cnnviz.infer.tf_engine import dtype_policy
 
 __all__ = [
-    "BadProbabilitiesError", "BusyError", "DEFAULT_BUSY_TIMEOUT", "DEFAULT_RUNS", "Device", "ENGINES", "ENGINE_ENV",
+    "BadProbabilitiesError", "BusyError", "DEFAULT_BUSY_TIMEOUT", "DEFAULT_RUNS", "Device", "ENGINES", "ENGINE_ENV", "LITERT_ENGINES",
     "Engine", "EngineUnavailableError", "InferenceError", "InvalidEngineError", "InvalidRunsError",
     "InvalidWeightsError", "LoadPlan", "LoadedModel", "MAX_RUNS", "NotAClassifierError", "NotAnImageError",
     "PROB_SUM_TOLERANCE", "Prediction", "Predictor", "TOP_K", "check_runs", "class_labels", "conversion_needed",

@@ -9,6 +9,11 @@ nobody mistakes it for evidence. A later load from the cache runs LiteRT alone o
 and compares with LiteRT's recorded answer: a damaged file is rebuilt, and TensorFlow is not even
 imported.
 
+A quantized conversion (``plan.quant`` "int8" or "dynamic", engines ``litert-int8`` /
+``litert-dynamic``) cannot meet fp32's tolerance, by design: its check is *measured, not refused*
+(:func:`cnnviz.infer.quantized.agreement` against TensorFlow on the evaluation photos: top-1
+equal, int8's top-1 in fp32's top-3, top-5 overlap); it fails only on a non-finite output.
+
 :func:`load` is what :class:`cnnviz.infer.Predictor` calls when :func:`cnnviz.infer.plan_load`
 chose LiteRT; :func:`convert` runs only the conversion and its check (a page that shows the
 conversion's progress outside a cached loader).
@@ -31,6 +36,7 @@ from cnnviz.device import CPU, Device
 from cnnviz.errors import UserFacingError
 from cnnviz.infer.errors import EngineUnavailableError
 from cnnviz.infer.plan import LoadPlan
+from cnnviz.infer import quantized
 from cnnviz.infer.prepare import preprocess_image
 from cnnviz.infer.result import Engine, LoadedModel
 from cnnviz.infer.tf_engine import TFEngine
@@ -103,7 +109,7 @@ def load(plan: LoadPlan, model, *, progress: litert.Progress | None,
     state = _Load(plan, model, progress, tf_on_cpu)
     try:
         digest, source_fn, label = state.source()
-        with litert.lock(plan.name, digest):
+        with litert.lock(plan.name, digest, plan.quant):
             return state.run(digest, source_fn, label)
     except UserFacingError:
         raise
@@ -155,6 +161,11 @@ class _Load:
 
         return litert.weights_digest(model), source, label
 
+    def _calibration(self) -> tuple[str, dict]:
+        """The representative set of a full-integer conversion, as a temporary ``.npy`` file."""
+        shape = zoo.get_spec(self.plan.name).input_shape
+        return quantized.calibration_file(self.plan.name, (int(shape[0]), int(shape[1])))
+
     def _drop_tmp_weights(self) -> None:
         if self.tmp_weights is not None:
             shutil.rmtree(self.tmp_weights, ignore_errors=True)
@@ -165,7 +176,8 @@ class _Load:
         for attempt in range(2):
             try:
                 conversion, report = litert.ensure(plan.name, digest, source_fn, weights_label=label,
-                                                   progress=self.progress)
+                                                   progress=self.progress, quant=plan.quant,
+                                                   calibration_fn=self._calibration)
             finally:
                 self._drop_tmp_weights()
             try:
@@ -191,7 +203,10 @@ class _Load:
                     continue
             else:
                 tf_engine = self.tf_on_cpu(self.model)
-                check, applied_softmax, p_lite = _engine_check(tf_engine, raw, x)
+                logits = bool(conversion.meta.get("logits_output"))  # int8: its softmax runs here, in float
+                check, applied_softmax, p_lite = _engine_check(tf_engine, raw, x, logits)
+                if plan.quant != "fp32":
+                    check = _quantized_check(tf_engine, lite, applied_softmax, check)
                 conversion.meta.update(check=check, applied_softmax=applied_softmax,
                                        params=int(tf_engine.model.count_params()),
                                        litert_probs=[float(v) for v in p_lite.reshape(-1)])
@@ -201,7 +216,8 @@ class _Load:
             key, params = (None, {})
             if forced and not check["agree"]:
                 key, params = "infer.engine.why.forced_disagree", {"detail": check["reason"]}
-            engine = Engine("litert", "CPU", lite.runtime, "litert" if forced else "auto", key, params, check,
+            engine = Engine(plan.engine_id, "CPU", lite.runtime, plan.requested if forced else "auto", key, params,
+                            check,
                             lite.num_threads, report.get("wall_s") if report else None)
             record = LoadedModel(engine=engine, input_size=tuple(lite.input_shape[1:3]),
                                  classes=int(lite.output_shape[-1]), device=plan.litert_device,
@@ -210,20 +226,36 @@ class _Load:
         raise RuntimeError("the converted model stayed unusable after a rebuild")
 
 
+def _quantized_check(tf_engine: TFEngine, lite: litert.LiteRTModel, applied_softmax: bool, fp32_check: dict) -> dict:
+    """The check of a quantized conversion: its agreement with TensorFlow on the evaluation photos."""
+    xs, tags = quantized.evaluation_inputs(tf_engine.name, lite.input_shape[1:3])
+    p_ref = np.stack([tf_engine(xs[i:i + 1], 1)[0] for i in range(len(xs))])
+    raws = np.concatenate([lite(xs[i:i + 1]) for i in range(len(xs))])
+    p_q = softmax(raws) if applied_softmax else raws
+    report = quantized.agreement(p_ref, p_q, tags)
+    return {"agree": report["finite"], "quantized": True, "reason": quantized.summary(report),
+            "agreement": report, "max_diff": report["max_abs_diff"], "atol": None,
+            "flat": fp32_check.get("flat"), "check_image_max_diff": fp32_check.get("max_diff")}
+
+
 def _check_input(name: str, size) -> np.ndarray:
     image = Image.fromarray(litert.check_image(size))
     return preprocess_image(name, image, tuple(size))
 
 
-def _engine_check(tf_engine: TFEngine, raw: np.ndarray, x: np.ndarray) -> tuple[dict, bool, np.ndarray]:
-    """LiteRT vs TensorFlow (on the CPU) on the check input: (check, softmax applied, LiteRT's probabilities)."""
+def _engine_check(tf_engine: TFEngine, raw: np.ndarray, x: np.ndarray,
+                  logits: bool = False) -> tuple[dict, bool, np.ndarray]:
+    """LiteRT vs TensorFlow (on the CPU) on the check input: (check, softmax applied, LiteRT's probabilities).
+
+    ``logits``: the conversion outputs logits (its softmax stripped): the softmax is applied here.
+    """
     p_tf, spread = tf_engine.probs_and_spread(x)
-    applied_softmax = tf_engine.record.applied_softmax
+    applied_softmax = tf_engine.record.applied_softmax or logits
     p_lite = softmax(raw) if applied_softmax else raw
     # TensorFlow's own float32 error on the check input, against the exact (float64) answer.
     exact = litert.exact_output(tf_engine.model, x)
     if exact is not None:
-        if applied_softmax:
+        if tf_engine.record.applied_softmax:  # the Keras model's own output is logits
             e = np.exp(exact - exact.max(axis=-1, keepdims=True))
             exact = e / e.sum(axis=-1, keepdims=True)
         tf_error, basis = litert.max_error(p_tf, exact), "float64"

@@ -10,7 +10,9 @@ progress), so the rules live here once:
 * **Engine** under ``engine="auto"``: LiteRT on a CPU where it is installed; TensorFlow on a GPU, for
   random weights (a conversion of weights made for one load costs more than it saves), and when the
   server setting ``CNNVIZ_ENGINE`` (:func:`server_engine`) says ``tf``. ``CNNVIZ_ENGINE=litert``
-  converts random weights too. ``engine="tf"``/``"litert"`` force one. Whether LiteRT's answers agree
+  converts random weights too. ``engine="tf"``/``"litert"`` force one; ``"litert-int8"`` (full-integer)
+  and ``"litert-dynamic"`` (dynamic-range) force a quantized LiteRT conversion (and, as the server
+  setting, make "auto" answer with it where LiteRT would). Whether LiteRT's answers agree
   with TensorFlow's is learnt when it loads (:mod:`cnnviz.infer.litert_engine`), not planned.
 * **Page model**: whether a caller's shared Keras model (the Filters page's) may be handed to the
   load: not under mixed precision nor on a CPU forced on a GPU machine (the model must be built for
@@ -33,7 +35,10 @@ from cnnviz.zoo import pretrained
 
 #: ``engine`` values (of a load, and of the server setting ``CNNVIZ_ENGINE``): "auto" picks per
 #: model, the others force one.
-ENGINES = ("auto", "tf", "litert")
+ENGINES = ("auto", "tf", "litert", "litert-int8", "litert-dynamic")
+#: The LiteRT engines → their conversion kind (:data:`cnnviz.litert.QUANTS`): fp32, full-integer int8
+#: (weights and activations int8, calibrated), dynamic-range (int8 weights, float activations).
+LITERT_ENGINES = {"litert": "fp32", "litert-int8": "int8", "litert-dynamic": "dynamic"}
 #: The server setting for what ``engine="auto"`` leans to.
 ENGINE_ENV = "CNNVIZ_ENGINE"
 
@@ -56,12 +61,13 @@ class LoadPlan:
     Attributes:
         name, display_name: the zoo model.
         weights: "imagenet" or None.
-        requested: the ``engine`` asked for ("auto", "tf", "litert").
+        requested: the ``engine`` asked for (one of :data:`ENGINES`).
         device: where TensorFlow runs (LiteRT always runs on the CPU).
         engine: the engine tried first: "litert" or "tf".
         why_key, why_params: i18n key (and placeholders) of why TensorFlow answers; None when
             LiteRT is tried (its own load may still fall back, with its reason).
         page_model: whether a caller's shared Keras model of (name, weights) may be used.
+        quant: the LiteRT conversion kind: "fp32", "int8" or "dynamic".
     """
 
     name: str
@@ -73,11 +79,17 @@ class LoadPlan:
     why_key: str | None = None
     why_params: dict = field(default_factory=dict)
     page_model: bool = True
+    quant: str = "fp32"
 
     @property
     def forced(self) -> bool:
         """LiteRT was asked for explicitly (a failure is an error, not a fallback)."""
-        return self.requested == "litert"
+        return self.requested in LITERT_ENGINES
+
+    @property
+    def engine_id(self) -> str:
+        """The engine's stable name when LiteRT loads: "litert", "litert-int8" or "litert-dynamic"."""
+        return next(k for k, v in LITERT_ENGINES.items() if v == self.quant)
 
     @property
     def litert_device(self) -> Device:
@@ -104,7 +116,7 @@ class LoadPlan:
             digest = litert.file_digest(pretrained.weights_file(self.name), states[0].path)
         else:
             return True  # random weights built for this load: always a new conversion
-        return litert.lookup(self.name, digest) is None
+        return litert.lookup(self.name, digest, self.quant) is None
 
 
 def _device(engine: str, force_cpu: bool | None) -> Device:
@@ -116,7 +128,7 @@ def _device(engine: str, force_cpu: bool | None) -> Device:
 
 
 def _engine(requested: str, weights: str | None, device: Device) -> tuple[str, str | None, dict]:
-    forced = requested == "litert"
+    forced = requested in LITERT_ENGINES
     if requested == "tf":
         return "tf", None, {}
     setting = server_engine()
@@ -124,7 +136,7 @@ def _engine(requested: str, weights: str | None, device: Device) -> tuple[str, s
         return "tf", "infer.engine.why.setting", {}
     if not forced and device.is_gpu:
         return "tf", "infer.engine.why.gpu", {}
-    if not forced and weights is None and setting != "litert":
+    if not forced and weights is None and setting not in LITERT_ENGINES:
         return "tf", "infer.engine.why.random", {}
     try:
         litert.runtime()
@@ -145,7 +157,7 @@ def plan_load(name: str, weights: str | None = "imagenet", *, engine: str = "aut
     Args:
         name: registry name.
         weights: "imagenet" or None (random weights).
-        engine: "auto", "tf" or "litert".
+        engine: one of :data:`ENGINES`.
         device: an explicit device; default chosen here (honouring ``force_cpu`` / ``CNNVIZ_FORCE_CPU``).
         force_cpu: True forces the CPU; None reads ``CNNVIZ_FORCE_CPU``.
 
@@ -163,7 +175,8 @@ def plan_load(name: str, weights: str | None = "imagenet", *, engine: str = "aut
     # mixed precision, or a CPU forced on a GPU machine, needs a model built for that device.
     litert_file = chosen == "litert" and weights == "imagenet"
     page_model = not device.mixed_precision and not litert_file and not _cpu_on_a_gpu_machine(device)
-    return LoadPlan(spec.name, spec.display_name, weights, engine, device, chosen, key, params, page_model)
+    quant = LITERT_ENGINES.get(engine) or LITERT_ENGINES.get(server_engine() if engine == "auto" else "", "fp32")
+    return LoadPlan(spec.name, spec.display_name, weights, engine, device, chosen, key, params, page_model, quant)
 
 
 def conversion_needed(name: str, weights: str | None = "imagenet", *, engine: str = "auto", model=None,
@@ -173,4 +186,4 @@ def conversion_needed(name: str, weights: str | None = "imagenet", *, engine: st
     return plan_load(name, weights, engine=engine, device=device).needs_conversion(model)
 
 
-__all__ = ["ENGINES", "ENGINE_ENV", "LoadPlan", "conversion_needed", "plan_load", "server_engine"]
+__all__ = ["ENGINES", "ENGINE_ENV", "LITERT_ENGINES", "LoadPlan", "conversion_needed", "plan_load", "server_engine"]

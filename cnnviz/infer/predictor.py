@@ -47,6 +47,10 @@ class Predictor:
     * ``"litert"``: the model converted to LiteRT (:mod:`cnnviz.litert`) and run by XNNPACK on the
       CPU, with as many threads as this process may use. Raises :class:`EngineUnavailableError`
       when that cannot work here.
+    * ``"litert-int8"`` / ``"litert-dynamic"``: the same, converted full-integer int8 (weights and
+      activations, calibrated on photos: :mod:`cnnviz.infer.quantized`) or dynamic-range (int8
+      weights). Their check measures agreement with TensorFlow instead of holding them to fp32's
+      tolerance (``engine.check["agreement"]``).
     * ``"auto"`` (default): LiteRT on a CPU when it is available and its answers agree with
       TensorFlow's; TensorFlow on a GPU, for random weights (a conversion of weights made for
       this load would be used once: it costs more than it saves), and wherever LiteRT is
@@ -69,7 +73,7 @@ class Predictor:
         runs: default number of timed runs per :meth:`predict`.
         device: where TensorFlow runs; default :func:`cnnviz.infer.plan_load`'s choice.
         busy_timeout: seconds to wait for the lock before :class:`BusyError`.
-        engine: "auto", "tf" or "litert".
+        engine: "auto", "tf", "litert", "litert-int8" (full-integer) or "litert-dynamic" (int8 weights).
         progress: ``progress(stage, fraction)`` while a model is converted (see :data:`cnnviz.litert.STAGES`).
 
     Raises:
@@ -149,6 +153,11 @@ class Predictor:
     def runner(self) -> TFEngine | LiteRTEngine:
         """The engine object that answers (``runner(x, runs)`` → probabilities, milliseconds)."""
         return self._runner
+
+    @property
+    def model_bytes(self) -> int | None:
+        """Size on disk of the converted model LiteRT runs (fp32 or int8); None for TensorFlow."""
+        return self._runner.interpreter.bytes if isinstance(self._runner, LiteRTEngine) else None
 
     @property
     def engine(self) -> Engine:
@@ -323,7 +332,9 @@ def load_predictor(name: str, weights: str | None = "imagenet", *, engine: str =
         weights: "imagenet" (pretrained, from the weights cache: downloaded once unless
             offline) or None (random weights: the pipeline runs, the classes mean nothing).
         engine: "auto" (LiteRT on a CPU where it agrees with TensorFlow, else TensorFlow),
-            "tf" or "litert" (see :class:`Predictor`).
+            "tf", "litert" (fp32), "litert-int8" (full-integer int8, calibrated on photos: its
+            ``Prediction.engine`` is "litert-int8") or "litert-dynamic" (int8 weights, float
+            activations) (see :class:`Predictor`).
         runs: default timed runs per prediction (the median is reported).
         model: optional prebuilt ``include_top=True`` model to reuse (with LiteRT: the one converted).
         device: explicit :class:`Device`; default :func:`cnnviz.infer.plan_load`'s choice (honouring

@@ -15,11 +15,13 @@ from cnnviz.i18n import translate
 def engine_label(engine: str, device_kind: str = "CPU", lang: str = "en") -> str:
     """An engine's name for people: "LiteRT · XNNPACK · CPU", "TensorFlow · GPU" (in ``lang``).
 
-    ``engine``: "litert" or "tf"; ``device_kind``: "CPU" or "GPU". The one engine label of the
+    ``engine``: "litert", "litert-int8", "litert-dynamic" or "tf"; ``device_kind``: "CPU" or "GPU". The one engine label of the
     pages, the CLI and :meth:`Engine.label`.
     """
     where = translate("infer.engine.gpu" if device_kind == "GPU" else "infer.engine.cpu", lang)
-    return translate("infer.engine.litert" if engine == "litert" else "infer.engine.tf", lang, device=where)
+    key = {"litert": "infer.engine.litert", "litert-int8": "infer.engine.litert_int8",
+           "litert-dynamic": "infer.engine.litert_dynamic"}.get(engine, "infer.engine.tf")
+    return translate(key, lang, device=where)
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,8 @@ class Engine:
     """The runtime that answers for a predictor, and why it was chosen.
 
     Attributes:
-        id: "litert" or "tf" (stable, for scripts and JSON).
+        id: "litert", "litert-int8" (full-integer), "litert-dynamic" (dynamic-range) or "tf"
+            (stable, for scripts and JSON).
         device_kind: "CPU" or "GPU" (LiteRT always runs on the CPU here).
         runtime: "ai-edge-litert", "tf.lite" (TensorFlow's fallback interpreter) or "tensorflow".
         requested: the ``engine`` asked for ("auto", "tf", "litert").
@@ -55,7 +58,12 @@ class Engine:
 
     @property
     def is_litert(self) -> bool:
-        return self.id == "litert"
+        return self.id.startswith("litert")
+
+    @property
+    def is_quantized(self) -> bool:
+        """int8 inside: "litert-int8" (full-integer) or "litert-dynamic" (int8 weights)."""
+        return self.id in ("litert-int8", "litert-dynamic")
 
     def label(self, lang: str = "en") -> str:
         """"LiteRT · XNNPACK · CPU", "TensorFlow · GPU" (in ``lang``): :func:`engine_label`."""

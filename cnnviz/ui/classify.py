@@ -248,6 +248,13 @@ class EngineRow:
     tf: object | None = None  # cnnviz.infer.Prediction
     lite: object | None = None
     error: UserFacingError | None = None
+    int8: object | None = None  # the full-integer int8 LiteRT answer, when asked for
+    sizes: dict | None = None  # {"litert": bytes, "litert-int8": bytes} of the converted files
+    int8_check: dict | None = None  # its agreement with fp32 on the evaluation photos
+
+    @property
+    def int8_same_top1(self) -> bool:
+        return self.int8.top1[2] == self.lite.top1[2]
 
     @property
     def same_top5(self) -> bool:
@@ -261,8 +268,9 @@ class EngineRow:
 
 
 def compare_engines(image, names: Sequence[str], modes: dict[str, str | None], *, runs: int,
-                    force_cpu: bool = False) -> list[EngineRow]:
-    """The same photo through TensorFlow and LiteRT, per model (a first LiteRT load converts, once)."""
+                    force_cpu: bool = False, int8: bool = False) -> list[EngineRow]:
+    """The same photo through TensorFlow and LiteRT (and LiteRT int8 when ``int8``), per model (a first
+    LiteRT load converts, once)."""
     rows = []
     unique = list(dict.fromkeys(names))
     with st.status(t("classify.engines.running"), expanded=False) as status:
@@ -273,13 +281,19 @@ def compare_engines(image, names: Sequence[str], modes: dict[str, str | None], *
                                                   n=len(unique)))
             tf_pred = _load_one(n, modes[n], force_cpu, "tf")
             lite_pred = _load_one(n, modes[n], force_cpu, "litert", _conversion_progress(bar, n, i, len(unique)))
-            failed = next((p for p in (tf_pred, lite_pred) if isinstance(p, Exception)), None)
+            int8_pred = (_load_one(n, modes[n], force_cpu, "litert-int8", _conversion_progress(bar, n, i, len(unique)))
+                         if int8 else None)
+            failed = next((p for p in (tf_pred, lite_pred, int8_pred) if isinstance(p, Exception)), None)
             if failed is not None:
                 row.error = failed
             else:
                 try:
                     row.tf = tf_pred.predict(image, runs=runs)
                     row.lite = lite_pred.predict(image, runs=runs)
+                    if int8_pred is not None:
+                        row.int8 = int8_pred.predict(image, runs=runs)
+                        row.sizes = {"litert": lite_pred.model_bytes, "litert-int8": int8_pred.model_bytes}
+                        row.int8_check = (int8_pred.engine.check or {}).get("agreement")
                 except UserFacingError as exc:
                     row.error = exc
             rows.append(row)
@@ -305,8 +319,25 @@ def engine_rows_table(rows: list[EngineRow]) -> list[dict]:
             t("classify.engines.col.same"): t("classify.engines.yes") if r.same_top5 else t("classify.engines.no"),
             t("classify.engines.col.diff"): f"{r.max_diff:.1e}",
         })
+        if r.int8 is not None:
+            row.update(_int8_cells(r, lang))
         out.append(row)
     return out
+
+
+def _int8_cells(r: EngineRow, lang: str) -> dict:
+    """The int8 columns: its time, its speed-up over fp32 LiteRT, its answer, the sizes, its agreement."""
+    mb = lambda b: f"{b / 1e6:.1f}" if b else "?"  # noqa: E731
+    a = r.int8_check or {}
+    return {
+        t("classify.engines.col.int8", engine=_engine_name(r.int8, lang)): round(r.int8.inference_ms, 1),
+        t("classify.engines.col.int8_speedup"): round(r.lite.inference_ms / max(r.int8.inference_ms, 1e-6), 1),
+        t("classify.engines.col.int8_top1"): class_label(r.int8.top1[0], r.int8.top1[2], r.int8.labels_available, lang),
+        t("classify.engines.col.int8_same"): t("classify.engines.yes") if r.int8_same_top1 else t("classify.engines.no"),
+        t("classify.engines.col.sizes"): f"{mb((r.sizes or {}).get('litert'))} → {mb((r.sizes or {}).get('litert-int8'))}",
+        t("classify.engines.col.int8_photos"): (t("classify.engines.int8_agreement", same=a["top1_same"], n=a["n"],
+                                                   top3=a["in_top3"]) if a.get("n") else "—"),
+    }
 
 
 def _engine_name(prediction, lang: str) -> str:
@@ -320,7 +351,13 @@ def engines_section(image, names: Sequence[str], modes: dict[str, str | None], *
 
     st.subheader(t("classify.engines.title"))
     st.markdown(t("classify.engines.lesson"))
-    rows = compare_engines(image, names, modes, runs=runs, force_cpu=force_cpu)
+    int8 = st.toggle(t("classify.engines.int8_toggle"), key="classify_engines_int8",
+                     help=t("classify.engines.int8_help"))
+    if int8:
+        from cnnviz.infer import quantized
+
+        st.markdown(t("classify.engines.int8_lesson", n=4 * len(quantized.photo_names())))
+    rows = compare_engines(image, names, modes, runs=runs, force_cpu=force_cpu, int8=int8)
     st.dataframe(pd.DataFrame(engine_rows_table(rows)), hide_index=True, width="stretch")
     done = [r for r in rows if r.error is None and r.tf is not None]
     if done:
@@ -329,4 +366,14 @@ def engines_section(image, names: Sequence[str], modes: dict[str, str | None], *
         same = sum(r.same_top5 for r in done)
         st.markdown(t("classify.engines.summary", tf=f"{tf_sum:.0f}", lite=f"{lite_sum:.0f}",
                       ratio=f"{tf_sum / max(lite_sum, 1e-6):.1f}", same=same, n=len(done)))
+        quant = [r for r in done if r.int8 is not None]
+        if quant:
+            i8_sum = sum(r.int8.inference_ms for r in quant)
+            fp_sum = sum(r.lite.inference_ms for r in quant)
+            slower = [r.display_name for r in quant if r.int8.inference_ms > r.lite.inference_ms]
+            st.markdown(t("classify.engines.int8_summary", int8=f"{i8_sum:.0f}", lite=f"{fp_sum:.0f}",
+                          ratio=f"{fp_sum / max(i8_sum, 1e-6):.1f}", same=sum(r.int8_same_top1 for r in quant),
+                          n=len(quant)))
+            if slower:
+                st.warning(t("classify.engines.int8_slower", models=", ".join(slower)))
     return rows
