@@ -87,8 +87,8 @@ def lab_picker() -> labs.Lab | None:
     if wanted and K_LAB not in st.session_state:
         try:
             st.session_state[K_LAB] = labs.get_lab(wanted).id
-        except UserFacingError as exc:
-            st.error(error_message(exc))
+        except UserFacingError:  # the URL's value is never echoed (it may be long, or Markdown)
+            st.error(t("labs_ui.unknown_lab_link", available=", ".join(ids)))
     lab_id = st.radio(t("labs_ui.pick_lab"), ids, key=K_LAB, format_func=lab_title, horizontal=True)
     st.session_state[K_LAB + "_kept"] = lab_id
     if st.query_params.get(Q_LAB) != lab_id:
