@@ -237,3 +237,36 @@ def test_long_and_markdown_laden_run_and_lab_values(value):
     assert value not in text and "evil.example" not in text
     at.run()  # and on every rerun after
     assert not at.exception
+
+
+def test_runs_prune_cli_by_age_count_and_size(capsys):
+    import json
+    import time
+
+    from cnnviz import cli
+
+    now = time.time()
+    ids = []
+    for i, age_days in enumerate((40, 20, 5, 1)):
+        rid = f"20200101-00000{i}-lab-callbacks-{i:06x}"
+        stored_run(rid, ALICE)
+        s = store.read_json(store.run_dir(rid) / "settings.json")
+        s["created"] = now - age_days * 86400
+        store.write_json(store.run_dir(rid) / "settings.json", s)
+        ids.append(rid)
+    assert cli.main(["runs", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert {r["run_id"] for r in listed} >= set(ids)
+    assert cli.main(["runs", "prune", "--older-than", "30", "--dry-run", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["runs"] == [ids[0]] and store.load_run(ids[0])
+    assert cli.main(["runs", "prune", "--older-than", "30", "--json"]) == 0
+    capsys.readouterr()
+    with pytest.raises(UnknownRunError):
+        store.load_run(ids[0])
+    assert cli.main(["runs", "prune", "--keep", "2", "--json"]) == 0
+    assert set(json.loads(capsys.readouterr().out)["runs"]) == {ids[1]} | ({r["run_id"] for r in listed} - set(ids))
+    assert cli.main(["runs", "prune", "--max-mb", "0", "--json"]) == 0
+    assert set(json.loads(capsys.readouterr().out)["runs"]) == {ids[2], ids[3]}
+    assert store.list_runs() == []
+    assert cli.main(["runs", "delete", "20200101-000000-lab-callbacks-ffffff"]) == 1  # one line, exit 1
