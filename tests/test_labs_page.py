@@ -245,9 +245,13 @@ def test_runs_written_by_an_earlier_process_are_listed_and_half_written_ones_nev
 
 
 def test_the_trained_network_opens_in_filters_and_activations(finished_run):
-    _, run_id = finished_run
+    owner_at, run_id = finished_run
     choice = f"run:{run_id}/cifar10_v1"
-    at = app_test("pages/visualize.py", lang="en", query={"model": choice, "tab": "filters"}, timeout=SLOW)
+    # the student's own page address (her ?me= token): another session is not offered her network
+    other = app_test("pages/visualize.py", lang="en", query={"model": choice, "tab": "filters"}, timeout=SLOW)
+    assert by_key(other.selectbox, "vis_model").value != choice and choice not in by_key(other.selectbox, "vis_model").options
+    at = app_test("pages/visualize.py", lang="en", timeout=SLOW,
+                  query={"model": choice, "tab": "filters", "me": owner_at.session_state["owner_token"]})
     no_exception(at)
     assert by_key(at.selectbox, "vis_model").value == choice
     assert not at.error, [e.value for e in at.error]

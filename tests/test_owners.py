@@ -270,3 +270,38 @@ def test_runs_prune_cli_by_age_count_and_size(capsys):
     assert set(json.loads(capsys.readouterr().out)["runs"]) == {ids[2], ids[3]}
     assert store.list_runs() == []
     assert cli.main(["runs", "delete", "20200101-000000-lab-callbacks-ffffff"]) == 1  # one line, exit 1
+
+
+# --------------------------------------------------------------------------- the Ray Serve app's request checks
+
+class FakeRequest:
+    def __init__(self, chunks, length=None):
+        self.headers = {} if length is None else {"content-length": str(length)}
+        self.chunks = chunks
+        self.read = 0
+
+    async def stream(self):
+        for c in self.chunks:
+            self.read += 1
+            yield c
+
+
+def test_serve_body_size_is_checked_while_reading_and_bad_params_are_400():
+    import asyncio
+
+    from cnnviz.images import ImageError
+    from cnnviz.serving import ray_app
+
+    req = FakeRequest([b"x" * 10] * 100)
+    with pytest.raises(ImageError) as info:
+        asyncio.run(ray_app.read_body(req, limit=25))
+    assert info.value.key == "images.error.too_large" and req.read == 3  # stopped at the third chunk
+    declared = FakeRequest([b"x"] * 5, length=10**9)
+    with pytest.raises(ImageError):
+        asyncio.run(ray_app.read_body(declared, limit=25))
+    assert declared.read == 0
+    assert asyncio.run(ray_app.read_body(FakeRequest([b"ab", b"c"]), limit=25)) == b"abc"
+    assert ray_app.parse_runs(None) == 1 and ray_app.parse_runs("7") == 7
+    for bad in ("abc", "-1", "0", "1e9", "101", "1.5"):
+        with pytest.raises(ray_app.BadRequestError):
+            ray_app.parse_runs(bad)
