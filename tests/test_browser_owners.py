@@ -73,7 +73,12 @@ def test_two_students_and_the_teacher(class_server, browser, artifacts_dir, tmp_
         pick_own_zip(alice)
         alice.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(data))
         wait_for_app(alice, timeout=LOAD)
-        text_appears(alice, "alice_family_photos.zip")
+        try:
+            text_appears(alice, "alice_family_photos.zip", timeout=120_000)
+        except Exception:
+            shoot(alice, artifacts_dir / "owners-alice-upload-failed.png")
+            (artifacts_dir / "owners-alice-upload-failed.txt").write_text(alice.inner_text("body"))
+            raise
         run_id = "20261201-120000-lab-callbacks-a11ce0"
         write_run(class_server.cache_dir, run_id, a_token)
 
