@@ -239,9 +239,11 @@ def test_long_and_markdown_laden_run_and_lab_values(value):
     assert not at.exception
 
 
-def test_runs_prune_cli_by_age_count_and_size(capsys):
+def test_runs_prune_cli_by_age_count_and_size(capsys, tmp_path, monkeypatch):
     import json
     import time
+
+    monkeypatch.setenv("CNNVIZ_CACHE_DIR", str(tmp_path / "cache"))  # only this test's runs
 
     from cnnviz import cli
 
@@ -265,7 +267,8 @@ def test_runs_prune_cli_by_age_count_and_size(capsys):
     with pytest.raises(UnknownRunError):
         store.load_run(ids[0])
     assert cli.main(["runs", "prune", "--keep", "2", "--json"]) == 0
-    assert set(json.loads(capsys.readouterr().out)["runs"]) == {ids[1]} | ({r["run_id"] for r in listed} - set(ids))
+    assert set(json.loads(capsys.readouterr().out)["runs"]) == {ids[1]}
+    assert {r["run_id"] for r in listed} == set(ids)
     assert cli.main(["runs", "prune", "--max-mb", "0", "--json"]) == 0
     assert set(json.loads(capsys.readouterr().out)["runs"]) == {ids[2], ids[3]}
     assert store.list_runs() == []
@@ -305,3 +308,20 @@ def test_serve_body_size_is_checked_while_reading_and_bad_params_are_400():
     for bad in ("abc", "-1", "0", "1e9", "101", "1.5"):
         with pytest.raises(ray_app.BadRequestError):
             ray_app.parse_runs(bad)
+
+
+def test_runs_prune_cli_prunes_uploads_too(capsys, tmp_path, monkeypatch):
+    import json
+
+    from cnnviz import cli
+
+    monkeypatch.setenv("CNNVIZ_CACHE_DIR", str(tmp_path / "cache"))
+    old = datasets.store_upload(b"old-zip", "old.zip", owner=owners.owner_id(ALICE))
+    import os
+
+    os.utime(old, (0, 0))
+    new = datasets.store_upload(b"new-zip", "new.zip", owner=owners.owner_id(BOB))
+    assert cli.main(["runs", "prune", "--older-than", "30", "--uploads", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["uploads"] == [old.name] and not old.exists() and not old.with_suffix(".json").exists()
+    assert new.exists()
