@@ -11,7 +11,7 @@ if __name__ != "__main__":
     app = st.App(__file__, lifespan=_hooks.lifespan, routes=_hooks.routes())
 else:
     from cnnviz import ui
-    from cnnviz.ui import server_hooks
+    from cnnviz.ui import owners, server_hooks
 
     st.set_page_config(page_title="cnnviz", page_icon="🧠", layout="wide")
 
@@ -20,5 +20,5 @@ else:
         for page_id, (file, icon) in ui.PAGES.items()
     ]
     navigation = st.navigation(pages)
-    ui.sidebar(server_hooks.sidebar_status)
+    ui.sidebar(server_hooks.sidebar_status, owners.sidebar)
     navigation.run()

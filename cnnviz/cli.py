@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "homework": ("cnnviz.commands.homework", "the homework: four CNNs by transfer learning on your dataset, with a report"),
     "lab": ("cnnviz.commands.lab", "train one of the course's labs (CIFAR-10 v1-v5, skip vs plain...) here"),
     "status": ("cnnviz.commands.status", "is the server ready: homework models loaded (n/4)"),
+    "runs": ("cnnviz.commands.runs", "training runs and Labs uploads on disk: list, prune (age, count, size), delete"),
     "loadtest": ("cnnviz.commands.loadtest", "N students at once against a server (or simulated): latency, errors"),
 }
 

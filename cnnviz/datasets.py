@@ -353,37 +353,83 @@ def uploads_dir() -> Path:
     return cache.derived_dir("datasets") / USER
 
 
-def store_upload(data: bytes, name: str | None = None) -> Path:
+def store_upload(data: bytes, name: str | None = None, owner: str | None = None) -> Path:
     """Keep an uploaded zip as ``<uploads_dir>/<sha256>.zip`` (written atomically; the same
-    bytes are stored once) with its original file name beside it; returns its path."""
+    bytes are stored once) with its original file name and its owners beside it; returns its path.
+
+    Args:
+        owner: the owner id (:func:`cnnviz.owners.owner_id`) of the student who uploaded it; the side
+            file keeps ``{"owners": {owner id: file name}}``, so two students who upload the same
+            bytes each own it under their own name, and neither sees the other's file name.
+    """
     digest = hashlib.sha256(data).hexdigest()
     folder = uploads_dir()
     path = folder / f"{digest}.zip"
     folder.mkdir(parents=True, exist_ok=True)
-    for target, payload in ((path, bytes(data)),
-                            (folder / f"{digest}.json", json.dumps({"name": name or path.name}).encode())):
-        if target.is_file() and target.suffix == ".zip":
-            continue
-        fileio.write_bytes(target, payload)
+    meta = upload_meta(path)
+    owners_map = dict(meta.get("owners") or {})
+    owners_map[owner or ""] = name or path.name
+    meta = {"name": meta.get("name") or name or path.name, "owners": owners_map}
+    if not path.is_file():
+        fileio.write_bytes(path, bytes(data))
+    fileio.write_bytes(path.with_suffix(".json"), json.dumps(meta).encode())
     return path
 
 
-def stored_uploads() -> list[Path]:
-    """The zips kept by :func:`store_upload`, newest first."""
+def upload_meta(path: str | os.PathLike) -> dict:
+    """An upload's side file: ``{"name", "owners": {owner id ("" for none): file name}}`` ({} if none)."""
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        meta = json.loads(Path(path).with_suffix(".json").read_text(encoding="utf-8"))
+        if isinstance(meta, dict):
+            if not isinstance(meta.get("owners"), dict):  # written before owners: nobody's but the teacher's
+                meta["owners"] = {"": str(meta.get("name") or Path(path).name)}
+            return meta
+    return {}
+
+
+def upload_owners(path: str | os.PathLike) -> list[str | None]:
+    """Who owns an upload (owner ids; None for an upload without an owner: the teacher's)."""
+    return [o or None for o in (upload_meta(path).get("owners") or {"": ""})]
+
+
+def may_use_upload(path: str | os.PathLike, viewer) -> bool:
+    """Whether ``viewer`` (a :class:`cnnviz.owners.Viewer`) may list, preview or train on the upload."""
+    path = Path(path)
+    if path.parent != uploads_dir() or not path.is_file():
+        return False
+    return any(viewer.may(o) for o in upload_owners(path))
+
+
+def stored_uploads(viewer=None) -> list[Path]:
+    """The zips kept by :func:`store_upload`, newest first; only those ``viewer`` may use (None: all)."""
     folder = uploads_dir()
     if not folder.is_dir():
         return []
-    return sorted((p for p in folder.glob("*.zip") if not p.name.startswith(".")),
-                  key=lambda p: p.stat().st_mtime, reverse=True)
+    found = sorted((p for p in folder.glob("*.zip") if not p.name.startswith(".")),
+                   key=lambda p: p.stat().st_mtime, reverse=True)
+    return [p for p in found if viewer is None or any(viewer.may(o) for o in upload_owners(p))]
 
 
-def user_label(source: str | os.PathLike) -> str:
-    """A user zip's name for people: the uploaded file's name when it was stored by :func:`store_upload`."""
+def user_label(source: str | os.PathLike, viewer=None) -> str:
+    """A user zip's name for people: the uploaded file's name when it was stored by :func:`store_upload`
+    (the name ``viewer``'s owner gave it; the first name otherwise)."""
     path = Path(source)
     if path.parent == uploads_dir():
-        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-            return str(json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))["name"])
+        owners_map = upload_meta(path).get("owners") or {}
+        owner = getattr(viewer, "owner", None)
+        if owner and owner in owners_map:
+            return str(owners_map[owner])
+        if owners_map:
+            return str(next(iter(owners_map.values())))
     return path.name
+
+
+def delete_upload(path: str | os.PathLike) -> None:
+    """Remove a stored upload and its side file."""
+    path = Path(path)
+    for target in (path, path.with_suffix(".json")):
+        with contextlib.suppress(FileNotFoundError):
+            target.unlink()
 
 
 def availability(name: str) -> str:

@@ -88,6 +88,11 @@ def _fsync(path: Path, *, directory: bool = False) -> None:
         os.close(fd)
 
 
+def sync_folder(path: str | os.PathLike) -> None:
+    """Flush a folder's entries to disk (the names of the files renamed into it); best effort."""
+    _fsync(Path(path), directory=True)
+
+
 def replace(tmp: str | os.PathLike, path: str | os.PathLike) -> Path:
     """Put the finished temporary file ``tmp`` in place of ``path``: fsync, ``os.replace``, fsync the folder.
 

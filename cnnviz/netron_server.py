@@ -45,6 +45,8 @@ DEFAULT_HOST = "127.0.0.1"
 VIEWER_MAX_AGE_DAYS = 180
 PORT_ATTEMPTS = 8
 MAX_SERVERS = 8  # one thread and one port each
+MAX_EXPORTS = 16  # model folders kept on disk; the least recently used one not being served goes first
+HOLD_SECONDS = 900.0  # a graph looked at within this long is "in use": never stopped to open another
 _KEY_RE = re.compile(r"[^a-z0-9_.-]+")
 _EXPORT_LOCKS: dict[str, threading.Lock] = {}
 _EXPORT_LOCKS_GUARD = threading.Lock()
@@ -108,6 +110,30 @@ def bind_host() -> str:
 
 
 _PROCESS_DIR: Path | None = None
+_CLEANED: set[str] = set()
+_STARTED = time.time()
+
+
+def _clean_at_start(root: Path) -> None:
+    """Once per process and folder: remove exports left by an earlier process (they are only copies
+    of models the app rebuilds), and, in the temp folder, other processes' folders older than a day."""
+    if str(root) in _CLEANED:
+        return
+    _CLEANED.add(str(root))
+    if root.is_dir():
+        for child in root.iterdir():
+            try:
+                if child.stat().st_mtime < _STARTED:
+                    shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink()
+            except OSError:
+                pass
+    tmp = Path(tempfile.gettempdir())
+    for old in tmp.glob("cnnviz-netron-*"):
+        try:
+            if old != _PROCESS_DIR and old.is_dir() and time.time() - old.stat().st_mtime > 86400:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            pass
 
 
 def export_root() -> Path:
@@ -133,6 +159,7 @@ def export_root() -> Path:
         raise NetronError("inspect.netron.error_export_dir", path=str(root), error=str(exc)[:200]) from exc
     if not os.access(root, os.W_OK):
         raise NetronError("inspect.netron.error_export_dir", path=str(root), error="not writable")
+    _clean_at_start(root)
     return root
 
 
@@ -169,13 +196,46 @@ def export_model(model, key: str, *, root: Path | None = None) -> Path:
             fileio.save_keras(model, path)
         except Exception as exc:
             raise NetronError("inspect.netron.error_export", error=f"{type(exc).__name__}: {exc}"[:300]) from exc
+    prune_exports(path.parent.parent, keep=path.parent)
     return path
+
+
+def prune_exports(root: Path, keep: Path | None = None, limit: int | None = None) -> list[Path]:
+    """Keep at most ``limit`` (:data:`MAX_EXPORTS`) model folders under ``root``: remove the least recently
+    written ones that no running server shows (and never ``keep``); returns the removed folders."""
+    limit = MAX_EXPORTS if limit is None else limit
+    with _LOCK:
+        served = {s.file.parent for s in _SERVERS.values()}
+    try:
+        folders = sorted((c for c in root.iterdir() if c.is_dir()), key=lambda c: c.stat().st_mtime)
+    except OSError:
+        return []
+    removed = []
+    for folder in folders:
+        if len(folders) - len(removed) <= limit:
+            break
+        if folder.resolve() in {f.resolve() for f in served} or (keep is not None and folder == keep):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
 
 
 # --------------------------------------------------------------------------- servers
 
 _SERVERS: dict[str, NetronServer] = {}
+_LAST_USED: dict[str, float] = {}   # key → when a page last showed (or asked for) that graph
 _LOCK = threading.RLock()
+
+
+def _evict_one() -> None:
+    """Stop the least recently used server nobody looked at for :data:`HOLD_SECONDS`; if every one is
+    in use, refuse (a classmate's open graph is never stopped to open another)."""
+    now = time.time()
+    idle = [s for s in _SERVERS.values() if now - _LAST_USED.get(s.key, 0.0) > HOLD_SECONDS]
+    if not idle:
+        raise NetronError("inspect.netron.error_busy", max=MAX_SERVERS, minutes=f"{HOLD_SECONDS / 60:.0f}")
+    stop(min(idle, key=lambda s: _LAST_USED.get(s.key, 0.0)))
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -253,12 +313,12 @@ def serve_file(path: str | os.PathLike, *, key: str | None = None, host: str | N
     with _LOCK:
         existing = _SERVERS.get(key)
         if existing is not None and existing.file == path and existing.host == host and existing.alive():
-            _SERVERS[key] = _SERVERS.pop(key)  # most recently used last
+            _LAST_USED[key] = time.time()
             return existing
         if existing is not None:
             stop(existing)
-        while len(_SERVERS) >= MAX_SERVERS:  # a class browsing many models: drop the oldest viewer
-            stop(next(iter(_SERVERS.values())))
+        while len(_SERVERS) >= MAX_SERVERS:  # a class browsing many models: the LRU idle viewer goes
+            _evict_one()
         last_error: Exception | None = None
         for attempt in range(PORT_ATTEMPTS):
             try:
@@ -277,6 +337,7 @@ def serve_file(path: str | os.PathLike, *, key: str | None = None, host: str | N
                     stop(other)
             server = NetronServer(key=key, file=path, host=bound_host, port=int(bound_port))
             _SERVERS[key] = server
+            _LAST_USED[key] = time.time()
             return server
         raise NetronError("inspect.netron.error_start", host=host,
                           error=f"{type(last_error).__name__}: {last_error}"[:200] if last_error else "?")
@@ -288,7 +349,8 @@ def serve_model(model, key: str, *, host: str | None = None, port: int | None = 
 
 
 def get(key: str) -> NetronServer | None:
-    """The running server registered under ``key`` (a model key or file path), if any."""
+    """The running server registered under ``key`` (a model key or file path), if any; asking for it
+    (a page showing the graph) marks it in use for :data:`HOLD_SECONDS`."""
     with _LOCK:
         server = _SERVERS.get(key)
         if server is None:
@@ -296,6 +358,8 @@ def get(key: str) -> NetronServer | None:
                 server = _SERVERS.get(safe_key(key))
             except ValueError:
                 server = None
+        if server is not None:
+            _LAST_USED[server.key] = time.time()
     return server if server is not None and server.alive() else None
 
 
@@ -314,6 +378,7 @@ def stop(server: NetronServer) -> None:
     with _LOCK:
         if _SERVERS.get(server.key) == server:
             del _SERVERS[server.key]
+            _LAST_USED.pop(server.key, None)
 
 
 def stop_all() -> None:

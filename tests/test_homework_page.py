@@ -116,10 +116,13 @@ def test_settings_reach_the_run_and_random_bases_are_labelled(monkeypatch):
     at.checkbox(key="homework_augment").check().run()
     at.button(key="homework_run_button").click().run()
     no_exception(at)
+    from cnnviz import owners
+
     assert calls == [{"dataset": "demo-digits.zip", "models": ["mobilenetv3small"], "fe_epochs": 10, "ft_epochs": 10,
-                      "image_size": None, "random_weights": True, "unfreeze": 12, "augment": "flip"}]
-    # The page followed the new run (an id no manager knows here: said, then forgotten, as on Labs).
-    assert translate("training.error.unknown_run", "en", run_id="homework-fake") in [e.value for e in at.error]
+                      "image_size": None, "random_weights": True, "unfreeze": 12, "augment": "flip",
+                      "owner": owners.owner_id(at.session_state["owner_token"])}]  # the run is this session's
+    # The page followed the new run (an id not in the generated shape: dropped unread, not echoed).
+    assert translate("labs_ui.run_not_found", "en") in [e.value for e in at.error]
 
 
 def test_download_goes_through_the_cache(server, monkeypatch, tmp_path):  # noqa: F811 - fixture
@@ -143,12 +146,18 @@ def test_a_failed_homework_from_an_earlier_server_says_why_in_the_ui_language():
 
     run_id = "20200101-000003-homework-dddddd"
     d = store.run_dir(run_id)
+    from cnnviz import owners
+
+    token = owners.new_token()  # the student who ran it opens it from her own address (?me=)
     store.write_json(d / "settings.json", {"run_id": run_id, "kind": "homework", "title": "homework",
-                                           "params": {"models": ["mobilenetv3small"]}, "created": 1577836803})
+                                           "params": {"models": ["mobilenetv3small"]}, "created": 1577836803,
+                                           "owner": owners.owner_id(token)})
     error = store.TrainingError("training.error.disk_full", path=str(d))
     store.write_json(d / store.MARKER, {"status": "failed", "finished": 1577836900, "error": str(error),
                                         **store.error_fields(error)})
-    at = app_test(PAGE, lang="es", query={"run": run_id})
+    stranger = app_test(PAGE, lang="es", query={"run": run_id})  # another session: nothing of it
+    assert [e.value for e in stranger.error] == [translate("labs_ui.run_not_found", "es")]
+    at = app_test(PAGE, lang="es", query={"run": run_id, "me": token})
     no_exception(at)
     assert any(e.value == translate("training.error.disk_full", "es", path=str(d)) for e in at.error), \
         [e.value for e in at.error]

@@ -31,6 +31,22 @@ def no_exception(at):
     assert not at.exception, [e.value for e in at.exception]
 
 
+def teacher_app(page, monkeypatch, lang="en", query=None):
+    """A session in the teacher's view (what the sidebar's key field sets), with CNNVIZ_TEACHER_KEY set."""
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import ROOT
+
+    monkeypatch.setenv("CNNVIZ_TEACHER_KEY", "test-teacher-key")
+    at = AppTest.from_file(str(ROOT / page), default_timeout=SLOW)
+    at.query_params["lang"] = lang
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    at.session_state["owner_teacher"] = True
+    at.run()
+    return at
+
+
 def tiny_settings(at, *, epochs=1, subset=60, lab="cifar-progression", models=("cifar10_v1",)):
     by_key(at.radio, "labs_lab").set_value(lab).run(timeout=SLOW)
     by_key(at.multiselect, f"labs_models_{lab}").set_value(list(models)).run(timeout=SLOW)
@@ -96,7 +112,9 @@ def test_page_renders_with_lab_texts_and_samples(lang):
 def test_unknown_lab_in_the_url_is_an_error_in_the_ui_language():
     at = app_test(PAGE, lang="es", query={"lab": "nope"}, timeout=SLOW)
     no_exception(at)
-    assert any("'nope'" in e.value and "cifar-progression" in e.value for e in at.error), [e.value for e in at.error]
+    assert any("nope" not in e.value and "cifar-progression" in e.value
+               and e.value.startswith(translate("labs_ui.unknown_lab_link", "es", available="")[:20])
+               for e in at.error), [e.value for e in at.error]
 
 
 def test_a_dataset_not_cached_offline_says_how_to_get_it_and_cannot_train():
@@ -143,7 +161,7 @@ def test_the_run_survives_a_rerun_a_page_switch_and_a_fresh_session(finished_run
     no_exception(at)
     assert translate("labs_ui.confusion", "en") in all_text(at)
     # a browser reload / shared link: a new session that only has the URL
-    fresh = app_test(PAGE, lang="es", query={"run": run_id}, timeout=SLOW)
+    fresh = app_test(PAGE, lang="es", query={"run": run_id, "me": at.session_state["owner_token"]}, timeout=SLOW)
     no_exception(fresh)
     assert fresh.session_state["followed_run"] == run_id
     assert translate("labs_ui.confusion", "es") in all_text(fresh)
@@ -183,7 +201,7 @@ def test_queue_is_visible_and_stop_ends_runs(finished_run):
     assert store.load_run(second).status == "stopped" and not store.load_run(second).history  # never trained
 
 
-def test_runs_written_by_an_earlier_process_are_listed_and_half_written_ones_never_finished():
+def test_runs_written_by_an_earlier_process_are_listed_and_half_written_ones_never_finished(monkeypatch):
     # what an earlier server process left on disk: one finished run, one without its marker
     done_id, half_id = "20200101-000000-lab-callbacks-aaaaaa", "20200101-000001-lab-callbacks-bbbbbb"
     for run_id, finished in ((done_id, True), (half_id, False)):
@@ -207,7 +225,7 @@ def test_runs_written_by_an_earlier_process_are_listed_and_half_written_ones_nev
                                           "per_class_accuracy": [0.1] * 10, "history": history["cifar10_v3"]}},
                 "extras": {}, "seconds": 3.0})
             store.write_json(d / store.MARKER, {"status": "finished", "finished": 1577836900})
-    at = app_test(PAGE, lang="en", timeout=SLOW)
+    at = teacher_app(PAGE, monkeypatch)  # written without an owner (an earlier version, the CLI): the teacher's
     no_exception(at)
     listed = at.dataframe[-1].value
     ids = list(listed[translate("labs_ui.col.run", "en")])
@@ -227,9 +245,13 @@ def test_runs_written_by_an_earlier_process_are_listed_and_half_written_ones_nev
 
 
 def test_the_trained_network_opens_in_filters_and_activations(finished_run):
-    _, run_id = finished_run
+    owner_at, run_id = finished_run
     choice = f"run:{run_id}/cifar10_v1"
-    at = app_test("pages/visualize.py", lang="en", query={"model": choice, "tab": "filters"}, timeout=SLOW)
+    # the student's own page address (her ?me= token): another session is not offered her network
+    other = app_test("pages/visualize.py", lang="en", query={"model": choice, "tab": "filters"}, timeout=SLOW)
+    assert by_key(other.selectbox, "vis_model").value != choice and choice not in by_key(other.selectbox, "vis_model").options
+    at = app_test("pages/visualize.py", lang="en", timeout=SLOW,
+                  query={"model": choice, "tab": "filters", "me": owner_at.session_state["owner_token"]})
     no_exception(at)
     assert by_key(at.selectbox, "vis_model").value == choice
     assert not at.error, [e.value for e in at.error]
@@ -247,7 +269,7 @@ def test_the_trained_network_opens_in_filters_and_activations(finished_run):
     assert all(np.array_equal(a, b) for a, b in zip(shown.get_weights(), saved.get_weights()))
 
 
-def test_a_failed_run_from_an_earlier_process_says_why_in_the_ui_language():
+def test_a_failed_run_from_an_earlier_process_says_why_in_the_ui_language(monkeypatch):
     run_id = "20200101-000002-lab-mini-resnet-cccccc"
     d = store.run_dir(run_id)
     store.write_json(d / "settings.json", {"run_id": run_id, "kind": "lab-mini-resnet", "title": "mini-resnet",
@@ -255,7 +277,7 @@ def test_a_failed_run_from_an_earlier_process_says_why_in_the_ui_language():
     error = store.TrainingError("training.error.disk_full", path=str(d))
     store.write_json(d / store.MARKER, {"status": "failed", "finished": 1577836900, "error": str(error),
                                         **store.error_fields(error)})
-    at = app_test(PAGE, lang="es", query={"run": run_id}, timeout=SLOW)
+    at = teacher_app(PAGE, monkeypatch, lang="es", query={"run": run_id})
     no_exception(at)
     assert any(e.value == translate("training.error.disk_full", "es", path=str(d)) for e in at.error), \
         [e.value for e in at.error]

@@ -186,9 +186,38 @@ def test_viewer_age_from_the_bundled_page():
 def test_oldest_server_is_stopped_beyond_the_limit(netron_dir, tiny_models, monkeypatch):
     a, b = tiny_models
     monkeypatch.setattr(ns, "MAX_SERVERS", 2)
+    monkeypatch.setattr(ns, "HOLD_SECONDS", 0.0)  # nobody holds a graph: the least recently used goes
     first = ns.serve_model(a, "tiny-a")
     second = ns.serve_model(b, "tiny-b")
     assert ns.serve_model(a, "tiny-a") == first  # reuse makes "tiny-a" the most recent
     third = ns.serve_model(a, "tiny-a-again")
     assert [s.key for s in ns.servers()] == ["tiny-a", "tiny-a-again"]
     assert not second.alive() and first.alive() and third.alive()
+
+
+def test_a_graph_in_use_is_never_stopped_for_another(netron_dir, tiny_models, monkeypatch):
+    a, b = tiny_models
+    monkeypatch.setattr(ns, "MAX_SERVERS", 1)
+    first = ns.serve_model(a, "tiny-a")  # a classmate has it open (just looked at it)
+    with pytest.raises(ns.NetronError) as info:
+        ns.serve_model(b, "tiny-b")
+    assert info.value.key == "inspect.netron.error_busy"
+    assert first.alive() and [s.key for s in ns.servers()] == ["tiny-a"]
+
+
+def test_exports_are_bounded_and_cleaned_at_start(netron_dir, tiny_models, monkeypatch):
+    a, _ = tiny_models
+    root = ns.export_root()
+    stale = root / "left-by-an-earlier-process"
+    stale.mkdir()
+    (stale / "x.keras").write_bytes(b"old")
+    import os
+
+    os.utime(stale, (0, 0))
+    ns._CLEANED.discard(str(root))  # noqa: SLF001 (as a fresh process would)
+    root = ns.export_root()
+    assert not stale.exists()
+    monkeypatch.setattr(ns, "MAX_EXPORTS", 2)
+    for i in range(4):
+        ns.export_model(a, f"tiny-{i}")
+    assert sorted(p.name for p in root.iterdir()) == ["tiny-2", "tiny-3"]

@@ -216,18 +216,18 @@ def test_max_runs_is_configurable(monkeypatch, tmp_path):
 
 def test_interrupted_run_dir_is_never_listed_as_finished(tmp_path, monkeypatch):
     monkeypatch.setenv("CNNVIZ_CACHE_DIR", str(tmp_path / "cache"))
-    half = run_dir("20250101-000000-lab-half")
+    half = run_dir("20250101-000000-lab-half-aaaaaa")
     store.write_json(half / "settings.json", {"kind": "lab", "created": 1})
     store.write_json(half / "history.json", {"tiny": {"loss": [2.3]}})  # the process died here
-    bad = run_dir("20250101-000001-lab-bad")
+    bad = run_dir("20250101-000001-lab-bad-bbbbbb")
     store.write_json(bad / "settings.json", {"kind": "lab", "created": 2})
     (bad / MARKER).write_text('{"status": "finish')  # a torn marker (not written by cnnviz)
-    done = run_dir("20250101-000002-lab-done")
+    done = run_dir("20250101-000002-lab-done-cccccc")
     store.write_json(done / "settings.json", {"kind": "lab", "created": 3})
     store.write_json(done / MARKER, {"status": "finished"})
     listed = {r.run_id: r.status for r in list_runs()}
-    assert listed == {"20250101-000000-lab-half": "interrupted", "20250101-000001-lab-bad": "interrupted",
-                      "20250101-000002-lab-done": "finished"}
+    assert listed == {"20250101-000000-lab-half-aaaaaa": "interrupted", "20250101-000001-lab-bad-bbbbbb": "interrupted",
+                      "20250101-000002-lab-done-cccccc": "finished"}
     assert [r["status"] for r in RunManager().list_runs()] == ["finished", "interrupted", "interrupted"]
     with pytest.raises(UnknownRunError):
         load_run("nope")

@@ -73,7 +73,8 @@ def run(dataset, models: Iterable[str] = HOMEWORK_FOUR, fe_epochs: int | None = 
     return transfer.run(dataset, models, fe_epochs, ft_epochs, seed, on_progress, **kwargs)
 
 
-def start(manager, dataset: HomeworkDataset, models: Iterable[str] = HOMEWORK_FOUR, **settings: Any):
+def start(manager, dataset: HomeworkDataset, models: Iterable[str] = HOMEWORK_FOUR, *, owner: str | None = None,
+          **settings: Any):
     """Queue :func:`run` on ``manager`` (a :class:`cnnviz.training.RunManager`); returns the ``Run``."""
     models = list(models)
     # Refuse a bad choice now, in the page, rather than in the worker minutes later.
@@ -84,7 +85,7 @@ def start(manager, dataset: HomeworkDataset, models: Iterable[str] = HOMEWORK_FO
     params = {"dataset": dataset.name, "classes": list(dataset.class_names), "images": len(dataset.items),
               "models": models, **{k: v for k, v in settings.items() if isinstance(v, (int, float, str, bool, type(None)))}}
     return manager.submit(lambda ctx: run(dataset, models, context=ctx, **settings), kind=KIND, params=params,
-                          title=dataset.name)
+                          title=dataset.name, owner=owner)
 
 
 __all__ = ["AUGMENT_VIEWS", "HOMEWORK_FOUR", "KIND", "MIN_PER_CLASS", "UNFREEZE_DEFAULT", "ArchiveError", "DatasetError",

@@ -23,11 +23,12 @@ def run_lab(lab_id: str, dataset: str = "digits", epochs: int | None = None, sub
                 on_progress=on_progress, **kwargs)
 
 
-def start(manager, lab_id: str, **kwargs: Any):
-    """Queue ``run_lab(lab_id, **kwargs)`` as a background run of ``manager`` (settings checked first)."""
+def start(manager, lab_id: str, *, owner: str | None = None, **kwargs: Any):
+    """Queue ``run_lab(lab_id, **kwargs)`` as a background run of ``manager`` (settings checked first),
+    owned by ``owner`` (an owner id; None: the teacher's)."""
     params = check_settings(lab_id, **kwargs)
     return manager.submit(lambda ctx: run_lab(lab_id, context=ctx, **kwargs), kind=f"lab-{lab_id}",
-                          params=params, title=lab_id)
+                          params=params, title=lab_id, owner=owner)
 
 
 __all__ = ["LABS", "Lab", "LabError", "LabModel", "UnknownLabError", "check_settings", "get_lab", "list_labs",

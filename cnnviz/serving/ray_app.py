@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-from cnnviz import HOMEWORK_MODELS, infer
+from cnnviz import HOMEWORK_MODELS, images, infer
 from cnnviz.errors import UserFacingError
 from cnnviz.serving.pool import default_weights
 from cnnviz.serving.queue import predict_many
@@ -46,6 +46,42 @@ def make_predictor(name: str, weights: str | None = "auto", **options: Any):
     return infer.load_predictor(name, weights, model=model, **options)
 
 
+MAX_RUNS = 100  # ?runs= a request may ask for (timed repeats of one image)
+
+
+class BadRequestError(UserFacingError):
+    """A request the Serve app answers 400 (a bad parameter)."""
+
+
+def parse_runs(value: str | None) -> int:
+    """``?runs=``: a whole number 1..MAX_RUNS (blank: 1); anything else is a :class:`BadRequestError` (400)."""
+    text = (value or "").strip() or "1"
+    if not text.isdigit() or not 1 <= int(text) <= MAX_RUNS:
+        raise BadRequestError("serving.error.bad_param", name="runs", value=text[:40], accepted=f"1..{MAX_RUNS}")
+    return int(text)
+
+
+async def read_body(request, limit: int | None = None) -> bytes:
+    """The request body, refused as soon as it passes ``limit`` bytes (``images.MAX_UPLOAD_BYTES``): a
+    declared Content-Length over it before reading anything, a streamed body while it is read
+    (:class:`cnnviz.images.ImageError` "too_large", answered 413), so a huge upload never sits in memory."""
+    limit = images.MAX_UPLOAD_BYTES if limit is None else limit
+
+    def too_large(size: int) -> images.ImageError:
+        return images.ImageError("images.error.too_large", size_mb=f"{size / 2**20:.1f}", limit_mb=f"{limit / 2**20:.0f}")
+
+    declared = (request.headers.get("content-length") or "").strip()
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large(int(declared))
+    chunks, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise too_large(total)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _deployment_class(max_batch_size: int, batch_wait_timeout_s: float):
     from ray import serve  # optional extra: only where a deployment is built
 
@@ -70,9 +106,9 @@ def _deployment_class(max_batch_size: int, batch_wait_timeout_s: float):
 
             from cnnviz import images as imgs
 
-            runs = int(request.query_params.get("runs", "1") or 1)
             try:
-                image = imgs.load_image(await request.body())
+                runs = parse_runs(request.query_params.get("runs"))
+                image = imgs.load_image(await read_body(request))
                 if runs != 1:
                     import asyncio
 
@@ -82,7 +118,8 @@ def _deployment_class(max_batch_size: int, batch_wait_timeout_s: float):
                 if isinstance(out, UserFacingError):
                     raise out
             except UserFacingError as exc:
-                return JSONResponse({"error": str(exc), "key": exc.key}, status_code=400)
+                status = 413 if exc.key == "images.error.too_large" else 400
+                return JSONResponse({"error": str(exc), "key": exc.key}, status_code=status)
             return JSONResponse(out)
 
     return ModelServer
@@ -177,4 +214,4 @@ def shutdown_local() -> None:
 
 
 
-__all__ = ["app_builder", "build_app", "make_predictor", "replica_env", "serve_local", "shutdown_local"]
+__all__ = ["BadRequestError", "MAX_RUNS", "parse_runs", "read_body", "app_builder", "build_app", "make_predictor", "replica_env", "serve_local", "shutdown_local"]

@@ -6,7 +6,16 @@ the bridge callback, ``train_model``) is in :mod:`cnnviz.training.fit`, imported
 worker when a run trains.
 """
 
-from cnnviz.training.manager import ModelProgress, Run, RunContext, RunManager, default_max_runs
+from cnnviz.training.manager import (
+    Limits,
+    ModelProgress,
+    QueueFullError,
+    Run,
+    RunBudgetError,
+    RunContext,
+    RunManager,
+    default_max_runs,
+)
 from cnnviz.training.store import (
     DONE_STATUSES,
     MARKER,
@@ -21,6 +30,6 @@ from cnnviz.training.store import (
 )
 
 __all__ = [
-    "DONE_STATUSES", "MARKER", "ModelProgress", "Run", "RunContext", "RunDiskFullError", "RunManager", "RunRecord", "TrainingError",
+    "DONE_STATUSES", "Limits", "MARKER", "ModelProgress", "QueueFullError", "RunBudgetError", "Run", "RunContext", "RunDiskFullError", "RunManager", "RunRecord", "TrainingError",
     "UnknownRunError", "default_max_runs", "list_runs", "load_run", "run_dir", "runs_root",
 ]

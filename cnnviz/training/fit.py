@@ -166,7 +166,7 @@ def train_model(ctx: RunContext, name: str, model: keras.Model, data, *, epochs:
     train = pipeline(data.x_train, data.y_train, batch_size, shuffle=True, seed=seed)
     val = pipeline(data.x_val, data.y_val, batch_size, shuffle=False, seed=seed)
     steps = int(np.ceil(len(data.x_train) / batch_size))
-    ctx.begin_model(name, epochs=epochs, steps=steps)
+    ctx.begin_model(name, epochs=epochs, steps=steps, images=len(data.x_train))  # counts against the budget
     if on_progress:
         on_progress({"kind": "model_start", "model": name, "epochs": epochs, "steps": steps})
 

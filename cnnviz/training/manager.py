@@ -25,17 +25,52 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from cnnviz import fileio, settings
+from cnnviz import fileio, owners, settings
 from cnnviz.errors import UserFacingError
 from cnnviz.training import store
 from cnnviz.training.store import RunDiskFullError, TrainingError, UnknownRunError
 
 ENV_MAX_RUNS = "CNNVIZ_MAX_RUNS"
+ENV_QUEUE_MAX = "CNNVIZ_QUEUE_MAX"                  # runs waiting, all students together (default 30)
+ENV_QUEUE_PER_STUDENT = "CNNVIZ_QUEUE_PER_STUDENT"  # runs queued or training per student (default 2)
+ENV_RUN_SECONDS = "CNNVIZ_RUN_SECONDS"              # wall time of one run before it is stopped (default 1800)
+ENV_RUN_IMAGE_EPOCHS = "CNNVIZ_RUN_IMAGE_EPOCHS"    # epochs × training images of one run (default 2,000,000)
 
 
 def default_max_runs() -> int:
     """Runs trained at once (``CNNVIZ_MAX_RUNS``, default 1: two cores train one network well)."""
     return settings.env_int(ENV_MAX_RUNS, 1, low=1)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one server allows: the queue (all, per student) and one run's budget.
+
+    Sized for a class of 30 on one training slot: every student may have one run training or
+    waiting plus one more; a run stops after ``run_seconds`` (its curves and models so far are
+    kept) and one that asks for more than ``run_image_epochs`` (epochs × training images) is
+    refused before it starts.
+    """
+
+    queue_max: int = 30
+    per_student: int = 2
+    run_seconds: float = 1800.0
+    run_image_epochs: int = 2_000_000
+
+    @classmethod
+    def from_env(cls) -> "Limits":
+        return cls(queue_max=settings.env_int(ENV_QUEUE_MAX, cls.queue_max, low=1),
+                   per_student=settings.env_int(ENV_QUEUE_PER_STUDENT, cls.per_student, low=1),
+                   run_seconds=settings.env_float(ENV_RUN_SECONDS, cls.run_seconds, low=0, low_open=True),
+                   run_image_epochs=settings.env_int(ENV_RUN_IMAGE_EPOCHS, cls.run_image_epochs, low=1))
+
+
+class QueueFullError(TrainingError):
+    """The training queue (or this student's share of it) is full: try again when a run ends."""
+
+
+class RunBudgetError(TrainingError):
+    """A run asks for more work than one run may do on this server."""
 
 
 @dataclass
@@ -64,8 +99,13 @@ class Run:
     :class:`RunContext`).
     """
 
-    def __init__(self, run_id: str, kind: str, params: dict, title: str | None, job: Callable, persist: bool):
+    def __init__(self, run_id: str, kind: str, params: dict, title: str | None, job: Callable, persist: bool,
+                 owner: str | None = None, limits: Limits | None = None):
         self.run_id = run_id
+        self.owner = owner              # owner id (never the token); None: the teacher's / the CLI's
+        self.limits = limits or Limits()
+        self.stop_reason: str | None = None   # "user", or "time" when the run used its wall-time budget
+        self.image_epochs = 0
         self.kind = kind
         self.params = dict(params)
         self.title = title or kind
@@ -93,13 +133,16 @@ class Run:
 
     @property
     def stop_requested(self) -> bool:
+        if not self._stop.is_set() and self.started and time.time() - self.started > self.limits.run_seconds:
+            self.stop(reason="time")  # the wall-time budget: stop at the next batch, keep what is done
         return self._stop.is_set()
 
-    def stop(self) -> None:
+    def stop(self, reason: str = "user") -> None:
         """Ask the run to end at its next batch (a queued run ends before it starts)."""
         with self._lock:
             if self.status in ("queued", "running"):
                 self._stop.set()
+                self.stop_reason = self.stop_reason or reason
                 if self.status == "running":
                     self.status = "stopping"
 
@@ -163,7 +206,15 @@ class Run:
                 self.models.setdefault(name, ModelProgress(name))
 
     def begin_model(self, name: str, *, epochs: int, steps: int, **info: Any) -> None:
+        """A model starts training; ``images`` (training images per epoch) counts against the run's
+        budget of epochs × images (:class:`RunBudgetError` beyond it: the run fails with that message)."""
         with self._lock:
+            images = info.pop("images", None)
+            if images is not None:
+                self.image_epochs += int(epochs) * int(images)
+                if self.image_epochs > self.limits.run_image_epochs:
+                    raise RunBudgetError("training.error.budget_images", asked=self.image_epochs,
+                                         allowed=self.limits.run_image_epochs)
             m = self.models.setdefault(name, ModelProgress(name))
             m.epochs, m.steps, m.status = int(epochs), int(steps), "training"
             m.info.update(info)
@@ -174,7 +225,7 @@ class Run:
     def end_model(self, name: str, **info: Any) -> None:
         with self._lock:
             m = self.models[name]
-            m.status = "stopped" if self.stop_requested else "done"
+            m.status = "stopped" if self._stop.is_set() else "done"  # (under the lock: no budget check here)
             m.info.update(info)
 
     def record_batch(self, name: str, epoch: int, batch: int, logs: dict) -> None:
@@ -258,12 +309,12 @@ class Run:
                         "key": self.error.key, "params": {k: str(v) for k, v in self.error.params.items()},
                         "message": str(self.error)},
                     "plan": list(self._plan), "models": models, "events": copy.deepcopy(self._events),
-                    "progress": self._progress()}
+                    "progress": self._progress(), "owner": self.owner, "stop_reason": self.stop_reason}
 
     def summary(self) -> dict:
         return {"run_id": self.run_id, "status": self.status, "kind": self.kind, "title": self.title,
                 "created": self.created, "finished": self.finished, "settings": dict(self.params),
-                "error": None if self.error is None else str(self.error)}
+                "error": None if self.error is None else str(self.error), "owner": self.owner}
 
 
 class RunContext:
@@ -316,9 +367,10 @@ class RunManager:
         persist: write runs under ``<cache root>/runs/`` (False: memory only, for scripts).
     """
 
-    def __init__(self, max_concurrent: int | None = None, *, persist: bool = True):
+    def __init__(self, max_concurrent: int | None = None, *, persist: bool = True, limits: Limits | None = None):
         self.max_concurrent = max(1, int(max_concurrent)) if max_concurrent else default_max_runs()
         self.persist = persist
+        self.limits = limits or Limits.from_env()
         self._lock = threading.Lock()
         self._runs: dict[str, Run] = {}
         self._queue: list[str] = []
@@ -327,17 +379,43 @@ class RunManager:
 
     # ---------------------------------------------------------------- starting
     def submit(self, job: Callable[[RunContext], Any], *, kind: str = "run", params: dict | None = None,
-               title: str | None = None) -> Run:
-        """Queue ``job``; it starts as soon as fewer than ``max_concurrent`` runs train."""
-        run = Run(store.new_run_id(kind), kind, params or {}, title, job, self.persist)
-        if run.path is not None:
-            store.write_json(run.path / "settings.json", {"run_id": run.run_id, "kind": kind, "title": run.title,
-                                                          "params": run.params, "created": run.created})
+               title: str | None = None, owner: str | None = None) -> Run:
+        """Queue ``job``; it starts as soon as fewer than ``max_concurrent`` runs train.
+
+        Args:
+            owner: the owner id (:func:`cnnviz.owners.owner_id`) of the student who asks; kept in the
+                run's ``settings.json`` (the token never is). None: the teacher's (the CLI).
+
+        Raises:
+            QueueFullError: ``limits.queue_max`` runs already wait, or this owner already has
+                ``limits.per_student`` runs queued or training (nothing is written then).
+        """
+        run = Run(store.new_run_id(kind), kind, params or {}, title, job, self.persist, owner, self.limits)
         with self._lock:
-            self._runs[run.run_id] = run
+            self._check_room(owner)
+            self._runs[run.run_id] = run   # reserved now, so two quick submits cannot both pass the cap
             self._queue.append(run.run_id)
+        if run.path is not None:
+            try:
+                store.write_json(run.path / "settings.json", {
+                    "run_id": run.run_id, "kind": kind, "title": run.title, "params": run.params,
+                    "created": run.created, "owner": owner, "owner_label": owners.owner_label(owner)})
+            except UserFacingError:
+                with self._lock:
+                    self._runs.pop(run.run_id, None)
+                    if run.run_id in self._queue:
+                        self._queue.remove(run.run_id)
+                raise
         self._pump()
         return run
+
+    def _check_room(self, owner: str | None) -> None:
+        if len(self._queue) >= self.limits.queue_max:
+            raise QueueFullError("training.error.queue_full", max=self.limits.queue_max)
+        if owner is not None:
+            mine = sum(1 for rid in (*self._queue, *self._running) if self._runs[rid].owner == owner)
+            if mine >= self.limits.per_student:
+                raise QueueFullError("training.error.queue_student", max=self.limits.per_student)
 
     def _pump(self) -> None:
         to_start = []
@@ -358,6 +436,7 @@ class RunManager:
 
     def _finish_unstarted(self, run: Run) -> None:
         run._finish("stopped")
+        run.job = None
         if run.path is not None:
             try:
                 store.write_json(run.path / store.MARKER, {"status": "stopped", "finished": run.finished})
@@ -373,6 +452,8 @@ class RunManager:
             status = "stopped" if run.stop_requested else "finished"
         except UserFacingError as exc:
             run.error = exc
+            if fileio.is_disk_full(exc) and not isinstance(exc, RunDiskFullError):
+                run.error = RunDiskFullError("training.error.disk_full", path=str(run.path or ""))
         except OSError as exc:
             if fileio.is_disk_full(exc):
                 run.error = RunDiskFullError("training.error.disk_full", path=str(run.path or ""))
@@ -387,15 +468,20 @@ class RunManager:
                 self._save(run, status)
             except UserFacingError as exc:
                 run.error, status = exc, "failed"
+        saved = status != "failed"
         if status == "failed" and run.path is not None:
             try:  # best effort: when the disk is full the folder stays "interrupted", never "finished"
                 store.write_json(run.path / store.MARKER, {"status": "failed", "finished": time.time(),
                                                            "error": str(run.error), **store.error_fields(run.error)})
+                saved = True
             except UserFacingError:
                 pass
         run._finish(status)
+        run.job = None  # the job's closure holds the dataset (a homework run's images): let it go
         with self._lock:
             self._running.discard(run.run_id)
+            if saved and run.path is not None:  # over and on disk: it leaves memory (get() reads the folder)
+                self._runs.pop(run.run_id, None)
         run._done.set()
         self._pump()
 
@@ -406,23 +492,33 @@ class RunManager:
         store.write_json(run.path / "batches.json", {n: m["batches"] for n, m in snap["models"].items()})
         store.write_json(run.path / "events.json", snap["events"])
         store.write_json(run.path / "result.json", result)
+        store.sync_run(run.path)  # every file and folder on disk before the marker says "done"
         store.write_json(run.path / store.MARKER, {"status": status, "finished": time.time(),
                                                    "elapsed": snap["progress"]["elapsed"], "plan": snap["plan"],
-                                                   "steps": {n: m["steps"] for n, m in snap["models"].items()}})
+                                                   "steps": {n: m["steps"] for n, m in snap["models"].items()},
+                                                   "stop_reason": run.stop_reason if status == "stopped" else None})
 
     # ---------------------------------------------------------------- reading
-    def get(self, run_id: str) -> Run | store.RunRecord:
-        """The live run, or else the one stored on disk (finished, stopped, failed, interrupted)."""
+    def get(self, run_id: str, viewer: owners.Viewer | None = None) -> Run | store.RunRecord:
+        """The live run, or else the one stored on disk (finished, stopped, failed, interrupted).
+
+        Args:
+            viewer: who asks (a page always says); a run this viewer may not see raises the same
+                :class:`UnknownRunError` as a missing one, so an id tells nobody whether it exists.
+                None: a trusted caller (the CLI, a script).
+        """
         with self._lock:
             run = self._runs.get(run_id)
-        if run is not None:
-            return run
-        return store.load_run(run_id)
+        if run is None:
+            run = store.load_run(run_id)
+        if viewer is not None and not viewer.may(run.owner):
+            raise UnknownRunError("training.error.unknown_run", run_id="?")
+        return run
 
-    def stop(self, run_id: str) -> None:
+    def stop(self, run_id: str, viewer: owners.Viewer | None = None) -> None:
         """Stop a run: a running one ends at its next batch; a queued one is cancelled now
-        (status "stopped", it never starts)."""
-        run = self.get(run_id)
+        (status "stopped", it never starts). ``viewer``: as in :meth:`get` (not theirs → UnknownRunError)."""
+        run = self.get(run_id, viewer)
         if isinstance(run, Run):
             run.stop()
             with self._lock:
@@ -446,15 +542,35 @@ class RunManager:
         with self._lock:
             return self._queue.index(run_id) + 1 if run_id in self._queue else None
 
-    def list_runs(self) -> list[dict]:
-        """Live runs of this process plus stored ones, newest first (summaries)."""
+    def list_runs(self, viewer: owners.Viewer | None = None) -> list[dict]:
+        """Live runs of this process plus stored ones, newest first (summaries); only those ``viewer``
+        may see (None: all, for trusted callers). Each summary has ``owner`` and ``owner_label``."""
         with self._lock:
             live = {rid: r.summary() for rid, r in self._runs.items()}
         rows = dict(live)
         if self.persist:
             for record in store.list_runs():
                 rows.setdefault(record.run_id, record.summary())
-        return sorted(rows.values(), key=lambda r: (r.get("created") or 0, r["run_id"]), reverse=True)
+        out = [r for r in rows.values() if viewer is None or viewer.may(r.get("owner"))]
+        for r in out:
+            r["owner_label"] = owners.owner_label(r.get("owner"))
+        return sorted(out, key=lambda r: (r.get("created") or 0, r["run_id"]), reverse=True)
+
+    def delete(self, run_id: str, viewer: owners.Viewer | None = None) -> None:
+        """Delete a run that is over (its folder); the teacher's (or a trusted caller's) only.
+
+        Raises:
+            UnknownRunError: no such run, or ``viewer`` is not the teacher.
+            TrainingError: the run is still queued or training (stop it first).
+        """
+        if viewer is not None and not viewer.teacher:
+            raise UnknownRunError("training.error.unknown_run", run_id="?")
+        run = self.get(run_id)
+        if not run.done:
+            raise TrainingError("training.error.delete_live", run_id=run_id)
+        with self._lock:
+            self._runs.pop(run_id, None)
+        store.delete_run(run_id)
 
     def wait_all(self, timeout: float | None = None) -> bool:
         deadline = None if timeout is None else time.time() + timeout
@@ -465,4 +581,5 @@ class RunManager:
         return True
 
 
-__all__ = ["RunManager", "Run", "RunContext", "ModelProgress", "default_max_runs", "UnknownRunError"]
+__all__ = ["RunManager", "Run", "RunContext", "ModelProgress", "Limits", "QueueFullError", "RunBudgetError",
+           "default_max_runs", "UnknownRunError"]

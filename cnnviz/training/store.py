@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import time
@@ -57,14 +58,24 @@ def runs_root() -> Path:
     return cache.cache_dir() / "runs"
 
 
+#: The shape of every run id :func:`new_run_id` makes (63 characters at most); nothing else names a run.
+RUN_ID_RE = re.compile(r"[0-9]{8}-[0-9]{6}-[A-Za-z0-9_-]{1,40}-[0-9a-f]{6}")
+RUN_ID_MAX = 63
+
+
 def new_run_id(kind: str = "run") -> str:
-    safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in kind)[:40] or "run"
+    safe = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_") else "-" for ch in kind)[:40] or "run"
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{safe}-{secrets.token_hex(3)}"
 
 
+def valid_run_id(run_id: object) -> bool:
+    """Whether ``run_id`` has the generated shape (a URL's value is checked before any disk access)."""
+    return isinstance(run_id, str) and len(run_id) <= RUN_ID_MAX and RUN_ID_RE.fullmatch(run_id) is not None
+
+
 def _check_id(run_id: str) -> str:
-    if not run_id or "/" in run_id or "\\" in run_id or run_id.startswith("."):
-        raise UnknownRunError("training.error.unknown_run", run_id=run_id)
+    if not valid_run_id(run_id):  # never echoed: the message names no id it did not generate
+        raise UnknownRunError("training.error.unknown_run", run_id="?")
     return run_id
 
 
@@ -163,6 +174,12 @@ class RunRecord:
         return self.stored.get("kind")
 
     @property
+    def owner(self) -> str | None:
+        """The owner id (:func:`cnnviz.owners.owner_id`) of the student who started it; None: the teacher's."""
+        owner = self.stored.get("owner")
+        return owner if isinstance(owner, str) else None
+
+    @property
     def title(self) -> str:
         return self.stored.get("title") or self.run_id
 
@@ -173,6 +190,11 @@ class RunRecord:
     @property
     def finished(self) -> bool:
         return self.status == "finished"
+
+    @property
+    def stop_reason(self) -> str | None:
+        """Why a stopped run stopped: "user", or "time" (it used the server's wall-time budget)."""
+        return self.marker.get("stop_reason") if self.status == "stopped" else None
 
     @property
     def settings(self) -> dict:
@@ -237,7 +259,7 @@ class RunRecord:
         return {"run_id": self.run_id, "status": self.status, "kind": self.kind,
                 "title": self.stored.get("title"), "created": self.created,
                 "finished": self.marker.get("finished"), "settings": self.stored.get("params", {}),
-                "error": self.marker.get("error")}
+                "error": self.marker.get("error"), "owner": self.owner}
 
 
 def load_run(run_id: str) -> RunRecord:
@@ -274,3 +296,44 @@ def list_runs() -> list[RunRecord]:
 
 def delete_run(run_id: str) -> None:
     shutil.rmtree(run_dir(run_id), ignore_errors=True)
+
+
+def folder_bytes(path: Path) -> int:
+    """Bytes of the files under ``path`` (0 when it is gone)."""
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total
+
+
+def sync_run(path: Path) -> None:
+    """Flush a run folder to disk (every subfolder's entries, then the folder) before its marker is written,
+    so after a power loss a run marked done holds all its files (each file was fsynced when written)."""
+    for root, _dirs, _files in os.walk(path, topdown=False):
+        fileio.sync_folder(Path(root))
+
+
+def select_prune(records: list[RunRecord], *, older_than: float | None = None, keep: int | None = None,
+                 max_bytes: int | None = None, now: float | None = None,
+                 sizes: dict[str, int] | None = None) -> list[RunRecord]:
+    """Which of ``records`` (runs that are over) to delete: those older than ``older_than`` seconds, beyond
+    the ``keep`` newest, then the oldest until the rest fit in ``max_bytes``. Newest are kept first."""
+    now = time.time() if now is None else now
+    ordered = sorted(records, key=lambda r: (r.created or 0, r.run_id), reverse=True)
+    doomed: list[RunRecord] = []
+    kept: list[RunRecord] = []
+    for i, r in enumerate(ordered):
+        if (older_than is not None and now - (r.created or 0) > older_than) or (keep is not None and i >= keep):
+            doomed.append(r)
+        else:
+            kept.append(r)
+    if max_bytes is not None:
+        sizes = sizes if sizes is not None else {r.run_id: folder_bytes(r.path) for r in kept}
+        total = sum(sizes.get(r.run_id, 0) for r in kept)
+        while kept and total > max_bytes:
+            r = kept.pop()  # the oldest left
+            total -= sizes.get(r.run_id, 0)
+            doomed.append(r)
+    return doomed

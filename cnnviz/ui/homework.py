@@ -15,10 +15,12 @@ from pathlib import Path
 import streamlit as st
 
 from cnnviz import cache, homework
+from cnnviz.errors import UserFacingError
 from cnnviz.homework import report, verdict
 from cnnviz.homework.script import reproduce_script
 from cnnviz.training import DONE_STATUSES
 from cnnviz.ui import current_lang, error_message, runs, t
+from cnnviz.ui import owners as ui_owners
 from cnnviz.ui.models import display_name
 from cnnviz.zoo import pretrained
 
@@ -98,7 +100,7 @@ def dataset_summary(ds: homework.HomeworkDataset, seed: int = 0) -> None:
         st.caption(t("homework.page.samples"))
         for cls, items in ds.samples(6).items():
             row = st.columns([1, 6])
-            row[0].markdown(f"**{cls}**")
+            row[0].markdown(f"**{runs.plain(cls)}**")  # a folder name of the student's zip
             row[1].image([it.image for it in items], width=72)
 
 
@@ -189,7 +191,11 @@ def augment_choice() -> str:
 def start(ds: homework.HomeworkDataset, settings: dict) -> None:
     settings = dict(settings)
     models = settings.pop("models")
-    run = homework.start(runs.manager(), ds, models, **settings)
+    try:
+        run = homework.start(runs.manager(), ds, models, owner=ui_owners.owner(), **settings)
+    except UserFacingError as exc:  # the queue is full (for everyone, or for this student)
+        st.error(error_message(exc), icon=":material/hourglass_disabled:")
+        return
     runs.follow(run.run_id)
 
 
@@ -214,7 +220,7 @@ def _live(run, snap: dict) -> None:
     st.progress(min(1.0, prog["fraction"]), text=where)
     if st.button(t("homework.page.stop"), key="homework_stop", icon=":material/stop_circle:",
                  disabled=snap["status"] not in ("queued", "running")):
-        runs.manager().stop(run.run_id)
+        runs.manager().stop(run.run_id, ui_owners.viewer())
     models = snap["models"]
     if any(m["batches"].get("step") for m in models.values()):
         st.plotly_chart(runs.curves_figure(models, snap["events"], labels={n: curve_label(n) for n in models}),
@@ -277,7 +283,8 @@ def results(data: dict, folder: Path | None, ds: homework.HomeworkDataset | None
         for i, name in enumerate(data.get("models", {})):
             path = Path(folder) / "models" / f"{name}.keras"
             if path.is_file():
-                cols[i % 4].download_button(display_name(name), path.read_bytes(), file_name=path.name,
+                # read only when this download is asked for (four models are 100–250 MB)
+                cols[i % 4].download_button(display_name(name), lambda path=path: path.read_bytes(), file_name=path.name,
                                             key=f"homework_dl_{name}", icon=":material/deployed_code:")
     st.subheader(t("homework.report.confusion"))
     classes = data.get("class_names", [])
@@ -296,7 +303,7 @@ def results(data: dict, folder: Path | None, ds: homework.HomeworkDataset | None
             if shown:
                 st.image([s[0] for s in shown], caption=[s[1] for s in shown], width=64)
             elif wrong:  # a reopened run without its dataset in this session: the mistakes by file name
-                st.caption("  \n".join(f"`{p}` → {c}" for p, c in wrong[:8]))
+                st.caption("  \n".join(f"{runs.plain(p)} → {runs.plain(c)}" for p, c in wrong[:8]))
     st.subheader(t("homework.report.curves"))
     st.html("<div style='display:flex;flex-wrap:wrap;gap:12px'>" + "".join(
         report.line_chart({t("homework.report.train"): (m.get("fe_history") or {}).get("accuracy", [])

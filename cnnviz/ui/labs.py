@@ -20,6 +20,7 @@ from cnnviz.errors import UserFacingError
 from cnnviz.training import DONE_STATUSES, store, tensorboard_logs, trained
 from cnnviz.training.options import CALLBACK_OPTIONS
 from cnnviz.ui import error_message, page_link, t
+from cnnviz.ui import owners as ui_owners
 from cnnviz.ui import runs as ui_runs
 from cnnviz.ui.models import display_name
 
@@ -41,8 +42,8 @@ def lab_title(lab_id: str) -> str:
 def dataset_label(name: str | None) -> str:
     """A dataset as people read it: the catalog's name, or "your own zip (file.zip)"."""
     name = name or "digits"
-    if datasets.user_source(name) is not None:
-        return f"{t('labs_ui.dataset.user')}: {datasets.user_label(name)}"
+    if datasets.user_source(name) is not None:  # the student's file name: escaped wherever it is drawn
+        return f"{t('labs_ui.dataset.user')}: {ui_runs.plain(datasets.user_label(name, ui_owners.viewer()))}"
     return t(f"labs_ui.dataset.{name}") if name in datasets.NAMES else name
 
 
@@ -59,17 +60,23 @@ def user_zip_picker() -> str | None:
     a reload) read the same file, and the zips uploaded before. Returns the zip's path."""
     upload = st.file_uploader(t("labs_ui.user_upload"), type=["zip"], key="labs_user_zip",
                               help=t("labs_ui.user_upload_help"))
+    viewer = ui_owners.viewer()
     if upload is not None and st.session_state.get("labs_user_last") != upload.file_id:
-        path = datasets.store_upload(upload.getvalue(), upload.name)
+        try:
+            path = datasets.store_upload(upload.getvalue(), upload.name, owner=ui_owners.owner())
+        except OSError as exc:  # a full disk: fileio left nothing behind; say so in the UI language
+            st.error(error_message(exc))
+            return None
         st.session_state["labs_user_last"] = upload.file_id
         st.session_state["labs_user_pick"] = str(path)  # the picker below shows the new upload
-    stored = [str(p) for p in datasets.stored_uploads()]
+    stored = [str(p) for p in datasets.stored_uploads(viewer)]  # this student's own (the teacher: all)
     if st.session_state.get("labs_user_pick") not in stored:
         st.session_state.pop("labs_user_pick", None)
     if not stored:
         st.info(t("labs_ui.user_none"), icon=":material/upload_file:")
         return None
-    return st.selectbox(t("labs_ui.user_stored"), stored, key="labs_user_pick", format_func=datasets.user_label)
+    return st.selectbox(t("labs_ui.user_stored"), stored, key="labs_user_pick",
+                        format_func=lambda p: datasets.user_label(p, viewer))
 
 
 # --------------------------------------------------------------------------- choosing a lab and its settings
@@ -80,8 +87,8 @@ def lab_picker() -> labs.Lab | None:
     if wanted and K_LAB not in st.session_state:
         try:
             st.session_state[K_LAB] = labs.get_lab(wanted).id
-        except UserFacingError as exc:
-            st.error(error_message(exc))
+        except UserFacingError:  # the URL's value is never echoed (it may be long, or Markdown)
+            st.error(t("labs_ui.unknown_lab_link", available=", ".join(ids)))
     lab_id = st.radio(t("labs_ui.pick_lab"), ids, key=K_LAB, format_func=lab_title, horizontal=True)
     st.session_state[K_LAB + "_kept"] = lab_id
     if st.query_params.get(Q_LAB) != lab_id:
@@ -175,8 +182,12 @@ def start(lab: labs.Lab, settings: dict) -> None:
     kwargs["callbacks"] = tuple(settings["callbacks"])
     if settings["models"] != lab.model_names:
         kwargs["models"] = settings["models"]
+    user = datasets.user_source(settings["dataset"])
+    if user is not None and not datasets.may_use_upload(user, ui_owners.viewer()):  # only one's own upload
+        st.session_state["labs_start_error"] = t("labs_ui.upload_not_yours")
+        return
     try:
-        run = labs.start(ui_runs.manager(), lab.id, **kwargs)
+        run = labs.start(ui_runs.manager(), lab.id, owner=ui_owners.owner(), **kwargs)
     except UserFacingError as exc:
         st.session_state["labs_start_error"] = exc
         return
@@ -298,7 +309,8 @@ def model_details(record, result: dict, name: str) -> None:
     if cell is not None:
         i, j = cell
         idx = [k for k in range(len(preds["y"])) if preds["y"][k] == i and preds["pred"][k] == j][:16]
-        st.markdown(t("labs_ui.cell_images", true=classes[i], pred=classes[j], n=int(cm[i, j])))
+        st.markdown(t("labs_ui.cell_images", true=ui_runs.plain(classes[i]), pred=ui_runs.plain(classes[j]),
+                      n=int(cm[i, j])))
         image_row(preds, idx, key="cell")
     st.markdown(f"**{t('labs_ui.grid')}**")
     wrong = int((preds["pred"] != preds["y"]).sum())
@@ -402,7 +414,8 @@ def finished_view(record) -> None:
     events, table, downloads, per-model details."""
     run_id = record.run_id
     status = record.status
-    st.subheader(t("labs_ui.run_header", lab=lab_title(record.title or ""), status=ui_runs.status_label(status)))
+    st.subheader(t("labs_ui.run_header", lab=ui_runs.plain(lab_title(record.title or "")),
+                   status=ui_runs.status_label(status)))
     if status == "failed":  # the marker keeps the error's key: the UI language, even after a restart
         st.error(error_message(record.error), icon=":material/error:")
         return
@@ -417,7 +430,10 @@ def finished_view(record) -> None:
                  val=sizes.get("val", "?"), test=sizes.get("test", "?"),
                  callbacks=", ".join(t(f"labs_ui.callback.{c}") for c in s.get("callbacks", [])) or "—",
                  seconds=f"{result.get('seconds', 0):.0f}"))
-    if status == "stopped":
+    if status == "stopped" and getattr(record, "stop_reason", None) == "time":
+        minutes = f"{ui_runs.manager().limits.run_seconds / 60:.0f}"
+        st.warning(t("training.budget.time_hit", minutes=minutes), icon=":material/timer_off:")
+    elif status == "stopped":
         st.info(t("labs_ui.stopped_note"), icon=":material/stop_circle:")
     history = record.history
     models = ui_runs.stored_models(record)
@@ -446,13 +462,18 @@ def finished_view(record) -> None:
 # --------------------------------------------------------------------------- runs kept on disk
 
 def runs_list() -> None:
-    """Every run (live and on disk, newest first): open one, or compare finished ones."""
-    rows = ui_runs.manager().list_runs()
+    """This student's runs (the teacher: everyone's, with owner, disk use and Delete), newest first:
+    open one, or compare finished ones."""
+    viewer = ui_owners.viewer()
+    rows = ui_runs.manager().list_runs(viewer)
     st.subheader(t("labs_ui.runs"))
+    if viewer.teacher:
+        teacher_tools(rows)
     if not rows:
         st.caption(t("labs_ui.no_runs"))
         return
-    table = [{t("labs_ui.col.run"): r["run_id"], t("labs_ui.col.lab"): lab_title(r.get("title") or ""),
+    table = [{**({t("labs_ui.col.owner"): r.get("owner_label")} if viewer.teacher else {}),
+              t("labs_ui.col.run"): r["run_id"], t("labs_ui.col.lab"): lab_title(r.get("title") or ""),
               t("labs_ui.col.status"): ui_runs.status_label(r["status"]),
               t("labs_ui.col.dataset"): dataset_label((r.get("settings") or {}).get("dataset")),
               t("labs_ui.col.epochs"): (r.get("settings") or {}).get("epochs"),
@@ -473,6 +494,28 @@ def runs_list() -> None:
         picked = st.multiselect(t("labs_ui.compare"), finished, key="labs_compare", max_selections=6)
         if picked:
             compare(picked)
+
+
+def teacher_tools(rows: list[dict]) -> None:
+    """The teacher's disk use line and Delete (for a run that is over)."""
+    run_mb = store.folder_bytes(store.runs_root()) / 1e6
+    up_mb = store.folder_bytes(datasets.uploads_dir()) / 1e6
+    st.caption(t("labs_ui.disk_use", mb=f"{run_mb:.1f}", up_mb=f"{up_mb:.1f}"))
+    over = [r["run_id"] for r in rows if r["status"] in DONE_STATUSES]
+    if not over:
+        return
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    chosen = c1.selectbox(t("labs_ui.delete"), over, key="labs_delete_pick",
+                          format_func=lambda i: f"{i} · {next(r['owner_label'] for r in rows if r['run_id'] == i)}")
+    if c2.button(t("labs_ui.delete"), key="labs_delete", icon=":material/delete:"):
+        try:
+            ui_runs.manager().delete(chosen, ui_owners.viewer())
+        except UserFacingError as exc:
+            st.error(error_message(exc))
+            return
+        if ui_runs.followed_run() == chosen:
+            ui_runs.follow(None)
+        st.rerun()
 
 
 def compare(run_ids: list[str]) -> None:
@@ -499,7 +542,7 @@ def render() -> None:
     data_ok = settings is not None and samples_preview(lab, settings)
     err = st.session_state.pop("labs_start_error", None)
     if err is not None:
-        st.error(error_message(err), icon=":material/error:")
+        st.error(err if isinstance(err, str) else error_message(err), icon=":material/error:")
     st.button(t("labs_ui.train"), key="labs_train", type="primary", icon=":material/play_arrow:",
               disabled=not data_ok, on_click=start, args=(lab, settings or {}))
 

@@ -27,6 +27,7 @@ from plotly.subplots import make_subplots
 from cnnviz import zoo
 from cnnviz.training import DONE_STATUSES, Run, RunManager, RunRecord, TrainingError, UnknownRunError, store, trained
 from cnnviz.ui import error_message, t
+from cnnviz.ui import owners as ui_owners
 
 K_RUN = "followed_run"       # session key of the run this session follows (Labs and Homework)
 Q_RUN = "run"                # ... and its URL parameter
@@ -34,6 +35,7 @@ TRAINED_PREFIX = trained.PREFIX  # weights of a model trained in a run: "run:<ru
 LIVE_SECONDS = 2.0           # how often a live run redraws (reads a snapshot; training is untouched)
 COLORS = qualitative.Plotly
 DONE = DONE_STATUSES         # a run that is over: its stored view is drawn
+MAX_BATCH_POINTS = 400       # per-batch points drawn per curve: a long run costs no more to redraw
 
 
 # --------------------------------------------------------------------------- the manager and the followed run
@@ -45,8 +47,14 @@ def manager() -> RunManager:
 
 
 def followed_run() -> str | None:
-    """The run this session follows: session state first, then ``?run=`` (a reload, a shared link)."""
+    """The run this session follows: session state first, then ``?run=`` (a reload, a shared link).
+    An id not in the generated shape (:func:`cnnviz.training.store.valid_run_id`) is dropped unread,
+    with a message that does not repeat it."""
     run_id = st.session_state.get(K_RUN) or st.query_params.get(Q_RUN)
+    if run_id and not store.valid_run_id(run_id):
+        st.error(t("labs_ui.run_not_found"))
+        follow(None)
+        return None
     if run_id:
         st.session_state[K_RUN] = run_id
         if st.query_params.get(Q_RUN) != run_id:
@@ -56,14 +64,15 @@ def followed_run() -> str | None:
 
 def followed() -> Run | RunRecord | None:
     """The run this session follows, live or stored; None (after an ``st.error``) for an id that
-    names no run (an old link), which is then forgotten."""
+    names no run this session may see (an old link, or another student's run: the same message,
+    so a link tells nobody whether the run exists), which is then forgotten."""
     run_id = followed_run()
     if not run_id:
         return None
     try:
-        return manager().get(run_id)
-    except (UnknownRunError, TrainingError) as exc:
-        st.error(error_message(exc))
+        return manager().get(run_id, ui_owners.viewer())
+    except (UnknownRunError, TrainingError):
+        st.error(t("labs_ui.run_not_found"))
         follow(None)
         return None
 
@@ -78,6 +87,16 @@ def follow(run_id: str | None) -> None:
         st.query_params.pop(Q_RUN, None)
 
 
+_MD_SPECIAL = set("\\`*_{}[]()#+-.!|<>~:$=^\"'")
+
+
+def plain(text: object) -> str:
+    """User text (a file, class or zip name, a URL value) made inert for ``st.markdown``/captions/titles:
+    every Markdown character backslash-escaped, line breaks flattened (no links, images or formatting)."""
+    flat = " ".join(str(text).split())
+    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in flat)
+
+
 def status_label(status: str) -> str:
     return t(f"training.status.{status}") if status in store.STATUSES else status
 
@@ -86,6 +105,17 @@ def status_label(status: str) -> str:
 
 def _x_batches(batches: dict, steps: int) -> list[float]:
     return [(s + 1) / max(1, steps) for s in batches.get("step", [])]
+
+
+def thin(xs: list, ys: list, limit: int = MAX_BATCH_POINTS) -> tuple[list, list]:
+    """At most ``limit`` points of a curve: the mean of each of ``limit`` equal chunks (the last point kept),
+    so a 100-epoch run's per-batch curve costs the same to send and draw as a 1-epoch one."""
+    n = min(len(xs), len(ys))
+    if n <= limit:
+        return list(xs[:n]), list(ys[:n])
+    edges = np.linspace(0, n, limit + 1).astype(int)
+    x, y = np.asarray(xs[:n], float), np.asarray(ys[:n], float)
+    return ([float(x[b - 1]) for b in edges[1:]], [float(y[a:b].mean()) for a, b in zip(edges[:-1], edges[1:])])
 
 
 def curves_figure(models: dict[str, dict], events: Iterable[dict] = (), *, labels: dict[str, str] | None = None,
@@ -107,7 +137,8 @@ def curves_figure(models: dict[str, dict], events: Iterable[dict] = (), *, label
         hist, b = m.get("history") or {}, m.get("batches") or {}
         for col, metric in ((1, "loss"), (2, "accuracy")):
             if batches and b.get(metric):
-                fig.add_trace(go.Scatter(x=_x_batches(b, m.get("steps") or 1), y=b[metric], mode="lines",
+                bx, by = thin(_x_batches(b, m.get("steps") or 1), b[metric])
+                fig.add_trace(go.Scatter(x=bx, y=by, mode="lines",
                                          line={"color": color, "width": 1}, opacity=0.35, legendgroup=name,
                                          showlegend=False, name=t("labs_ui.curves.batch", model=label),
                                          hoverinfo="skip"), row=1, col=col)
@@ -183,10 +214,9 @@ def progress_panel(run, snap: dict, *, key: str = "run") -> None:
     """Progress bar, elapsed / remaining time, queue position, and the Stop button of a live run."""
     mgr = manager()
     p = snap["progress"]
-    if snap["status"] == "queued":
+    if snap["status"] == "queued":  # the place and counts only: other students' run ids are theirs
         pos = mgr.queue_position(snap["run_id"])
-        running = mgr.running()
-        st.info(t("labs_ui.queued", position=pos or 1, running=", ".join(running) or "—"),
+        st.info(t("labs_ui.queued", position=pos or 1, waiting=len(mgr.queue()) or 1, running=len(mgr.running())),
                 icon=":material/hourglass_top:")
     else:
         text = t("labs_ui.progress", model=p.get("model") or "…", i=p.get("model_index") or 0,
@@ -201,7 +231,7 @@ def progress_panel(run, snap: dict, *, key: str = "run") -> None:
         st.caption(t("labs_ui.stopped_queued"))  # for the instant before RunManager.stop cancels it
     elif snap["status"] in ("queued", "running"):
         st.button(t("labs_ui.stop"), key=f"{key}_stop", icon=":material/stop_circle:", type="secondary",
-                  on_click=mgr.stop, args=(snap["run_id"],), help=t("labs_ui.stop_help"))
+                  on_click=mgr.stop, args=(snap["run_id"], ui_owners.viewer()), help=t("labs_ui.stop_help"))
     elif snap["status"] == "stopping":
         st.caption(t("labs_ui.stopping"))
 
@@ -210,8 +240,13 @@ def live_view(run_id: str, draw: Callable[[Run, dict], None], *, key: str = "run
     """Redraw a live run every :data:`LIVE_SECONDS` (``st.fragment``) through ``draw(run, snapshot)``;
     rerun the page once when the run is over (the page then draws the stored view)."""
 
+    viewer = ui_owners.viewer()
+
     def redraw() -> None:
-        run = manager().get(run_id)
+        try:
+            run = manager().get(run_id, viewer)
+        except (UnknownRunError, TrainingError):  # deleted by the teacher meanwhile
+            return
         snap = run.snapshot() if isinstance(run, Run) else None
         if snap is None or snap["status"] in DONE:  # over (or the worker is gone: the stored run)
             if st.session_state.get(f"{key}_live_done") != run_id:  # once: show the finished view
@@ -245,7 +280,10 @@ def stored_models(run) -> dict[str, dict]:
 def trained_options() -> dict[str, str]:
     """``{"run:<run_id>/<model>": label}`` for every finished run's saved zoo model (newest first)."""
     out: dict[str, str] = {}
+    viewer = ui_owners.viewer()
     for record, name in trained.trained_models():
+        if not viewer.may(record.owner):  # another student's network is theirs
+            continue
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created or 0))
         out[trained.make_ref(record.run_id, name)] = t(
             "labs_ui.trained_option", model=zoo.get_spec(name).display_name, lab=record.title, when=when)
@@ -265,9 +303,12 @@ def trained_badge(weights: str | None) -> None:
 
 
 def record_or_error(run_id: str):
-    """The stored run, or None after an ``st.error`` in the UI language."""
+    """The stored run this session may see, or None after an ``st.error`` in the UI language."""
     try:
-        return store.load_run(run_id)
+        record = store.load_run(run_id)
+        if not ui_owners.viewer().may(record.owner):
+            raise UnknownRunError("training.error.unknown_run", run_id="?")
+        return record
     except (UnknownRunError, TrainingError) as exc:
         st.error(error_message(exc))
         return None
