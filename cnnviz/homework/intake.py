@@ -1,22 +1,34 @@
-"""Dataset intake for the homework: a zip (or a server folder) of one folder per class.
+"""Dataset intake for the homework: a zip, a folder upload or a server folder of one folder per class.
 
 The layout is Keras' ``image_dataset_from_directory``: ``<class>/<image>``; files in
 sub-folders of a class belong to that class. One wrapping folder (``dataset/<class>/...``,
-what "compress this folder" produces) is looked through.
+what "compress this folder" and a browser's folder upload produce) is looked through.
 
 Safety, before a single image is decoded:
 
-- The archive itself: at most :data:`MAX_ARCHIVE_BYTES` and :data:`MAX_MEMBERS` entries;
-  the sizes the archive *declares* must add up to at most :data:`MAX_TOTAL_BYTES`, and no
-  member may claim a compression ratio above :data:`MAX_RATIO` (a zip bomb); a member that
-  inflates past what it declared stops the reading. Nothing is ever extracted to disk: each
-  member is read into memory, bounded by its declared size.
+- The archive itself: at most :func:`upload_limit_bytes` (``CNNVIZ_UPLOAD_MB``) and
+  :data:`MAX_MEMBERS` entries; the sizes the members *declare* must add up to at most
+  :data:`MAX_TOTAL_BYTES` and to at most :data:`MAX_ARCHIVE_RATIO` × the archive's own size;
+  every member's ratio is checked (:data:`MAX_RATIO`: a big one refuses the archive, a small
+  one is refused and never unpacked); a member that inflates past what it declared stops the
+  reading. Nothing is ever extracted to disk, and a zip is read from its file (never copied whole).
 - Names: absolute paths, ``..`` components and drive letters refuse the whole archive
   (:class:`ArchiveError`), as do nested archives (a zip in the zip): the student re-zips.
+  The same name twice (or twice but for case) and class folders whose names differ only by
+  case are refused, each file with its reason.
+- Server folders: only under the teacher's roots (:func:`server_folder`, ``CNNVIZ_DATASET_ROOTS``),
+  walked without following links; only regular files are opened (``lstat``, then
+  ``O_NONBLOCK | O_NOFOLLOW`` and ``fstat``): a FIFO or a device is refused, never read; an
+  ``OSError`` is a refusal with its reason; at most :func:`upload_limit_bytes` in all.
 - Images: every file goes through :func:`cnnviz.images.load_image`; what it refuses
-  (not an image, damaged, a pixel bomb, too big...) is listed with its reason and left out.
-  Links, files outside any class folder and duplicates are listed too; system files
+  (not an image, damaged, a pixel or memory bomb, too big...) is listed with its reason and
+  left out. Links, files outside any class folder and duplicates are listed too; system files
   (``__MACOSX``, ``.DS_Store``, ``Thumbs.db``) are counted, not listed.
+
+Memory: :func:`load_dataset` streams, one file at a time (read, hashed, decoded at the scale
+needed, kept as the centre square at the dataset's side, bytes dropped), so a dataset holds
+at most its budget (:data:`BUDGET_MB_DEFAULT`) plus one file; :func:`reading_slot` bounds how
+many are read at once server-wide.
 
 No TensorFlow and no Streamlit here.
 """
@@ -72,8 +84,9 @@ centre square of the picture anyway (:func:`cnnviz.images.fit_and_crop`), so not
 MIN_SIDE = 96
 """Smallest side the budget may shrink the kept images to (the smallest training size offered)."""
 BUDGET_MB_VAR = "CNNVIZ_DATASET_BUDGET_MB"
-BUDGET_MB_DEFAULT = 160
-"""Pixel bytes one dataset may hold in memory (MB): ~620 images at 300 px (270 KB each); a larger
+BUDGET_MB_DEFAULT = 128
+"""Pixel bytes one dataset may hold in memory (MB): ~490 images at 300 px (270 KB each; a homework
+of 250 photos takes 67 MB); a larger
 dataset is kept at a smaller side (down to :data:`MIN_SIDE`), so memory is bounded by the budget,
 never by the archive."""
 ROOTS_VAR = "CNNVIZ_DATASET_ROOTS"
@@ -224,7 +237,7 @@ def upload_limit_bytes() -> int:
 
 
 def budget_bytes() -> int:
-    """Pixel bytes one dataset may hold (``CNNVIZ_DATASET_BUDGET_MB``, default 160 MB)."""
+    """Pixel bytes one dataset may hold (``CNNVIZ_DATASET_BUDGET_MB``, default 128 MB)."""
     return settings.env_int(BUDGET_MB_VAR, BUDGET_MB_DEFAULT, low=1) * 1024 * 1024
 
 
