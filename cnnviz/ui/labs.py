@@ -65,6 +65,7 @@ def user_zip_picker() -> str | None:
         st.session_state["labs_user_last"] = upload.file_id
         st.session_state["labs_user_pick"] = str(path)  # the picker below shows the new upload
         uploads.forget("labs_user_zip", upload)  # kept on disk now: Streamlit's copy is released
+        st.rerun()  # the page shows the uploader empty (its new key) and the stored zip picked
     stored = [str(p) for p in datasets.stored_uploads()]
     if st.session_state.get("labs_user_pick") not in stored:
         st.session_state.pop("labs_user_pick", None)
