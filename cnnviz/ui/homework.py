@@ -78,11 +78,10 @@ def _read_upload(key: str, files, source, name: str | None) -> homework.Homework
             ds = homework.load_dataset(source, name=name, on_progress=on_progress)
     except homework.DatasetError as exc:
         _remember(None, None)
-        uploads.forget(key, files)
-        bar.empty()
-        _refusal(exc)
-        return None
-    _remember(f"{key}:{uploads.generation(key)}", ds)
+        st.session_state[DS_KEY + "_refusal"] = (key, exc)  # shown once the upload is released
+    else:
+        _remember(f"{key}:{uploads.generation(key)}", ds)
+        st.session_state.pop(DS_KEY + "_refusal", None)
     uploads.forget(key, files)
     st.rerun()
 
@@ -98,6 +97,9 @@ def _kept(key: str) -> homework.HomeworkDataset | None:
 
 
 def _kept_or_hint(key: str, icon: str) -> homework.HomeworkDataset | None:
+    refusal = st.session_state.get(DS_KEY + "_refusal")
+    if refusal is not None and refusal[0] == key:
+        _refusal(refusal[1])
     ds = _kept(key)
     if ds is None:
         st.info(t("homework.page.no_dataset"), icon=icon)
