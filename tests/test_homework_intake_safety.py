@@ -78,9 +78,9 @@ def test_fifo_and_device_in_a_folder_are_refused_within_a_second(tmp_path):
     # Opened directly (a file swapped for a FIFO after the walk): O_NONBLOCK + fstat, no hang.
     t0 = time.monotonic()
     with pytest.raises(OSError):
-        intake._read_regular(tmp_path / "ds" / "apples" / "pipe.jpg", 1000)
+        intake.read_regular(tmp_path / "ds" / "apples" / "pipe.jpg", 1000)
     with pytest.raises(OSError):
-        intake._read_regular("/dev/zero", 1000)
+        intake.read_regular("/dev/zero", 1000)
     assert time.monotonic() - t0 < 1.0
 
 
