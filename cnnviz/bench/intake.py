@@ -4,7 +4,8 @@ reports its wall time and peak RSS (``VmHWM``) over its RSS before reading.
 
 The photos are built from scikit-image's sample photographs (astronaut, coffee, chelsea, rocket,
 ...), resized to 4032×3024, with sensor-like noise so each JPEG weighs what a phone's does
-(~3–5 MB at quality 92). They are written once under ``<tmp>/cnnviz-bench-intake/`` (reused).
+(~3–5 MB at quality 92): 25 distinct photos, each file made distinct by a JPEG comment (its own
+hash, the same decoding work), so building them takes a minute, not half an hour. They are written once under ``<tmp>/cnnviz-bench-intake/`` (reused).
 Targets (issue 22): ≤ 60 s on the 2-core machine; peak growth ≤ 800 MB over the bytes read
 (for the folder upload, the uploaded bytes are in memory before the intake starts: the
 baseline includes them). Runs only with ``CNNVIZ_BENCH_INTAKE=1`` (minutes to build the photos).
@@ -14,6 +15,7 @@ baseline includes them). Runs only with ``CNNVIZ_BENCH_INTAKE=1`` (minutes to bu
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -25,7 +27,7 @@ from pathlib import Path
 from cnnviz import settings
 from cnnviz.bench.base import Context, Section
 
-PHOTOS, CLASSES, SIZE = 250, 5, (4032, 3024)
+PHOTOS, CLASSES, SIZE, DISTINCT = 250, 5, (4032, 3024), 25
 
 
 def photo_folder(n: int = PHOTOS, classes: int = CLASSES) -> Path:
@@ -48,14 +50,22 @@ def photo_folder(n: int = PHOTOS, classes: int = CLASSES) -> Path:
         if a.ndim == 3 and a.shape[2] == 3:
             bases.append(Image.fromarray(a).resize(SIZE, Image.Resampling.BICUBIC))
     rng = np.random.default_rng(0)
-    for i in range(n):
-        c = i % classes
-        base = bases[(i + c) % len(bases)]
+    distinct = []  # 25 distinct photos (encoding 12 MP is what takes the time to build them) ...
+    for k in range(min(n, DISTINCT)):
+        base = bases[k % len(bases)]
         a = np.asarray(base.rotate(int(rng.integers(-8, 8)), resample=Image.Resampling.BILINEAR), dtype=np.int16)
         a = np.clip(a + rng.normal(0, 9, (SIZE[1], SIZE[0], 1)).astype(np.int16), 0, 255).astype(np.uint8)
-        out = root / f"class{c}" / f"IMG_{i:04d}.jpg"
+        buf = io.BytesIO()
+        Image.fromarray(a).save(buf, "JPEG", quality=92)
+        distinct.append(buf.getvalue())
+    for i in range(n):
+        # ... and each file its own bytes (a JPEG comment after SOI): distinct hashes, the same decoding work
+        jpeg = distinct[i % len(distinct)]
+        note = f"cnnviz bench photo {i}".encode()
+        body = jpeg[:2] + b"\xff\xfe" + (len(note) + 2).to_bytes(2, "big") + note + jpeg[2:]
+        out = root / f"class{i % classes}" / f"IMG_{i:04d}.jpg"
         out.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(a).save(out, "JPEG", quality=92)
+        out.write_bytes(body)
     done.write_text("ok")
     return root
 
