@@ -235,3 +235,28 @@ def test_hostile_zips_cost_at_most_200_mb(kind):
         assert out == {**out, "result": "refused", "key": "homework.error.archive_ratio"}
     else:
         assert out["result"] == "accepted" and out["images"] + out["refused"] == 1000
+
+
+def test_a_finished_run_drops_its_reference_to_the_dataset(monkeypatch):
+    import gc
+    import weakref
+
+    ds = homework.load_dataset(make_zip(good_members()))
+    ref = weakref.ref(ds)
+
+    class Manager:
+        def submit(self, fn, **kw):
+            self.fn = fn
+            return types_run
+
+    types_run = object()
+    manager = Manager()
+    got = []
+    monkeypatch.setattr(homework, "run", lambda dataset, *a, **k: got.append(dataset.name) or {"ok": True})
+    assert homework.start(manager, ds, ["mobilenetv3small"]) is types_run
+    del ds
+    gc.collect()
+    assert ref() is not None  # queued: the job still needs it
+    assert manager.fn(None) == {"ok": True} and got == ["dataset.zip"]
+    gc.collect()
+    assert ref() is None  # the manager may keep the job; the dataset is gone

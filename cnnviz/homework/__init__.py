@@ -88,8 +88,12 @@ def start(manager, dataset: HomeworkDataset, models: Iterable[str] = HOMEWORK_FO
         settings["augment"] = ",".join(parse_augment(settings["augment"]))
     params = {"dataset": dataset.name, "classes": list(dataset.class_names), "images": len(dataset.items),
               "models": models, **{k: v for k, v in settings.items() if isinstance(v, (int, float, str, bool, type(None)))}}
-    return manager.submit(lambda ctx: run(dataset, models, context=ctx, **settings), kind=KIND, params=params,
-                          title=dataset.name)
+    held = [dataset]  # the job takes the dataset out: a finished (or failed) run holds no reference to it
+
+    def job(ctx):
+        return run(held.pop(), models, context=ctx, **settings)
+
+    return manager.submit(job, kind=KIND, params=params, title=dataset.name)
 
 
 __all__ = ["AUGMENT_VIEWS", "HOMEWORK_FOUR", "KIND", "MIN_PER_CLASS", "UNFREEZE_DEFAULT", "ArchiveError", "DatasetError",
