@@ -4,7 +4,7 @@ reports its wall time and peak RSS (``VmHWM``) over its RSS before reading.
 
 The photos are built from scikit-image's sample photographs (astronaut, coffee, chelsea, rocket,
 ...), resized to 4032×3024, with sensor-like noise so each JPEG weighs what a phone's does
-(~3–5 MB at quality 92): 25 distinct photos, each file made distinct by a JPEG comment (its own
+(~4 MB at quality 88, ~1 GB in all): 25 distinct photos, each file made distinct by a JPEG comment (its own
 hash, the same decoding work), so building them takes a minute, not half an hour. They are written once under ``<tmp>/cnnviz-bench-intake/`` (reused).
 Targets (issue 22): ≤ 60 s on the 2-core machine; peak growth ≤ 800 MB over the bytes read
 (for the folder upload, the uploaded bytes are in memory before the intake starts: the
@@ -56,7 +56,7 @@ def photo_folder(n: int = PHOTOS, classes: int = CLASSES) -> Path:
         a = np.asarray(base.rotate(int(rng.integers(-8, 8)), resample=Image.Resampling.BILINEAR), dtype=np.int16)
         a = np.clip(a + rng.normal(0, 9, (SIZE[1], SIZE[0], 1)).astype(np.int16), 0, 255).astype(np.uint8)
         buf = io.BytesIO()
-        Image.fromarray(a).save(buf, "JPEG", quality=92)
+        Image.fromarray(a).save(buf, "JPEG", quality=88)
         distinct.append(buf.getvalue())
     for i in range(n):
         # ... and each file its own bytes (a JPEG comment after SOI): distinct hashes, the same decoding work
