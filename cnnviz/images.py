@@ -17,7 +17,8 @@ Safety rules, in order:
    PDF, FITS and the many exotic formats are never opened; known ones are named in the
    refusal ("EPS files are not accepted") by looking at their magic bytes only.
 3. Pixels: the size in the header is checked against :data:`MAX_PIXELS` *before*
-   decoding, and Pillow's ``DecompressionBombWarning`` is an error while we decode.
+   decoding, and so are the bytes the decode allocates (pixels × bytes per pixel of the mode,
+   :data:`MAX_DECODE_BYTES`, lower for lossless formats: :data:`MAX_LOSSLESS_DECODE_BYTES`), and Pillow's ``DecompressionBombWarning`` is an error while we decode.
 4. Anything a decoder throws on a damaged file becomes ``images.error.damaged`` (or
    ``images.error.unsupported_variant`` when Pillow says the variant is unsupported);
    no other exception type leaves :func:`load_image` for any input bytes.
@@ -67,6 +68,19 @@ Generous for phones (12–50 MP) and below Pillow's own warning threshold
 compressed zeros declaring 100 000 × 100 000 pixels) is refused before any memory is
 allocated for it.
 """
+
+MAX_DECODE_BYTES = 192 * 1024 * 1024
+"""Most bytes one decode may allocate (width × height × bytes per pixel of the file's mode, at the
+JPEG draft scale when one applies): a 64 MP RGB JPEG decoded whole."""
+
+MAX_LOSSLESS_DECODE_BYTES = 64 * 1024 * 1024
+"""The same for every format but JPEG: a lossless file of a few KB may declare any size (an
+8000×8000 RGBA PNG of 265 KB is 256 MB and seconds to decode), and no photo needs more than
+16 MP RGBA / 21 MP RGB as PNG."""
+
+_BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "LA": 2, "La": 2, "PA": 2, "RGB": 3, "YCbCr": 3, "LAB": 3, "HSV": 3,
+                    "RGBA": 4, "RGBa": 4, "RGBX": 4, "CMYK": 4, "I": 4, "F": 4, "I;16": 2, "I;16L": 2, "I;16B": 2,
+                    "I;16N": 2, "I;16S": 2, "I;32": 4, "I;32B": 4}
 
 DEFAULT_MAX_SIDE = 2048
 """Longest side of the returned image when ``max_side`` is not given: sharp on a
@@ -447,12 +461,26 @@ def _decode_locked(raw: bytes, max_side: int) -> DecodedImage:
         # times faster (a 12 MP phone photo at 1/4: ~25 ms instead of ~250 ms here).
         scale = max_side * DRAFT_SLACK / max(width, height)
         drafted = im.draft(None, (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale)))) is not None
+    _check_decode_bytes(im, fmt)
     im.load()
     # A draft shrinks the decode, not the picture; other formats may load another size
     # than the header said (an ICO picks its largest icon), so measure again.
     full_size = (width, height) if drafted else im.size
     return _finish(im, fmt=fmt, max_side=max_side, byte_size=len(raw), full_size=full_size,
                    original_mode=original_mode, animated=animated)
+
+
+def _check_decode_bytes(im: Image.Image, fmt: str) -> None:
+    """Refuse a decode that would allocate more than its budget (bytes of the mode, not pixels)."""
+    w, h = im.size  # after a JPEG draft: the size that is decoded
+    per_pixel = _BYTES_PER_PIXEL.get(im.mode, 4)
+    if im.mode == "P":  # a palette image is converted to RGB(A) at full size before resizing
+        per_pixel = 4 if im.info.get("transparency") is not None else 3
+    need = w * h * per_pixel
+    limit = MAX_DECODE_BYTES if im.format in ("JPEG", "MPO") else MAX_LOSSLESS_DECODE_BYTES
+    if need > limit:
+        raise ImageError("images.error.too_much_memory", format=fmt, width=w, height=h, mode=im.mode,
+                         need_mb=f"{need / 2**20:.0f}", limit_mb=f"{limit // 2**20}")
 
 
 def _unidentified(raw: bytes) -> ImageError:

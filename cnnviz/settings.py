@@ -114,3 +114,11 @@ def env_choice(name: str, choices: Iterable[str], default: str) -> str:
     if raw.lower() in choices:
         return raw.lower()
     raise SettingError(name, raw, values=choices)
+
+
+def env_paths(name: str) -> list[str]:
+    """A list of paths separated by ``os.pathsep`` (``:`` on Linux); blanks dropped; [] when unset."""
+    raw = env_raw(name)
+    if raw is None:
+        return []
+    return [p.strip() for p in raw.split(os.pathsep) if p.strip()]

@@ -16,7 +16,7 @@ from cnnviz.bench.base import Context, Section
 
 def test_sections_are_listed_explicitly_in_order():
     assert bench.section_names() == ["inference", "upload", "memory", "engines", "explorer", "visualize", "page",
-                                     "training", "serving", "homework", "machine"]
+                                     "training", "serving", "homework", "intake", "machine"]
     assert len(set(bench.section_names())) == len(bench.SECTIONS)
     assert all(isinstance(s, Section) for s in bench.SECTIONS)
     rows = {s.name for s in bench.SECTIONS if s.rows}

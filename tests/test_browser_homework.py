@@ -39,6 +39,8 @@ def test_upload_run_see_verdict_download_report(streamlit_server, page, artifact
     page.goto(f"{streamlit_server.url}/homework?lang=en")
     wait_for_app(page)
     page.get_by_text(tr("homework.page.no_dataset")).wait_for()
+    page.get_by_text(tr("homework.page.source_upload")).click()  # the zip uploader (the folder one comes first)
+    wait_for_app(page)
     upload(page, "fruit.zip", dataset_zip(), "application/zip")
     page.get_by_text(tr("homework.report.refused", count=1)).wait_for(timeout=120_000)
     wait_for_app(page)

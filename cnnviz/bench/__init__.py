@@ -15,6 +15,7 @@ section         module                         report keys / rows
 ``training``    :mod:`cnnviz.bench.training`   ``training`` (labs: app vs plain fit, img/s, peak share)
 ``serving``     :mod:`cnnviz.bench.throughput` rows in ``extras`` (8 concurrent: batching off/on, Ray)
 ``homework``    :mod:`cnnviz.bench.homework`   ``homework`` (4 models × 2 phases; CNNVIZ_BENCH_HOMEWORK=1)
+``intake``      :mod:`cnnviz.bench.intake`     ``intake`` (250 phone photos: zip, folder, upload; CNNVIZ_BENCH_INTAKE=1)
 ``machine``     :mod:`cnnviz.bench.machine`    ``machine`` (CPUs, device, TensorFlow)
 ==============  =============================  ===================================================
 
@@ -45,7 +46,7 @@ import os
 import sys
 from typing import Iterable, TextIO
 
-from cnnviz.bench import engines, explorer, homework, inference, machine, page, throughput, training, visualize
+from cnnviz.bench import engines, explorer, homework, inference, intake, machine, page, throughput, training, visualize
 from cnnviz.bench.base import Context, Section
 
 __all__ = ["Context", "SECTIONS", "Section", "measure", "print_json", "print_report", "section_names"]
@@ -62,6 +63,7 @@ SECTIONS: list[Section] = [
     training.SECTION,
     throughput.SECTION,
     homework.SECTION,
+    intake.SECTION,
     machine.SECTION,
 ]
 

@@ -26,9 +26,14 @@ from cnnviz.homework.intake import (
     DatasetError,
     HomeworkDataset,
     HomeworkWeightsError,
+    IntakeStopped,
     Item,
     Refused,
     load_dataset,
+    reading_slot,
+    server_folder,
+    server_roots,
+    upload_limit_mb,
 )
 from cnnviz.homework.options import AUGMENT_VIEWS, UNFREEZE_DEFAULT, OptionError, parse_augment, parse_unfreeze
 from cnnviz.homework.sample import load_sample, sample_zip
@@ -84,10 +89,15 @@ def start(manager, dataset: HomeworkDataset, models: Iterable[str] = HOMEWORK_FO
         settings["augment"] = ",".join(parse_augment(settings["augment"]))
     params = {"dataset": dataset.name, "classes": list(dataset.class_names), "images": len(dataset.items),
               "models": models, **{k: v for k, v in settings.items() if isinstance(v, (int, float, str, bool, type(None)))}}
-    return manager.submit(lambda ctx: run(dataset, models, context=ctx, **settings), kind=KIND, params=params,
-                          title=dataset.name, owner=owner)
+    held = [dataset]  # the job takes the dataset out: a finished (or failed) run holds no reference to it
+
+    def job(ctx):
+        return run(held.pop(), models, context=ctx, **settings)
+
+    return manager.submit(job, kind=KIND, params=params, title=dataset.name, owner=owner)
 
 
 __all__ = ["AUGMENT_VIEWS", "HOMEWORK_FOUR", "KIND", "MIN_PER_CLASS", "UNFREEZE_DEFAULT", "ArchiveError", "DatasetError",
-           "HomeworkDataset", "HomeworkWeightsError", "Item", "OptionError", "Refused", "load_dataset", "load_sample",
-           "parse_augment", "parse_unfreeze", "run", "sample_zip", "start"]
+           "HomeworkDataset", "HomeworkWeightsError", "IntakeStopped", "Item", "OptionError", "Refused", "load_dataset", "load_sample",
+           "parse_augment", "parse_unfreeze", "reading_slot", "run", "sample_zip", "server_folder", "server_roots",
+           "start", "upload_limit_mb"]

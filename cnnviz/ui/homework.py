@@ -9,7 +9,6 @@ reattach to the same run. No TensorFlow is imported here.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import streamlit as st
@@ -19,16 +18,26 @@ from cnnviz.errors import UserFacingError
 from cnnviz.homework import report, verdict
 from cnnviz.homework.script import reproduce_script
 from cnnviz.training import DONE_STATUSES
-from cnnviz.ui import current_lang, error_message, runs, t
+from cnnviz.ui import current_lang, error_message, runs, t, uploads
 from cnnviz.ui import owners as ui_owners
 from cnnviz.ui.models import display_name
 from cnnviz.zoo import pretrained
 
 DS_KEY = "homework_dataset"
-SOURCES = ("upload", "folder", "demo")
+SOURCES = ("directory", "upload", "folder", "demo")
+"""Folder upload (class folders), a zip, a folder on the server (only under CNNVIZ_DATASET_ROOTS), the demo."""
 
 
-# --------------------------------------------------------------------------- dataset
+def _remember(key: str | None, ds: homework.HomeworkDataset | None) -> None:
+    st.session_state[DS_KEY + "_key"], st.session_state[DS_KEY] = key, ds
+
+
+def _refusal(exc: homework.DatasetError) -> None:
+    st.error(error_message(exc), icon=":material/folder_off:")
+    found = getattr(exc, "dataset", None)
+    if found is not None and found.refused:
+        refused_list(found)
+
 
 def _load(key: str, loader) -> homework.HomeworkDataset | None:
     """Load once per source (kept in the session); show the refusal in the UI language."""
@@ -38,32 +47,103 @@ def _load(key: str, loader) -> homework.HomeworkDataset | None:
         with st.spinner(t("homework.page.loading")):
             ds = loader()
     except homework.DatasetError as exc:
-        st.session_state[DS_KEY + "_key"], st.session_state[DS_KEY] = None, None
-        st.error(error_message(exc), icon=":material/folder_off:")
-        found = getattr(exc, "dataset", None)
-        if found is not None and found.refused:
-            refused_list(found)
+        _remember(None, None)
+        _refusal(exc)
         return None
-    st.session_state[DS_KEY + "_key"], st.session_state[DS_KEY] = key, ds
+    _remember(key, ds)
+    return ds
+
+
+def _read_upload(key: str, files, source, name: str | None) -> homework.HomeworkDataset | None:
+    """Read an upload with progress (counts, ETA) and a Stop, one server slot at a time; then release it."""
+    stop_key = f"homework_intake_stop_{uploads.generation(key)}"
+    if st.session_state.get(stop_key):  # Stop was pressed while reading: the rerun lands here
+        uploads.forget(key, files)
+        _remember(None, None)
+        st.info(t("homework.page.stopped"), icon=":material/stop_circle:")
+        return None
+    st.button(t("homework.page.stop_reading"), key=stop_key, icon=":material/stop_circle:")
+    note = st.empty()
+    bar = st.progress(0.0, text=t("homework.page.loading"))
+
+    def on_wait(n: int) -> None:
+        note.info(t("homework.page.waiting", waiting=n), icon=":material/hourglass_top:")
+
+    def on_progress(p: dict) -> None:
+        bar.progress(p["done"] / max(1, p["total"]), text=t(
+            "homework.page.progress", done=p["done"], total=p["total"], accepted=p["accepted"],
+            refused=p["refused"], eta=f"{p['eta_s']:.0f}"))
+
+    try:
+        with homework.reading_slot(on_wait):
+            note.empty()
+            ds = homework.load_dataset(source, name=name, on_progress=on_progress)
+    except homework.DatasetError as exc:
+        _remember(None, None)
+        st.session_state[DS_KEY + "_refusal"] = (key, exc)  # shown once the upload is released
+    else:
+        _remember(f"{key}:{uploads.generation(key)}", ds)
+        st.session_state.pop(DS_KEY + "_refusal", None)
+    uploads.forget(key, files)
+    st.rerun()
+
+
+def _kept(key: str) -> homework.HomeworkDataset | None:
+    """The dataset read from this uploader before its files were released."""
+    kept = st.session_state.get(DS_KEY + "_key") or ""
+    if kept.startswith(key + ":") and st.session_state.get(DS_KEY) is not None:
+        ds = st.session_state[DS_KEY]
+        st.caption(t("homework.page.read_from", name=ds.name))
+        return ds
+    return None
+
+
+def _kept_or_hint(key: str, icon: str) -> homework.HomeworkDataset | None:
+    refusal = st.session_state.get(DS_KEY + "_refusal")
+    if refusal is not None and refusal[0] == key:
+        _refusal(refusal[1])
+    ds = _kept(key)
+    if ds is None:
+        st.info(t("homework.page.no_dataset"), icon=icon)
     return ds
 
 
 def dataset_input() -> homework.HomeworkDataset | None:
-    source = st.radio(t("homework.page.source"), SOURCES, horizontal=True, key="homework_source",
+    roots = homework.server_roots()
+    offered = [s for s in SOURCES if s != "folder" or roots]
+    if st.session_state.get("homework_source") not in (None, *offered):
+        st.session_state["homework_source"] = offered[0]
+    source = st.radio(t("homework.page.source"), offered, horizontal=True, key="homework_source",
                       format_func=lambda s: t(f"homework.page.source_{s}"))
+    if source in ("directory", "upload"):
+        st.caption(uploads.fits_caption())
+    if source == "directory":
+        key = "homework_dir"
+        files = st.file_uploader(t("homework.page.dir_uploader"), accept_multiple_files="directory",
+                                 key=f"{key}_{uploads.generation(key)}", help=t("homework.page.dir_uploader_help"),
+                                 max_upload_size=uploads.photo_limit_mb())
+        if not files:
+            return _kept_or_hint(key, ":material/folder_open:")
+        top = {f.name.replace("\\", "/").split("/")[0] for f in files}
+        return _read_upload(key, files, list(files), top.pop() if len(top) == 1 else "dataset")
     if source == "upload":
-        up = st.file_uploader(t("homework.page.uploader"), type=["zip"], key="homework_zip",
-                              help=t("homework.page.uploader_help"))
+        key = "homework_zip"
+        up = st.file_uploader(t("homework.page.uploader"), type=["zip"], key=f"{key}_{uploads.generation(key)}",
+                              help=t("homework.page.uploader_help"), max_upload_size=homework.upload_limit_mb())
         if up is None:
-            st.info(t("homework.page.no_dataset"), icon=":material/folder_zip:")
-            return None
-        data = up.getvalue()
-        return _load("zip:" + hashlib.sha256(data).hexdigest(), lambda: homework.load_dataset(data, name=up.name))
+            return _kept_or_hint(key, ":material/folder_zip:")
+        return _read_upload(key, up, up, up.name)
     if source == "folder":
+        st.caption(t("homework.page.roots", roots=", ".join(map(str, roots))))
         path = st.text_input(t("homework.page.folder"), key="homework_folder", help=t("homework.page.folder_help"))
         if not path.strip():
             return None
-        return _load("dir:" + path.strip(), lambda: homework.load_dataset(Path(path.strip()).expanduser()))
+        try:
+            where = homework.server_folder(path, roots)
+        except homework.DatasetError as exc:
+            _refusal(exc)
+            return None
+        return _load("dir:" + str(where), lambda: homework.load_dataset(where))
     st.caption(t("homework.sample.description"))
     return _load("demo", homework.load_sample)
 

@@ -154,6 +154,7 @@ def image_input(key: str, *, max_side: int | None = images.PAGE_MAX_SIDE,
             on_change=_on_file,
             args=(key, "upload"),
             help=t("images.input.uploader_help", limit_mb=images.MAX_UPLOAD_BYTES // (1024 * 1024)),
+            max_upload_size=images.MAX_UPLOAD_BYTES // (1024 * 1024),  # the server's ceiling is the dataset limit
         )
     with tab_camera:
         if st.toggle(t("images.input.camera_toggle"), key=f"{key}.camera_on",

@@ -15,11 +15,11 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from cnnviz import cache, datasets, labs, zoo
+from cnnviz import cache, datasets, homework, labs, zoo
 from cnnviz.errors import UserFacingError
 from cnnviz.training import DONE_STATUSES, store, tensorboard_logs, trained
 from cnnviz.training.options import CALLBACK_OPTIONS
-from cnnviz.ui import error_message, page_link, t
+from cnnviz.ui import error_message, page_link, t, uploads
 from cnnviz.ui import owners as ui_owners
 from cnnviz.ui import runs as ui_runs
 from cnnviz.ui.models import display_name
@@ -58,8 +58,9 @@ def _samples(name: str, subset: int | None, seed: int, val_split: float, size: i
 def user_zip_picker() -> str | None:
     """The "own zip" choice: an uploader, kept under the cache root so the background run (and
     a reload) read the same file, and the zips uploaded before. Returns the zip's path."""
-    upload = st.file_uploader(t("labs_ui.user_upload"), type=["zip"], key="labs_user_zip",
-                              help=t("labs_ui.user_upload_help"))
+    st.caption(uploads.fits_caption(zip_only=True))
+    upload = st.file_uploader(t("labs_ui.user_upload"), type=["zip"], key=f"labs_user_zip_{uploads.generation('labs_user_zip')}",
+                              help=t("labs_ui.user_upload_help"), max_upload_size=homework.upload_limit_mb())
     viewer = ui_owners.viewer()
     if upload is not None and st.session_state.get("labs_user_last") != upload.file_id:
         try:
@@ -69,6 +70,8 @@ def user_zip_picker() -> str | None:
             return None
         st.session_state["labs_user_last"] = upload.file_id
         st.session_state["labs_user_pick"] = str(path)  # the picker below shows the new upload
+        uploads.forget("labs_user_zip", upload)  # kept on disk now: Streamlit's copy is released
+        st.rerun()  # the page shows the uploader empty (its new key) and the stored zip picked
     stored = [str(p) for p in datasets.stored_uploads(viewer)]  # this student's own (the teacher: all)
     if st.session_state.get("labs_user_pick") not in stored:
         st.session_state.pop("labs_user_pick", None)
