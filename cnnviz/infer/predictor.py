@@ -30,8 +30,10 @@ from cnnviz.infer.tf_engine import TFEngine
 
 #: Timed runs per prediction when the caller does not say.
 DEFAULT_RUNS = 5
-#: Seconds a caller waits for a busy predictor before :class:`BusyError`.
-DEFAULT_BUSY_TIMEOUT = 5.0
+#: Seconds a caller waits for a busy predictor before :class:`BusyError`: the server's one
+#: class-sized limit (``CNNVIZ_BUSY_WAIT``, :func:`cnnviz.settings.busy_wait_s`) unless
+#: ``CNNVIZ_BUSY_TIMEOUT`` sets the lock's own.
+DEFAULT_BUSY_TIMEOUT = settings.BUSY_WAIT_S
 #: How far the output of a softmax may be from summing to 1 (float32 rounding over
 #: 1000 classes stays far below this; float16 outputs under mixed precision need more).
 PROB_SUM_TOLERANCE = {"float32": 1e-3, "float16": 1e-2}
@@ -90,7 +92,7 @@ class Predictor:
         self.weights = weights
         self.runs = check_runs(runs)
         if busy_timeout is None:
-            busy_timeout = settings.env_float("CNNVIZ_BUSY_TIMEOUT", DEFAULT_BUSY_TIMEOUT, low=0.0)
+            busy_timeout = settings.env_float("CNNVIZ_BUSY_TIMEOUT", settings.busy_wait_s(), low=0.0)
         self.busy_timeout = float(busy_timeout)
         self._lock = threading.Lock()
         self._model = model
