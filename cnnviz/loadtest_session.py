@@ -52,6 +52,7 @@ XSRF_COOKIE = "_streamlit_xsrf"
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 #: An error alert that names a refusal or a failure (English and Spanish pages).
 ERROR_WORDS = re.compile(r"busy|ocupado|error|Traceback", re.IGNORECASE)
+ALERT_ERROR, ALERT_WARNING = 1, 2  # streamlit.proto.Alert.Format
 #: The model's latency metric: "12.3 ms" (the inference time the page shows).
 MS_RE = re.compile(r"([0-9]+(?:[.,][0-9]+)?)\s*ms")
 
@@ -116,6 +117,10 @@ class PageRun:
     uploader_id: str | None = None
     uploader_fragment: str = ""
     finished: bool = False
+
+    def describe(self) -> str:
+        return (f"this run so far: {len(self.texts)} texts, {self.top5} top-5 blocks, {len(self.metrics)} metrics, "
+                f"uploader {'seen' if self.uploader_id else 'not seen'}")
 
     def has_caption(self, name: str) -> bool:
         return any(text.startswith(name) for text in self.texts)
@@ -224,8 +229,8 @@ class SessionClient:
             ns = msg.new_session
             if ns.initialize.session_id:
                 self.session_id = ns.initialize.session_id
-            if ns.page_script_hash:
-                self.page_hash = ns.page_script_hash
+        elif kind == "navigation" and msg.navigation.page_script_hash:
+            self.page_hash = msg.navigation.page_script_hash  # the page st.navigation runs (not app.py's)
         elif kind == "file_urls_response":
             self._file_urls[msg.file_urls_response.response_id] = msg.file_urls_response
         elif kind == "script_finished":
@@ -250,8 +255,9 @@ class SessionClient:
             run.uploader_id, run.uploader_fragment = el.file_uploader.id, fragment_id
         elif which == "exception":
             run.errors.append(f"{el.exception.type}: {el.exception.message}")
-        elif which == "alert" and el.alert.format in (1, 2) and ERROR_WORDS.search(el.alert.body):
-            run.errors.append(el.alert.body)  # 1 = ERROR, 2 = WARNING
+        elif which == "alert" and (el.alert.format == ALERT_ERROR
+                                   or (el.alert.format == ALERT_WARNING and ERROR_WORDS.search(el.alert.body))):
+            run.errors.append(el.alert.body)  # every st.error; a warning only when it says busy or error
 
     async def receive(self, timeout_s: float) -> None:
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -270,11 +276,14 @@ class SessionClient:
             if self.run.finished and self.run.errors:
                 return
             left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"no answers within {timeout_s:g} s")
             if self.run.finished:
                 self.run.finished = False  # an early end (a rerun on top): wait for the next
-            await self.receive(left)
+            try:
+                if left <= 0:
+                    raise TimeoutError
+                await self.receive(left)
+            except (TimeoutError, asyncio.TimeoutError):
+                raise TimeoutError(f"no answers within {timeout_s:g} s ({self.run.describe()})") from None
 
     async def file_urls(self, name: str, timeout_s: float):
         from streamlit.proto.BackMsg_pb2 import BackMsg
@@ -315,7 +324,7 @@ class SessionClient:
             await self.wait_run(lambda run: run.has_caption(name) and run.top5 >= n_models
                                 and len(run.metrics) >= n_models, left)
         except (TimeoutError, asyncio.TimeoutError) as exc:
-            return Upload(None, f"timeout: {exc or 'no answers'}")
+            return Upload(None, f"timeout: {exc}")
         except Exception as exc:  # noqa: BLE001 - a failed upload is this student's error, reported
             return Upload(None, f"{type(exc).__name__}: {exc}")
         latency = time.monotonic() - t0
