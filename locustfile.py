@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import random
 import time
 
 from locust import User, between, events, task
@@ -34,6 +35,7 @@ from cnnviz.loadtest_session import SessionClient, check_target
 
 _pause = [float(x) for x in os.environ.get("CNNVIZ_LOCUST_PAUSE", "5,20").split(",")]
 _students = itertools.count()
+_first_photo = random.SystemRandom().randrange(1, 10**6) * 10**7  # new photos every run: no cached answers
 
 
 class Student(User):
@@ -64,7 +66,7 @@ class Student(User):
     @task
     def upload(self) -> None:
         name = f"locust{self.number}-{self.uploads}.jpg"
-        data = photo_bytes(self.number * 1000 + self.uploads)
+        data = photo_bytes(_first_photo + self.number * 1000 + self.uploads)
         self.uploads += 1
         t0 = time.perf_counter()
         result = self.loop.run_until_complete(self.client.upload(name, data, len(HOMEWORK_MODELS)))

@@ -11,7 +11,7 @@ Three ways to drive the load (``python -m cnnviz loadtest``, :func:`run`):
   the websocket ``/_stcore/stream`` with Streamlit's own protobufs, the browser's upload endpoint,
   the uploader's widget state, upload → the four answers in the forward messages. Everything the
   server does per student, nothing a browser does: one machine drives hundreds. Reports the
-  server's CPU-seconds per upload (and outside inference) when it runs here.
+  server's CPU-seconds per upload when it runs here.
 * ``http`` — N protocol-level clients against a Ray Serve cluster (``CNNVIZ_INFERENCE_URL``):
   each POSTs its photo to the four model routes (what the app does for one upload).
 * ``sim`` — the predictor level, in this process: the four predictors behind the same fair
@@ -23,8 +23,8 @@ The report (``--json``): ``students``, ``requests`` (uploads), ``errors``, ``p50
 ``classifications_per_min``, ``peak_rss_mb`` (the server's, when it runs on this machine; the
 process's own in ``sim``), ``cpu_percent`` (same process), ``queue_wait_mean_s`` /
 ``queue_wait_max_s`` (``sim``), ``error_messages`` (a few); ``session`` adds ``arrivals``,
-``server_cpu_s``, ``server_cpu_s_per_upload``, ``inference_s_per_upload``,
-``outside_inference_cpu_s_per_upload``.
+``server_cpu_s``, ``server_cpu_s_per_upload`` (/proc), ``inference_s_per_upload`` (the page's
+four latency metrics summed: wall time).
 """
 
 from __future__ import annotations
@@ -104,18 +104,17 @@ class Report:
         }
 
     def _cpu_per_upload(self, answered: int) -> dict[str, Any]:
-        """Session mode: the server's CPU-seconds per answered upload, and the part of it outside
-        inference (the page's four latency metrics summed, subtracted)."""
+        """Session mode: the server's CPU-seconds per answered upload (/proc), beside the inference
+        time the page showed (its four latency metrics summed: wall time, not CPU; where the CPU
+        goes inside the server is a profiler's job, e.g. py-spy)."""
         if self.mode != "session":
             return {}
         inference = [s.inference_s for s in self.samples if s.error is None and s.inference_s is not None]
         per = None if self.server_cpu_s is None or not answered else self.server_cpu_s / answered
-        inf = statistics.fmean(inference) if inference else None
         return {"arrivals": self.arrivals,
                 "server_cpu_s": None if self.server_cpu_s is None else round(self.server_cpu_s, 2),
                 "server_cpu_s_per_upload": None if per is None else round(per, 3),
-                "inference_s_per_upload": None if inf is None else round(inf, 3),
-                "outside_inference_cpu_s_per_upload": None if per is None or inf is None else round(per - inf, 3)}
+                "inference_s_per_upload": round(statistics.fmean(inference), 3) if inference else None}
 
 
 def _max(values: Sequence[float | None]) -> float | None:
@@ -367,7 +366,8 @@ def _local_pid(url: str) -> int | None:
 
 def session_load(url: str, students: int, duration_s: float = 60.0, *, models: Sequence[str] = HOMEWORK_MODELS,
                  arrivals: str = "at-once", uploads: int = 1, pause_s: tuple[float, float] | None = None,
-                 allow_remote: bool = False, timeout_s: float = 300.0, seed: int = 0, log=None) -> Report:
+                 allow_remote: bool = False, timeout_s: float = 300.0, seed: int = 0, photo_set: int | None = None,
+                 log=None) -> Report:
     """``students`` real Streamlit sessions (websocket + protobuf, no browser) on the Classify page.
 
     Every student opens a session and draws the page first (``open_p50_s``); then each uploads
@@ -375,8 +375,12 @@ def session_load(url: str, students: int, duration_s: float = 60.0, *, models: S
     forward messages (:mod:`cnnviz.loadtest_session`). ``arrivals``: ``at-once`` (everybody's first
     upload within one second) or ``spread`` (uniform over ``duration_s``). Each student uploads
     ``uploads`` photos (a random ``pause_s`` between them, never past ``duration_s``). When the
-    server runs on this machine: its CPU-seconds while the uploads ran (per upload, and outside
-    the inference the page reports) and its peak RSS, from /proc.
+    server runs on this machine: its CPU-seconds while the uploads ran (per upload) and its peak
+    RSS, from /proc, beside the inference time the page reported.
+
+    ``photo_set``: which photos (default a new random set each time, so no answer comes from the
+    server's result cache). The same ``photo_set`` twice: the second run's answers all come from
+    that cache, so its CPU per upload is everything the server does per upload except inference.
 
     Raises:
         cnnviz.loadtest_session.TargetRefused: ``url`` is not a loopback server and not ``allow_remote``.
@@ -390,10 +394,11 @@ def session_load(url: str, students: int, duration_s: float = 60.0, *, models: S
     report = Report("session", students, duration_s, list(models), target=url, arrivals=arrivals,
                     pause_s=tuple(pause_s) if uploads > 1 else None)
     photos: dict[int, bytes] = {}
+    first = (random.SystemRandom().randrange(1, 10**6) if photo_set is None else photo_set) * 10**7
 
-    def photo(k: int) -> bytes:
+    def photo(k: int) -> bytes:  # student i's k-th photo is k = i * 1000 + k
         if k not in photos:
-            photos[k] = photo_bytes(k)
+            photos[k] = photo_bytes(first + k)
         return photos[k]
 
     for i in range(students):  # made before the clock starts: the load generator's own CPU is not the server's

@@ -82,8 +82,8 @@ def test_cli_refuses_a_bad_pause():
 
 # --------------------------------------------------------------------------- session mode: Streamlit sessions, no browser
 
-SESSION_KEYS = KEYS | {"server_cpu_s_per_upload", "inference_s_per_upload", "outside_inference_cpu_s_per_upload",
-                       "first_wave_max_s", "open_p50_s", "arrivals"}
+SESSION_KEYS = KEYS | {"server_cpu_s_per_upload", "inference_s_per_upload", "first_wave_max_s", "open_p50_s",
+                       "arrivals"}
 
 
 @pytest.mark.browser
@@ -121,7 +121,11 @@ def test_a_session_sees_the_pages_own_error(streamlit_server):
 
 @pytest.mark.browser
 def test_locust_runs_the_same_student_headless(streamlit_server, tmp_path):
-    pytest.importorskip("locust", reason="Locust is the optional extra: pip install -r requirements-loadtest.txt")
+    import importlib.util
+
+    # Never imported here: Locust patches the interpreter with gevent; it runs in its own process.
+    if importlib.util.find_spec("locust") is None:
+        pytest.skip("Locust is the optional extra: pip install -r requirements-loadtest.txt")
     prefix = tmp_path / "locust"
     cmd = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--host", streamlit_server.url,
            "--headless", "-u", "2", "-r", "2", "-t", "25s", "--stop-timeout", "120", "--csv", str(prefix),
@@ -172,5 +176,5 @@ def test_session_report_fields_without_a_server():
     assert SESSION_KEYS <= set(out)
     assert out["requests"] == 3 and out["errors"] == 1 and out["p50_s"] == 3.0
     assert out["server_cpu_s_per_upload"] == 1.5 and out["inference_s_per_upload"] == 0.6
-    assert out["outside_inference_cpu_s_per_upload"] == 0.9 and out["arrivals"] == "spread"
+    assert out["arrivals"] == "spread"
     assert "server_cpu_s_per_upload" not in loadtest.Report("sim", 1, 1.0, ["a"]).to_dict()

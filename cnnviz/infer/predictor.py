@@ -95,6 +95,7 @@ class Predictor:
             busy_timeout = settings.env_float("CNNVIZ_BUSY_TIMEOUT", settings.busy_wait_s(), low=0.0)
         self.busy_timeout = float(busy_timeout)
         self._lock = threading.Lock()
+        self._params: int | None = None
         self._model = model
         self._tf: TFEngine | None = None
 
@@ -188,11 +189,12 @@ class Predictor:
 
     @property
     def params(self) -> int:
-        """Parameters as Keras counts them (``count_params()``)."""
-        params = getattr(self._runner, "params", None)
-        if self._model is None and params is not None:
-            return int(params)
-        return int(self.model.count_params())
+        """Parameters as Keras counts them (``count_params()``); counted once (a page asks on every
+        rerun, and walking a model's weights showed in the server's profile under load)."""
+        if self._params is None:
+            params = getattr(self._runner, "params", None)
+            self._params = int(params) if self._model is None and params is not None else int(self.model.count_params())
+        return self._params
 
     @property
     def size_mb(self) -> float:
