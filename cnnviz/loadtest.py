@@ -7,6 +7,11 @@ Three ways to drive the load (``python -m cnnviz loadtest``, :func:`run`):
   uploads a new photo of their own at random moments and times upload → four answers visible,
   until the duration is over. One machine drives about 8–15 such sessions; past that use
   ``http`` against a Ray Serve cluster, or ``sim``.
+* ``session`` — N real Streamlit sessions without a browser (:mod:`cnnviz.loadtest_session`):
+  the websocket ``/_stcore/stream`` with Streamlit's own protobufs, the browser's upload endpoint,
+  the uploader's widget state, upload → the four answers in the forward messages. Everything the
+  server does per student, nothing a browser does: one machine drives hundreds. Reports the
+  server's CPU-seconds per upload when it runs here.
 * ``http`` — N protocol-level clients against a Ray Serve cluster (``CNNVIZ_INFERENCE_URL``):
   each POSTs its photo to the four model routes (what the app does for one upload).
 * ``sim`` — the predictor level, in this process: the four predictors behind the same fair
@@ -17,7 +22,9 @@ The report (``--json``): ``students``, ``requests`` (uploads), ``errors``, ``p50
 ``max_s``, ``throughput_per_min`` (uploads answered per minute, four classifications each),
 ``classifications_per_min``, ``peak_rss_mb`` (the server's, when it runs on this machine; the
 process's own in ``sim``), ``cpu_percent`` (same process), ``queue_wait_mean_s`` /
-``queue_wait_max_s`` (``sim``), ``error_messages`` (a few).
+``queue_wait_max_s`` (``sim``), ``error_messages`` (a few); ``session`` adds ``arrivals``,
+``server_cpu_s``, ``server_cpu_s_per_upload`` (/proc), ``inference_s_per_upload`` (the page's
+four latency metrics summed: wall time).
 """
 
 from __future__ import annotations
@@ -41,7 +48,8 @@ class Sample:
     latency_s: float | None
     error: str | None = None
     queue_wait_s: float | None = None
-    first: bool = False  # browser: a student's first upload (everybody's come at once)
+    first: bool = False  # browser, session: a student's first upload (everybody's come at once)
+    inference_s: float | None = None  # session: the four latency metrics the page showed, summed
 
 
 @dataclass
@@ -58,6 +66,8 @@ class Report:
     pause_s: tuple[float, float] | None = None  # browser: a student's pause between uploads
     open_s: list[float] = field(default_factory=list)  # browser: page open → ready, per student
     open_errors: list[str] = field(default_factory=list)
+    server_cpu_s: float | None = None  # session: the server's CPU-seconds while the uploads ran
+    arrivals: str | None = None  # session: "at-once" or "spread"
 
     def to_dict(self) -> dict[str, Any]:
         ok = sorted(s.latency_s for s in self.samples if s.error is None and s.latency_s is not None)
@@ -90,7 +100,21 @@ class Report:
                                        if not s.first and s.error is None and s.latency_s is not None), 95),
             "open_p50_s": _pct(sorted(self.open_s), 50),
             "open_max_s": round(max(self.open_s), 3) if self.open_s else None,
+            **self._cpu_per_upload(len(ok)),
         }
+
+    def _cpu_per_upload(self, answered: int) -> dict[str, Any]:
+        """Session mode: the server's CPU-seconds per answered upload (/proc), beside the inference
+        time the page showed (its four latency metrics summed: wall time, not CPU; where the CPU
+        goes inside the server is a profiler's job, e.g. py-spy)."""
+        if self.mode != "session":
+            return {}
+        inference = [s.inference_s for s in self.samples if s.error is None and s.inference_s is not None]
+        per = None if self.server_cpu_s is None or not answered else self.server_cpu_s / answered
+        return {"arrivals": self.arrivals,
+                "server_cpu_s": None if self.server_cpu_s is None else round(self.server_cpu_s, 2),
+                "server_cpu_s_per_upload": None if per is None else round(per, 3),
+                "inference_s_per_upload": round(statistics.fmean(inference), 3) if inference else None}
 
 
 def _max(values: Sequence[float | None]) -> float | None:
@@ -208,11 +232,22 @@ class Sampler:
             if rss is not None:
                 self.peak = rss if self.peak is None else max(self.peak, rss)
 
-    def cpu_percent(self) -> float | None:
+    def restart(self) -> None:
+        """Count CPU from now on (e.g. once every session is open and the uploads begin)."""
+        self._t0 = time.monotonic()
+        self._ticks0 = _cpu_ticks(self.pid) if self.pid else None
+
+    def cpu_seconds(self) -> float | None:
+        """CPU-seconds (user + system) the process used since the start (or :meth:`restart`)."""
         ticks = _cpu_ticks(self.pid) if self.pid else None
         if ticks is None or self._ticks0 is None:
             return None
-        seconds = (ticks - self._ticks0) / os.sysconf("SC_CLK_TCK")
+        return (ticks - self._ticks0) / os.sysconf("SC_CLK_TCK")
+
+    def cpu_percent(self) -> float | None:
+        seconds = self.cpu_seconds()
+        if seconds is None:
+            return None
         return 100.0 * seconds / max(time.monotonic() - self._t0, 1e-9)
 
 
@@ -325,6 +360,61 @@ def _local_pid(url: str) -> int | None:
     if parts.hostname not in {"localhost", "127.0.0.1", "::1", "0.0.0.0"}:
         return None
     return pid_listening_on(parts.port or 80)
+
+
+# --------------------------------------------------------------------------- session: Streamlit sessions, no browser
+
+def session_load(url: str, students: int, duration_s: float = 60.0, *, models: Sequence[str] = HOMEWORK_MODELS,
+                 arrivals: str = "at-once", uploads: int = 1, pause_s: tuple[float, float] | None = None,
+                 allow_remote: bool = False, timeout_s: float = 300.0, seed: int = 0, photo_set: int | None = None,
+                 log=None) -> Report:
+    """``students`` real Streamlit sessions (websocket + protobuf, no browser) on the Classify page.
+
+    Every student opens a session and draws the page first (``open_p50_s``); then each uploads
+    its own photo through the browser's upload endpoint and waits for the four answers in the
+    forward messages (:mod:`cnnviz.loadtest_session`). ``arrivals``: ``at-once`` (everybody's first
+    upload within one second) or ``spread`` (uniform over ``duration_s``). Each student uploads
+    ``uploads`` photos (a random ``pause_s`` between them, never past ``duration_s``). When the
+    server runs on this machine: its CPU-seconds while the uploads ran (per upload) and its peak
+    RSS, from /proc, beside the inference time the page reported.
+
+    ``photo_set``: which photos (default a new random set each time, so no answer comes from the
+    server's result cache). The same ``photo_set`` twice: the second run's answers all come from
+    that cache, so its CPU per upload is everything the server does per upload except inference.
+
+    Raises:
+        cnnviz.loadtest_session.TargetRefused: ``url`` is not a loopback server and not ``allow_remote``.
+    """
+    from cnnviz import loadtest_session as sessions
+
+    if arrivals not in ("at-once", "spread"):
+        raise ValueError(f"arrivals must be 'at-once' or 'spread', not {arrivals!r}")
+    base = sessions.check_target(url, allow_remote=allow_remote)
+    pause_s = PAUSE_S if pause_s is None else pause_s
+    report = Report("session", students, duration_s, list(models), target=url, arrivals=arrivals,
+                    pause_s=tuple(pause_s) if uploads > 1 else None)
+    photos: dict[int, bytes] = {}
+    first = (random.SystemRandom().randrange(1, 10**6) if photo_set is None else photo_set) * 10**7
+
+    def photo(k: int) -> bytes:  # student i's k-th photo is k = i * 1000 + k
+        if k not in photos:
+            photos[k] = photo_bytes(first + k)
+        return photos[k]
+
+    for i in range(students):  # made before the clock starts: the load generator's own CPU is not the server's
+        photo(i * 1000)
+    starts = sessions.spread_starts(students, duration_s, at_once=arrivals == "at-once", seed=seed)
+    with Sampler(_local_pid(url)) as sampler:
+        hall = sessions.Hall(base, students, duration_s, len(models), photo, starts.__getitem__, tuple(pause_s),
+                             once=uploads <= 1, timeout_s=timeout_s, max_uploads=max(1, min(uploads, sessions.MAX_UPLOADS)),
+                             rng=random.Random(seed), log=log, on_begin=sampler.restart)
+        sessions.run_hall(hall)
+        report.server_cpu_s = sampler.cpu_seconds()
+    report.wall_s = time.monotonic() - hall.t_begin
+    report.samples = [Sample(u.latency_s, u.error, first=u.first, inference_s=u.inference_s) for u in hall.uploads]
+    report.open_s, report.open_errors = hall.open_s, hall.open_errors
+    report.peak_rss_mb, report.cpu_percent = sampler.peak, sampler.cpu_percent()
+    return report
 
 
 # --------------------------------------------------------------------------- browser: real sessions
@@ -519,5 +609,5 @@ def detect_mode(url: str) -> str:
     raise ConnectionError(f"nothing answers at {url} (neither a cnnviz server nor a Ray Serve proxy)")
 
 
-__all__ = ["Report", "browser_load", "detect_mode", "http_load", "photo_bytes", "pid_listening_on", "simulate",
-           "student_photo"]
+__all__ = ["Report", "browser_load", "detect_mode", "http_load", "photo_bytes", "pid_listening_on", "session_load",
+           "simulate", "student_photo"]

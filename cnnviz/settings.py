@@ -122,3 +122,17 @@ def env_paths(name: str) -> list[str]:
     if raw is None:
         return []
     return [p.strip() for p in raw.split(os.pathsep) if p.strip()]
+
+
+#: Seconds of expected wait a lecture hall accepts before "the server is busy" (``CNNVIZ_BUSY_WAIT``).
+BUSY_WAIT_S = 60.0
+
+
+def busy_wait_s() -> float:
+    """``CNNVIZ_BUSY_WAIT``: the expected wait (seconds) past which a request is told "busy" [60].
+
+    One limit for the whole server: the model queues refuse a request whose expected wait passes
+    it, and a predictor's busy lock waits this long by default (``CNNVIZ_BUSY_TIMEOUT`` overrides
+    the lock alone), so a class that waits its turn is never refused sooner.
+    """
+    return env_float("CNNVIZ_BUSY_WAIT", BUSY_WAIT_S, low=1.0)

@@ -238,3 +238,68 @@ def test_result_cache_is_bounded():
         cache.put(("digest", i), i)
     assert len(cache) == 3
     assert cache.get(("digest", 0)) is None and cache.get(("digest", 9)) == 9
+
+
+# --------------------------------------------------------------------------- the class-sized busy rule
+
+class SlowPredictor:
+    """Takes at least ``seconds`` per image (a lower bound: the expected wait is never below it)."""
+
+    display_name = "Slow"
+    name = "slow"
+    device = SimpleNamespace(is_gpu=False)
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def predict(self, image, runs=1):
+        time.sleep(self.seconds)
+        self.gate.wait(30)
+        return ("answer", image)
+
+
+def test_busy_rule_is_the_expected_wait_against_a_limit():
+    assert not serving.too_long(None, 60.0)  # speed not measured yet: nobody is refused on a guess
+    assert not serving.too_long(59.9, 60.0) and not serving.too_long(60.0, 60.0)
+    assert serving.too_long(60.1, 60.0)
+
+
+def test_a_class_that_waits_is_not_refused_until_the_expected_wait_passes_the_limit():
+    slow = SlowPredictor(0.2)
+    queue = ModelQueue(slow, config(queue_limit=100, session_pending=100, busy_wait_s=3.0))
+    queue.submit("first").result()  # the model's speed is now measured (>= 0.2 s per image)
+    slow.gate.clear()  # hold the worker on the next one
+    accepted, refused = [queue.submit("held")], None
+    for i in range(40):  # 40 × >= 0.2 s passes 3 s long before the hard limit of 100
+        try:
+            accepted.append(queue.submit(f"img{i}", session=f"s{i}"))
+        except ServerBusyError as exc:
+            refused = exc
+            break
+    assert refused is not None and refused.limit_s == 3.0
+    assert 3 <= len(accepted) <= 16  # the first students waited (their place shown), not refused
+    assert accepted[-1].expected_wait_s() <= 3.0 + 0.2 * 2
+    assert "would wait more than 3 s" in str(refused) and "esperaría más de 3 s" in refused.message("es")
+    slow.gate.set()
+    assert [t.result()[1] for t in accepted[1:]] == [f"img{i}" for i in range(len(accepted) - 1)]
+    queue.close()
+
+
+def test_busy_wait_is_one_setting_and_the_predictor_lock_follows_it(monkeypatch, predictor):
+    from cnnviz import infer, settings
+
+    monkeypatch.delenv("CNNVIZ_BUSY_TIMEOUT", raising=False)
+    monkeypatch.delenv("CNNVIZ_BUSY_WAIT", raising=False)
+    assert ServingConfig.from_env().busy_wait_s == settings.busy_wait_s() == 60.0
+    model = predictor.model
+    assert infer.load_predictor("mobilenetv3small", None, model=model, runs=1).busy_timeout == 60.0
+    monkeypatch.setenv("CNNVIZ_BUSY_WAIT", "90")
+    assert ServingConfig.from_env().busy_wait_s == 90.0
+    assert infer.load_predictor("mobilenetv3small", None, model=model, runs=1).busy_timeout == 90.0
+    monkeypatch.setenv("CNNVIZ_BUSY_TIMEOUT", "5")  # the lock's own setting still wins for the lock
+    assert infer.load_predictor("mobilenetv3small", None, model=model, runs=1).busy_timeout == 5.0
+    monkeypatch.setenv("CNNVIZ_BUSY_WAIT", "soon")
+    with pytest.raises(settings.SettingError, match="CNNVIZ_BUSY_WAIT"):
+        ServingConfig.from_env()

@@ -30,8 +30,10 @@ from cnnviz.infer.tf_engine import TFEngine
 
 #: Timed runs per prediction when the caller does not say.
 DEFAULT_RUNS = 5
-#: Seconds a caller waits for a busy predictor before :class:`BusyError`.
-DEFAULT_BUSY_TIMEOUT = 5.0
+#: Seconds a caller waits for a busy predictor before :class:`BusyError`: the server's one
+#: class-sized limit (``CNNVIZ_BUSY_WAIT``, :func:`cnnviz.settings.busy_wait_s`) unless
+#: ``CNNVIZ_BUSY_TIMEOUT`` sets the lock's own.
+DEFAULT_BUSY_TIMEOUT = settings.BUSY_WAIT_S
 #: How far the output of a softmax may be from summing to 1 (float32 rounding over
 #: 1000 classes stays far below this; float16 outputs under mixed precision need more).
 PROB_SUM_TOLERANCE = {"float32": 1e-3, "float16": 1e-2}
@@ -94,9 +96,10 @@ class Predictor:
         self.weights = weights
         self.runs = check_runs(runs)
         if busy_timeout is None:
-            busy_timeout = settings.env_float("CNNVIZ_BUSY_TIMEOUT", DEFAULT_BUSY_TIMEOUT, low=0.0)
+            busy_timeout = settings.env_float("CNNVIZ_BUSY_TIMEOUT", settings.busy_wait_s(), low=0.0)
         self.busy_timeout = float(busy_timeout)
         self._lock = threading.Lock()
+        self._params: int | None = None
         self._model = model
         self._tf: TFEngine | None = None
 
@@ -195,11 +198,12 @@ class Predictor:
 
     @property
     def params(self) -> int:
-        """Parameters as Keras counts them (``count_params()``)."""
-        params = getattr(self._runner, "params", None)
-        if self._model is None and params is not None:
-            return int(params)
-        return int(self.model.count_params())
+        """Parameters as Keras counts them (``count_params()``); counted once (a page asks on every
+        rerun, and walking a model's weights showed in the server's profile under load)."""
+        if self._params is None:
+            params = getattr(self._runner, "params", None)
+            self._params = int(params) if self._model is None and params is not None else int(self.model.count_params())
+        return self._params
 
     @property
     def size_mb(self) -> float:

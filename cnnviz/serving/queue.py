@@ -7,8 +7,9 @@ an error. Here every predictor gets ONE :class:`ModelQueue`: a worker thread tha
 requests in arrival order (first come, first served; a session may hold only a few requests at
 once, so one cannot crowd the others out), batches what is already waiting (and, if asked, what
 arrives within a short window), and tells each waiting request its place in the queue and the
-expected wait. Only past a hard limit of waiting requests does a caller get
-:class:`ServerBusyError` ("the server is busy, try again in N s"). :class:`ResultCache` keeps
+expected wait. A caller gets :class:`ServerBusyError` ("the server is busy, try again in N s")
+only when its expected wait would pass a class-sized limit (``CNNVIZ_BUSY_WAIT``, 60 s: a class
+that waits its turn is not refused), or past a hard limit of waiting requests. :class:`ResultCache` keeps
 answers for reruns.
 
 The predictor is used from outside: :meth:`ModelQueue` calls ``predictor.predict_batch(images)``
@@ -20,6 +21,7 @@ Settings (environment variables; defaults in brackets; the warm pool's are in :m
 ==============================  ==================================================================
 ``CNNVIZ_WARM_START``           load and warm the homework models at server start [1]
 ``CNNVIZ_WARM_MODELS``          comma-separated models to warm instead of the homework four
+``CNNVIZ_BUSY_WAIT``            expected wait (s) past which a new request is told "busy" [60]
 ``CNNVIZ_QUEUE_LIMIT``          waiting requests per model before "busy" [200]
 ``CNNVIZ_SESSION_PENDING``      requests one session may have waiting per model [4]
 ``CNNVIZ_QUEUE_TIMEOUT``        seconds a request may wait in all before "busy" [300]
@@ -57,6 +59,7 @@ class ServingConfig:
     batch_window_s: float = 0.005
     result_cache: int = 256
     warm_start: bool = True
+    busy_wait_s: float = settings.BUSY_WAIT_S
 
     @classmethod
     def from_env(cls) -> "ServingConfig":
@@ -69,6 +72,7 @@ class ServingConfig:
             batch_window_s=settings.env_float("CNNVIZ_BATCH_WINDOW_MS", 5.0, low=0.0) / 1000.0,
             result_cache=settings.env_int("CNNVIZ_RESULT_CACHE", 256, low=0),
             warm_start=settings.env_bool("CNNVIZ_WARM_START", True),
+            busy_wait_s=settings.busy_wait_s(),
         )
 
     def batching_for(self, predictor: Any) -> bool:
@@ -89,11 +93,25 @@ class ServingConfig:
 # --------------------------------------------------------------------------- errors
 
 class ServerBusyError(UserFacingError):
-    """Too many requests are waiting for this model: the caller should retry later."""
+    """Too many requests are waiting for this model: the caller should retry later.
 
-    def __init__(self, model: str, seconds: float) -> None:
+    ``limit_s`` given: the expected wait passed that limit (the class-sized rule); else the
+    queue's hard limit of waiting requests (or the wait timeout) was reached.
+    """
+
+    def __init__(self, model: str, seconds: float, limit_s: float | None = None) -> None:
         self.retry_after_s = max(1, int(math.ceil(seconds)))
-        super().__init__("serving.error.busy", model=model, seconds=self.retry_after_s)
+        self.limit_s = limit_s
+        if limit_s is None:
+            super().__init__("serving.error.busy", model=model, seconds=self.retry_after_s)
+        else:
+            super().__init__("serving.error.busy_wait", model=model, seconds=self.retry_after_s,
+                             limit=f"{limit_s:g}")
+
+
+def too_long(expected_wait_s: float | None, limit_s: float) -> bool:
+    """The busy rule: refuse a request only when its expected wait is known and passes ``limit_s``."""
+    return expected_wait_s is not None and expected_wait_s > limit_s
 
 
 class TooManyPendingError(UserFacingError):
@@ -224,6 +242,10 @@ class ModelQueue:
             if len(self._waiting) >= self.config.queue_limit:
                 self.rejected += 1
                 raise ServerBusyError(self.display_name, self.retry_after_s_locked())
+            expected = self.expected_wait_new_s_locked()
+            if too_long(expected, self.config.busy_wait_s):
+                self.rejected += 1
+                raise ServerBusyError(self.display_name, expected - self.config.busy_wait_s, self.config.busy_wait_s)
             if session is not None:
                 mine = sum(1 for t in self._waiting if t.session == session)
                 if mine >= self.config.session_pending:
@@ -269,6 +291,15 @@ class ModelQueue:
             in_service = sum(max(0.0, per - (time.monotonic() - (t.started_at or time.monotonic())))
                              for t in self._serving[:1])
             return in_service + (ahead + 1) * per
+
+    def expected_wait_new_s_locked(self) -> float | None:
+        """Seconds a request queued now would wait for its answer; None until the model's speed
+        has been measured once (no guess refuses anybody)."""
+        if self._service_s is None:
+            return None
+        now = time.monotonic()
+        in_service = sum(max(0.0, self._service_s - (now - (t.started_at or now))) for t in self._serving[:1])
+        return in_service + (len(self._waiting) + 1) * self._service_s
 
     def retry_after_s(self) -> float:
         with self._cond:
