@@ -35,6 +35,10 @@ class Column:
     engine_label: str = ""
     engine_note: str | None = None
     error: UserFacingError | None = None
+    #: A pretrained model added next to the compared ones (its weights ship with the install) so
+    #: that the page gives a real answer when the compared models run with random weights. It is
+    #: left out of "fastest"/"most accurate" and of the homework criterion, which are about the four.
+    reference: bool = False
 
 
 def class_label(label: str, index: int, labels_available: bool, lang: str = "en") -> str:
@@ -87,6 +91,10 @@ def summary_lines(columns: list[Column], lang: str = "en") -> list[str]:
     lines = []
     if any(c.weights is None for c in done):
         lines.append(_t(lang, "classify.summary.random_note"))
+    for ref in (c for c in done if c.reference):
+        q = ref.prediction
+        lines.append(_t(lang, "classify.summary.reference", model=ref.display_name,
+                        label=class_label(q.top1[0], q.top1[2], q.labels_available, lang), prob=f"{q.top1[1] * 100:.1f}"))
     best = max(done, key=lambda c: c.prediction.top1[1])
     p = best.prediction
     lines.append(_t(lang, "classify.summary.confident", model=best.display_name,
@@ -109,6 +117,9 @@ def summary_lines(columns: list[Column], lang: str = "en") -> list[str]:
         if not agreeing:
             lines.append(_t(lang, "classify.summary.no_agreement"))
 
+    done = [c for c in done if not c.reference]  # speed, accuracy and the criterion: the compared models
+    if not done:
+        return lines
     fastest = min(done, key=lambda c: c.prediction.inference_ms)
     lines.append(_t(lang, "classify.summary.fastest", model=fastest.display_name, ms=f"{fastest.prediction.inference_ms:.1f}",
                    device=fastest.engine_label or fastest.device_label))
@@ -139,7 +150,9 @@ def comparison_rows(columns: list[Column], lang: str = "en") -> list[dict]:
         pub = timeline.published_top1(c.name, lang)
         row = {
             _t(lang, "classify.csv.model"): c.display_name,
-            _t(lang, "classify.csv.weights"): _t(lang, "classify.csv.imagenet") if c.weights else _t(lang, "classify.csv.random"),
+            _t(lang, "classify.csv.weights"): (_t(lang, "classify.csv.installed") if c.reference and c.weights
+                                               else _t(lang, "classify.csv.imagenet") if c.weights
+                                               else _t(lang, "classify.csv.random")),
         }
         p = c.prediction
         for k in range(5):

@@ -5,7 +5,9 @@ download button against a loopback mirror."""
 from __future__ import annotations
 
 import csv
+import html
 import io
+import re
 
 import numpy as np
 import pytest
@@ -19,6 +21,17 @@ from cnnviz.i18n import translate
 
 PAGE = "pages/classify.py"
 DISPLAY = ["ResNet50", "EfficientNetB0", "MobileNetV3Small", "ConvNeXtTiny"]
+CAT_CLASSES = {281, 282, 283, 284, 285}  # tabby, tiger cat, Persian, Siamese, Egyptian cat
+
+
+@pytest.fixture(autouse=True)
+def tensorflow_answers(monkeypatch, request):
+    """TensorFlow answers on these pages: with random weights it does anyway, and the trained
+    reference (EfficientNet-Lite0, ImageNet weights from the install) would otherwise be converted
+    to LiteRT again in every test's empty cache. Its LiteRT conversion and agreement are checked
+    in tests/test_litert.py; the compare-engines test below keeps the server's default."""
+    if "compare_engines" not in request.node.name:
+        monkeypatch.setenv("CNNVIZ_ENGINE", "tf")
 
 
 def png_bytes(width: int = 320, height: int = 240) -> bytes:
@@ -67,21 +80,25 @@ def test_renders_without_an_image(lang):
 def test_sample_photo_four_columns_random_weights():
     at = pick_sample(app_test(PAGE, lang="en"))
     no_exception(at)
-    assert len(charts(at)) == 4
+    # The four columns, and under them the trained reference whose weights ship with the install.
+    assert len(charts(at)) == 5
     subheaders = [s.value for s in at.subheader]
-    for name in DISPLAY:
+    for name in DISPLAY + ["EfficientNet-Lite0"]:
         assert name in subheaders
-    # Random weights are labelled on every result.
+    # Random weights are labelled on every result; the reference says where its weights come from.
     badge = translate("classify.random_badge", "en")
     assert markdown_text(at).count(badge) == 4
+    assert markdown_text(at).count(translate("classify.installed_badge", "en")) == 1
     # Latency for each model, in ms, with the device.
     latencies = [m for m in at.metric if m.label == translate("classify.latency", "en")]
-    assert len(latencies) == 4 and all(m.value.endswith(" ms") and float(m.value[:-3]) > 0 for m in latencies)
+    assert len(latencies) == 5 and all(m.value.endswith(" ms") and float(m.value[:-3]) > 0 for m in latencies)
     captions = "\n".join(c.value for c in at.caption)
-    assert captions.count("CPU · median of 1") == 4
+    assert captions.count("CPU · median of 1") == 5
     # The engine beside each latency, and why TensorFlow answers (random weights are not converted).
-    assert captions.count(translate("classify.engine_line", "en", engine="TensorFlow · CPU")) == 4
-    assert captions.count(translate("infer.engine.why.random", "en")) == 4
+    assert captions.count(translate("classify.engine_line", "en", engine="TensorFlow · CPU")) == 5
+    # Why TensorFlow answers: this module pins CNNVIZ_ENGINE=tf (see tensorflow_answers; the
+    # random-weights reason itself is checked in tests/test_infer_plan.py and the browser test).
+    assert captions.count(translate("infer.engine.why.setting", "en")) == 5
     assert "25.6 M parameters" in captions and "2.6 M parameters" in captions
     assert "Published ImageNet top-1: 81.3%" in captions and "67.4%" in captions
     # The image as each model sees it: four 224×224 views and the stated policy.
@@ -92,7 +109,30 @@ def test_sample_photo_four_columns_random_weights():
     assert "Most confident:" in text and "Fastest here:" in text and "**ConvNeXtTiny**, 81.3%" in text
     assert translate("classify.summary.criterion", "en") in text
     assert translate("classify.summary.random_note", "en") in text
+    assert "Trained reference (weights ship with the install): **EfficientNet-Lite0**" in text
     assert at.get("download_button")
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_chelsea_is_a_cat_through_the_installed_model(lang):
+    """Offline, nothing downloaded: the four columns have random weights, and the trained reference
+    under them names a cat class for chelsea, with its badge, in the summary and in the CSV."""
+    from cnnviz.zoo import pretrained
+
+    at = pick_sample(app_test(PAGE, lang=lang), index=0)  # "cat": scikit-image's chelsea
+    no_exception(at)
+    names = pretrained.load_labels()
+    cats = [names[i] for i in CAT_CLASSES]
+    blocks = charts(at)
+    assert len(blocks) == 5
+    reference = next(m.value for m in at.markdown if translate("classify.installed_badge", lang) in m.value)
+    assert reference == blocks[-1].value  # drawn last, under the four columns
+    assert translate("classify.random_badge", lang) not in reference
+    first = re.search(r'title="([^"]+)"', reference).group(1)  # the top-1 row of the bars
+    assert html.unescape(first) in cats, reference
+    summary = translate("classify.summary.reference", lang, model="EfficientNet-Lite0", label="@", prob="@")
+    line = next(m for m in markdown_text(at).split("\n") if summary.split("@")[0] in m)
+    assert f"“{html.unescape(first)}”" in line, line
 
 
 def test_reruns_reuse_results():
@@ -106,7 +146,7 @@ def test_reruns_reuse_results():
 def test_spanish_results():
     at = pick_sample(app_test(PAGE, lang="es"), index=1)
     no_exception(at)
-    assert len(charts(at)) == 4
+    assert len(charts(at)) == 5
     text = markdown_text(at)
     assert text.count(translate("classify.random_badge", "es")) == 4
     assert "El más rápido aquí" in text and "Criterio de la tarea" in text
@@ -122,7 +162,7 @@ def test_corrupt_upload_then_a_good_one():
     at.file_uploader[0].upload("good.png", png_bytes(), "image/png").run()
     no_exception(at)
     assert not at.error
-    assert len(charts(at)) == 4
+    assert len(charts(at)) == 5
 
 
 def test_any_pretrained_model_can_replace_a_column():
@@ -279,3 +319,26 @@ def test_compare_engines_shows_both_timings(store, lang):  # noqa: F811 - fixtur
         assert translate("classify.engines.lesson", lang) in markdown_text(at)
     finally:
         page_model.set_weights(original)
+
+
+def test_the_reference_is_left_out_of_speed_accuracy_and_the_criterion():
+    from cnnviz import comparison as view
+    from cnnviz.infer import Prediction
+
+    def column(name, display, family, ms, top, weights, reference=False):
+        probs = np.full(1000, 1 / 1000, np.float32)
+        pred = Prediction(name, display, weights, [(f"thing {top}", 0.9, top)] + [(f"class {i}", 0.001, i)
+                          for i in range(4)], probs, 1.0, ms, [ms], 1, 900.0, "CPU", "CPU", (224, 224), True, 1.0)
+        return view.Column(name, display, family, weights, prediction=pred, params=1000, size_mb=1.0,
+                           device_label="CPU", reference=reference)
+
+    columns = [column("resnet50", "ResNet50", "ResNet", 90.0, 1, None),
+               column("mobilenetv3small", "MobileNetV3Small", "MobileNet", 10.0, 2, None),
+               column("efficientnetlite0", "EfficientNet-Lite0", "EfficientNet", 5.0, 281, "imagenet", True)]
+    lines = view.summary_lines(columns)
+    assert "Trained reference (weights ship with the install): **EfficientNet-Lite0** says “thing 281” with 90.0%." in lines
+    assert "Fastest here: **MobileNetV3Small**, 10.0 ms per image on CPU." in lines  # not the 5 ms reference
+    assert any(line.startswith("Accuracy:") and "ResNet50" in line for line in lines)
+    rows = list(csv.DictReader(io.StringIO(view.comparison_csv(columns).decode("utf-8-sig"))))
+    assert [r["weights"] for r in rows] == ["random (meaningless)"] * 2 + ["ImageNet (ships with the install)"]
+    assert rows[2]["published top-1 %"] not in ("", None)  # Lite0's published top-1 from architectures.json

@@ -1,6 +1,7 @@
 """``python -m cnnviz info MODEL``: parameters, MACs, size, depth and stages of a zoo model.
 
-The model is built with random weights (structure only: no download, works offline).
+The model is built with random weights (structure only: no download, works offline); the text
+says where its ImageNet weights come from (a download, the install, or none) and its published top-1.
 ``--layers`` adds the per-layer table, ``--json`` prints everything as JSON, and
 ``--summary`` prints Keras' own ``model.summary()`` text.
 MACs are multiply-accumulates of the convolution and dense layers (the papers' "FLOPs").
@@ -12,7 +13,7 @@ import argparse
 import json
 import sys
 
-from cnnviz import inspect, zoo
+from cnnviz import inspect, timeline, zoo
 from cnnviz.graph import format_shape
 from cnnviz.i18n import default_lang, translate
 
@@ -36,7 +37,33 @@ def _fmt_macs(macs: int | None, na: str) -> str:
     return f"{macs:,} ({macs / 1e9:.3f} G)"
 
 
-def _text(summary, display_name: str, lang: str, layers: bool) -> str:
+def weights_facts(name: str, lang: str) -> dict:
+    """Where the model's ImageNet weights come from and its published top-1 (for text and JSON)."""
+    spec = zoo.get_spec(name)
+    if spec.installed is not None:
+        source = "installed"
+    elif spec.has_imagenet_weights:
+        source = "download"
+    else:
+        source = "none"
+    pub = timeline.published_top1(spec.name, lang)
+    return {"imagenet_weights": source,
+            "package": spec.installed.distribution if spec.installed is not None else None,
+            "published_top1": pub[0] if pub else None, "published_top1_source": pub[1] if pub else None}
+
+
+def _facts_lines(facts: dict, lang: str) -> list[str]:
+    def tr(key: str, **kw) -> str:
+        return translate(f"inspect.cli.{key}", lang, **kw)
+
+    lines = [f"  {tr('weights_' + facts['imagenet_weights'], package=facts['package'] or '')}"]
+    if facts["published_top1"] is not None:
+        top1 = f"{facts['published_top1']:.1f}"
+        lines.append("  " + tr("published", top1=top1, source=facts["published_top1_source"]))
+    return lines
+
+
+def _text(summary, display_name: str, lang: str, layers: bool, facts: dict | None = None) -> str:
     def tr(key: str, **kw) -> str:
         return translate(f"inspect.cli.{key}", lang, **kw)
 
@@ -51,6 +78,7 @@ def _text(summary, display_name: str, lang: str, layers: bool) -> str:
         f"  {tr('size')}: {summary.size_mb:.2f} MB",
         f"  {tr('depth')}: {summary.depth_weighted} / {summary.depth_all}",
         f"  {tr('fc_share')}: {100 * summary.fc_share:.1f}%",
+        *(_facts_lines(facts, lang) if facts else []),
         "",
         tr("stages"),
     ]
@@ -87,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     summary = inspect.summarize(model)
     if args.json:
         data = {"model": spec.name, "display_name": spec.display_name, "include_top": not args.no_top,
-                **summary.to_dict(layers=args.layers)}
+                **weights_facts(spec.name, lang), **summary.to_dict(layers=args.layers)}
         if args.summary:
             data["summary_text"] = inspect.summary_text(model)
         json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
@@ -95,5 +123,5 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.summary:
         print(inspect.summary_text(model))
-    print(_text(summary, spec.display_name, lang, args.layers))
+    print(_text(summary, spec.display_name, lang, args.layers, weights_facts(spec.name, lang)))
     return 0

@@ -149,6 +149,13 @@ def input_size(name: str, image_size: int | None = None) -> tuple[int, int]:
     return tuple(spec.input_shape[:2])
 
 
+def real_weights_anyway(name: str, random_weights: bool) -> bool:
+    """In a random-weights run, a model whose ImageNet weights ship with the install
+    (EfficientNet-Lite0) keeps them: the offline demo then shows transfer learning with real
+    features next to the random bases. Such a model is an extra, left out of the verdict."""
+    return bool(random_weights) and zoo.get_spec(name).installed is not None
+
+
 def build_base(name: str, random_weights: bool, size: tuple[int, int] | None = None) -> keras.Model:
     shape = None if size is None else (*size, 3)
     return zoo.create_model(name, weights=None if random_weights else "imagenet", include_top=False,
@@ -327,6 +334,11 @@ def train_one(ctx: RunContext, name: str, images: dict[str, np.ndarray], labels:
 
     times: dict[str, float] = {}
     entry: dict[str, Any] = {"model": name, "display_name": zoo.get_spec(name).display_name}
+    if real_weights_anyway(name, random_weights):
+        random_weights = False
+        entry["weights"] = "installed"  # ImageNet weights from the install, in a random-weights run
+    else:
+        entry["weights"] = "random" if random_weights else "imagenet"
     t0 = time.perf_counter()
     phase("build")
     with policy():
@@ -491,8 +503,7 @@ def run(dataset: HomeworkDataset, models: Iterable[str], fe_epochs: int | None =
         raise DatasetError("homework.error.epochs", fe=fe_epochs, ft=ft_epochs)
     unfreeze = options.parse_unfreeze(unfreeze)
     views = options.parse_augment(augment)
-    if not random_weights:
-        check_weights(names)
+    check_weights([n for n in names if not random_weights or real_weights_anyway(n, random_weights)])
     ctx = context or local_context("homework")
     if save_dir is None and ctx.dir is not None:
         save_dir = ctx.dir / "models"
@@ -531,7 +542,9 @@ def run(dataset: HomeworkDataset, models: Iterable[str], fe_epochs: int | None =
         gc.collect()
     result.stopped = bool(ctx.stop_requested)
     result.seconds = round(time.perf_counter() - t_start, 3)
-    complete = {n: m for n, m in result.models.items() if m.get("inference_ms") is not None}
+    # The verdict compares like with like: an installed model with real weights in a random run is an extra.
+    complete = {n: m for n, m in result.models.items() if m.get("inference_ms") is not None
+                and m.get("weights") != "installed"}
     result.verdict = verdict_mod.evaluate(complete, test_images=len(parts["test"]), device=result.device,
                                           random_weights=random_weights)
     if ctx.dir is not None:

@@ -20,6 +20,7 @@ from cnnviz.errors import UserFacingError
 from cnnviz.images import image_digest
 from cnnviz.ui import current_lang, error_message, gradcam, page_link, t
 from cnnviz.ui.models import classify_image, convert_first, display_name, get_predictor, predictor_loaded
+from cnnviz.ui.weights import installed_ready
 
 COLUMNS = len(HOMEWORK_MODELS)
 
@@ -43,6 +44,15 @@ def model_pickers(key: str = "classify") -> list[str]:
                 format_func=display_name,
             ))
     return chosen
+
+
+def reference_models(names: Sequence[str], modes: dict[str, str | None]) -> list[str]:
+    """The trained reference shown under the four columns: a model whose ImageNet weights ship
+    with the install (EfficientNet-Lite0), when a column runs with random weights and the
+    reference is not already one of the columns. Its weights mode is "imagenet"."""
+    if all(modes.get(n) is not None for n in names):
+        return []
+    return [n for n in installed_ready()[:1] if n not in names]
 
 
 # --------------------------------------------------------------------------- loading + inference
@@ -99,13 +109,13 @@ def _load_one(name: str, weights: str | None, force_cpu: bool, engine: str = "au
 
 
 def classify(image, names: Sequence[str], modes: dict[str, str | None], predictors: dict, *, runs: int,
-             force_cpu: bool) -> list[Column]:
-    """Every column's prediction for ``image`` (cached by content)."""
+             force_cpu: bool, reference: Sequence[str] = ()) -> list[Column]:
+    """Every column's prediction for ``image`` (cached by content); ``reference`` models last."""
     digest = image_digest(image)
     columns = []
-    for n in names:
+    for n in [*names, *reference]:
         spec = zoo.get_spec(n)
-        col = Column(n, spec.display_name, spec.family, modes[n])
+        col = Column(n, spec.display_name, spec.family, modes[n], reference=n in reference and n not in names)
         pred = predictors[n]
         if isinstance(pred, Exception):
             col.error = pred
@@ -174,13 +184,30 @@ def _weights_badge(col: Column) -> str:
     narrow columns) or the ImageNet badge."""
     if col.weights is None:
         return f":orange-background[:material/casino: {t('classify.random_badge')}]"
+    if col.reference:
+        return f":green-badge[:material/inventory_2: {t('classify.installed_badge')}]"
     return f":blue-badge[:material/verified: {t('classify.imagenet_badge')}]"
 
 
 def show_columns(columns: list[Column]) -> None:
-    for col, box in zip(columns, st.columns(COLUMNS)):
+    compared = [c for c in columns if not c.reference]
+    for col, box in zip(compared, st.columns(COLUMNS)):
         with box:
             show_column(col)
+    show_reference([c for c in columns if c.reference])
+
+
+def show_reference(columns: list[Column]) -> None:
+    """The trained reference under the four columns: one column wide (the same reading as the
+    others), its explanation beside it, so the four-column row stays as it was."""
+    for col in columns:
+        with st.container(border=True):
+            st.markdown(f"**{t('classify.reference_title')}**")
+            left, right = st.columns([1, COLUMNS - 1])
+            with left:
+                show_column(col)
+            with right:
+                st.caption(t("classify.reference_help", model=col.display_name))
 
 
 def show_summary(columns: list[Column], image_name: str) -> None:
@@ -207,11 +234,16 @@ def show_summary(columns: list[Column], image_name: str) -> None:
 # --------------------------------------------------------------------------- the whole comparison
 
 def render(image, image_name: str, names: Sequence[str], modes: dict[str, str | None], *, runs: int,
-           force_cpu: bool) -> list[Column]:
-    """Load the models, then show what each sees, their answers, and the comparison."""
-    predictors = load_predictors(names, modes, force_cpu=force_cpu)
+           force_cpu: bool, reference: Sequence[str] | None = None) -> list[Column]:
+    """Load the models, then show what each sees, their answers, and the comparison.
+
+    ``reference``: models shown under the four columns (default :func:`reference_models`: the
+    installed pretrained model when a column has random weights)."""
+    reference = reference_models(names, modes) if reference is None else list(reference)
+    modes = {**modes, **{n: "imagenet" for n in reference}}
+    predictors = load_predictors([*names, *reference], modes, force_cpu=force_cpu)
     show_model_views(image, predictors, names)
-    columns = classify(image, names, modes, predictors, runs=runs, force_cpu=force_cpu)
+    columns = classify(image, names, modes, predictors, runs=runs, force_cpu=force_cpu, reference=reference)
     st.subheader(t("classify.results_title"))
     show_columns(columns)
     show_summary(columns, image_name)

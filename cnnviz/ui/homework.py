@@ -21,6 +21,7 @@ from cnnviz.training import DONE_STATUSES
 from cnnviz.ui import current_lang, error_message, runs, t, uploads
 from cnnviz.ui import owners as ui_owners
 from cnnviz.ui.models import display_name
+from cnnviz.ui.weights import offline_default
 from cnnviz.zoo import pretrained
 
 DS_KEY = "homework_dataset"
@@ -223,8 +224,12 @@ def weights_panel(models: list[str]) -> bool | None:
 
 def settings_form(ds: homework.HomeworkDataset) -> dict | None:
     choices = pretrained.pretrained_models()
-    models = st.multiselect(t("homework.page.models"), choices, default=list(homework.HOMEWORK_FOUR),
-                            format_func=display_name, key="homework_models")
+    # Offline with nothing downloaded: the four run with random bases, and the model whose weights ship
+    # with the install (EfficientNet-Lite0) joins them, real features beside random ones.
+    extra = offline_default(homework.HOMEWORK_FOUR)
+    default = list(homework.HOMEWORK_FOUR) + ([extra] if extra and extra not in homework.HOMEWORK_FOUR else [])
+    models = st.multiselect(t("homework.page.models"), choices, default=default,
+                            format_func=display_name, key="homework_models", help=t("homework.page.models_help"))
     c1, c2, c3 = st.columns(3)
     fe = c1.number_input(t("homework.page.fe_epochs"), 1, 100, 10, key="homework_fe", help=t("homework.page.fe_help"))
     ft = c2.number_input(t("homework.page.ft_epochs"), 0, 100, 10, key="homework_ft", help=t("homework.page.ft_help"))

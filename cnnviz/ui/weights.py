@@ -36,6 +36,30 @@ def cache_states(names: Sequence[str]) -> dict[str, str]:
     return states
 
 
+def installed_ready() -> list[str]:
+    """Models whose ImageNet weights ship with the install and are usable now (package present,
+    right size): a real answer with no download, e.g. EfficientNet-Lite0."""
+    names = pretrained.installed_models()
+    try:
+        states = cache_states(names)
+    except Exception:  # an unreadable cache folder: weights_banner says so
+        return []
+    return [n for n in names if states.get(n) == "cached"]
+
+
+def offline_default(candidates: Sequence[str]) -> str | None:
+    """The installed-weights model to propose when none of ``candidates`` has usable ImageNet
+    weights (None when one has, or when no installed model is ready)."""
+    with_weights = [n for n in dict.fromkeys(candidates) if zoo.get_spec(n).has_imagenet_weights]
+    try:
+        if any(s == "cached" for s in cache_states(with_weights).values()):
+            return None
+    except Exception:
+        pass
+    ready = installed_ready()
+    return ready[0] if ready else None
+
+
 def _labels_cached() -> bool:
     try:
         return pretrained.load_labels() is not None
