@@ -1,6 +1,7 @@
 """The Classify page in a real Chromium against `streamlit run app.py` (offline, empty cache):
-upload a phone-like photo through the page's file input, see four result columns with a
-top-5 chart and a latency each; upload a corrupt file, see the message; then a good photo works.
+upload a phone-like photo of a cat through the page's file input, see four result columns with a
+top-5 chart and a latency each, and the trained reference (EfficientNet-Lite0, its weights ship
+with the install) naming a cat class; upload a corrupt file, see the message; then a good photo works.
 Screenshots go to the test artifacts folder."""
 
 from __future__ import annotations
@@ -67,20 +68,24 @@ def test_upload_photo_then_corrupt_then_good(streamlit_server, page, artifacts_d
     shot(page, artifacts_dir / "classify-empty-en.png")
 
     upload(page, "IMG_2041.jpg", phone_photo(), "image/jpeg")
-    wait_for_results(page)
-    assert page.locator('.cnnviz-top5').count() == 4
+    wait_for_results(page, count=5)  # the four columns + the trained reference
+    assert page.locator('.cnnviz-top5').count() == 5
     # Every column's top-5: five labelled bars with their percentages, drawn as HTML.
     first = page.locator('.cnnviz-top5').first
     assert first.locator('[role="listitem"]').count() == 5 and "%" in first.inner_text()
     metrics = page.locator('[data-testid="stMetric"]')
-    assert metrics.count() == 4
-    for i in range(4):
+    assert metrics.count() == 5
+    for i in range(5):
         text = metrics.nth(i).inner_text()
         assert "Inference" in text and " ms" in text
     body = page.locator("body").inner_text()
     for name in ("ResNet50", "EfficientNetB0", "MobileNetV3Small", "ConvNeXtTiny"):
         assert name in body
-    assert body.count(translate("classify.random_badge", "en")) >= 4  # offline: labelled on every result
+    assert body.count(translate("classify.random_badge", "en")) >= 4  # offline: labelled on every random result
+    # The trained reference, offline: the photo is chelsea (scikit-image's cat), and Lite0 says so.
+    assert translate("classify.reference_title", "en") in body and translate("classify.installed_badge", "en") in body
+    reference = page.locator('.cnnviz-top5').nth(4).inner_text().lower()
+    assert any(cat in reference for cat in ("egyptian mau", "tabby", "tiger cat", "a cat having a striped coat")), reference
     assert "CPU · median of 1" in body
     # Each latency names its engine (random weights: TensorFlow, and the page says why).
     assert body.count(translate("classify.engine_line", "en", engine="TensorFlow · CPU")) >= 4
@@ -97,8 +102,8 @@ def test_upload_photo_then_corrupt_then_good(streamlit_server, page, artifacts_d
     shot(page, artifacts_dir / "classify-corrupt-en.png")
 
     upload(page, "good.png", _png(), "image/png")
-    wait_for_results(page)
-    assert page.locator('.cnnviz-top5').count() == 4
+    wait_for_results(page, count=5)
+    assert page.locator('.cnnviz-top5').count() == 5
     assert "damaged" not in page.locator("body").inner_text()
 
 
