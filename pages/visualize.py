@@ -3,7 +3,7 @@ activation maximization, and where each homework model looks (Grad-CAM)."""
 
 import streamlit as st
 
-from cnnviz import zoo
+from cnnviz import HOMEWORK_MODELS, zoo
 from cnnviz.ui import t
 from cnnviz.ui import visualize as view
 from cnnviz.ui.gradcam import gradcam_panel
@@ -71,7 +71,7 @@ with tabs["actmax"]:
 with tabs["gradcam"]:
     if view.is_open(tabs["gradcam"]):
         options = [n for n in view.model_options() if zoo.get_spec(n).classes == 1000]
-        chosen = st.multiselect(t("visualize.gradcam.models"), options, default=view.gradcam_default(),
+        chosen = st.multiselect(t("visualize.gradcam.models"), options, default=list(HOMEWORK_MODELS),
                                 key=view.K_GRADCAM_MODELS, format_func=display_name, max_selections=8)
         if image is None:
             st.info(t("visualize.no_image"), icon=":material/add_photo_alternate:")

@@ -225,7 +225,8 @@ def run_with_deadline(fn, seconds: float = 60):
 # --------------------------------------------------------------------------- the table
 
 def test_table_covers_every_keras_model_of_the_zoo():
-    assert sorted(pretrained.pretrained_models()) == sorted(ZOO_KERAS_NAMES)
+    # Keras' downloadable models, plus those whose weights ship in an installed package (no record to fetch).
+    assert sorted(pretrained.pretrained_models()) == sorted(ZOO_KERAS_NAMES + pretrained.installed_models())
     files = pretrained.all_records()
     assert len(files) == 2 * len(ZOO_KERAS_NAMES) + 1
     assert len({f.filename for f in files}) == len(files), "two entries share a file name"
@@ -799,7 +800,8 @@ def test_progress_callback_may_abort(server, monkeypatch, cache_root):
 # --------------------------------------------------------------------------- labels
 
 def test_labels_fetch_and_load(server, monkeypatch, cache_root):
-    assert pretrained.load_labels() is None  # absent: None, and no download attempt
+    # Keras' index absent: no download attempt, and the names come from the installed package.
+    assert pretrained.keras_labels() is None and pretrained.load_labels() == pretrained.installed_labels()
     assert server.requests == []
     data = class_index_bytes()
     entry = pin_labels(monkeypatch, data)
@@ -811,9 +813,9 @@ def test_labels_fetch_and_load(server, monkeypatch, cache_root):
     assert len(labels) == 1000
     assert labels[0] == "tench" and labels[281] == "tabby" and labels[235] == "German shepherd"
     assert labels[999] == "toilet tissue"
-    # damaged index: None, and status says corrupt
+    # damaged index: not read (the installed names again), and status says corrupt
     path.write_bytes(data[:-10])
-    assert pretrained.load_labels() is None
+    assert pretrained.keras_labels() is None and pretrained.load_labels() == pretrained.installed_labels()
     assert pretrained.status([pretrained.LABELS])[0].state == "corrupt"
 
 
@@ -859,7 +861,8 @@ def test_clear_removes_only_cnnviz_files(server, monkeypatch, cache_root):
     assert pretrained.status(["vgg16"])[0].state == "cached"
     pretrained.clear()
     assert sorted(p.name for p in cache_root.iterdir() if not p.name.startswith(".")) == ["README.md", "notes.txt"]
-    assert all(s.state == "missing" for s in pretrained.status())
+    installed = set(pretrained.installed_models())  # shipped in a package: never cleared by cnnviz
+    assert all(s.state == "missing" for s in pretrained.status() if s.name not in installed)
 
 
 # --------------------------------------------------------------------------- export / import

@@ -45,8 +45,12 @@ def test_status_json_on_a_fresh_cache(cache_root):
     data = json.loads(proc.stdout)
     assert data["cache_dir"] == str(cache_root) and data["offline"] is True and data["mirror"] is None
     entries = {e["name"]: e for e in data["entries"]}
-    assert set(entries) == {*ZOO_KERAS_NAMES, "labels", *datasets.RECORDS}
+    installed = set(pretrained.installed_models())  # weights that ship in an installed package
+    assert set(entries) == {*ZOO_KERAS_NAMES, "labels", *datasets.RECORDS, *installed}
     for name, e in entries.items():
+        if name in installed:  # present with the install, outside the cache, never downloaded
+            assert e["state"] == "cached" and e["url"].startswith("pip:") and not e["path"].startswith(str(cache_root))
+            continue
         assert e["state"] == "missing" and e["size"] is None
         if name in datasets.RECORDS:
             continue  # test_datasets_in_status_clear_export_import
@@ -62,7 +66,9 @@ def test_status_table_lists_every_model_with_its_path(cache_root):
     for name in ZOO_KERAS_NAMES:
         line = next(line for line in proc.stdout.splitlines() if line.split()[0] == name)
         assert "missing" in line and str(cache_root / pretrained.weights_file(name).filename) in line
-    assert f"0 of {25 + len(datasets.records())} files cached" in proc.stdout and "CNNVIZ_OFFLINE=1" in proc.stdout
+    n_installed = len(pretrained.installed_models())  # shipped with the install: counted as cached
+    assert f"{n_installed} of {25 + n_installed + len(datasets.records())} files cached" in proc.stdout
+    assert "CNNVIZ_OFFLINE=1" in proc.stdout
 
 
 def test_cli_path_does_not_import_tensorflow(cache_root):
@@ -157,7 +163,8 @@ def test_prefetch_verify_clear_in_process(server, monkeypatch, cache_root, capsy
     assert pretrained.load_labels()[281] == "tabby"
 
     assert cli.main(["cache", "verify"]) == 0
-    assert "5 file(s) hash-checked, all intact" in capsys.readouterr().out
+    # the four, the labels, and the weights that ship with the install
+    assert f"{5 + len(pretrained.installed_models())} file(s) hash-checked, all intact" in capsys.readouterr().out
 
     bad = pretrained.weights_file("convnexttiny").path
     bad.write_bytes(b"bit rot")
@@ -178,7 +185,8 @@ def test_prefetch_verify_clear_in_process(server, monkeypatch, cache_root, capsy
     assert not pretrained.weights_file("resnet50").path.exists()
     assert cli.main(["cache", "clear"]) == 0
     assert "Removed 4 file(s)" in capsys.readouterr().out
-    assert all(s.state == "missing" for s in pretrained.status())
+    installed = set(pretrained.installed_models())  # shipped in a package: cnnviz never clears it
+    assert all(s.state == "missing" for s in pretrained.status() if s.name not in installed)
 
 
 def test_export_import_in_process(server, monkeypatch, cache_root, tmp_path, capsys):

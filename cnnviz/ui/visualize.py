@@ -27,7 +27,6 @@ from cnnviz.ui import error_message, t
 from cnnviz.ui.gradcam import side_by_side
 from cnnviz.ui.models import load_model, model_input
 from cnnviz.ui.runs import trained_options
-from cnnviz.ui.weights import offline_default
 from cnnviz.visualize import render
 from cnnviz.zoo import pretrained
 
@@ -58,12 +57,6 @@ def model_options() -> list[str]:
     return first + [n for n in zoo.list_models() if n not in first]
 
 
-def offline_model() -> str | None:
-    """The installed-weights model to start with when none of the homework four has ImageNet
-    weights here (offline, nothing downloaded): filters and maps of a trained network."""
-    return offline_default(HOMEWORK_MODELS)
-
-
 def model_picker(key: str = "vis_model") -> str:
     """A zoo name, or "run:<run_id>/<model>" for a network trained in Labs (listed last)."""
     trained = trained_options()
@@ -72,25 +65,16 @@ def model_picker(key: str = "vis_model") -> str:
     wanted = wanted if wanted in trained else wanted.lower()
     if key not in st.session_state and wanted in options:
         st.session_state[key] = wanted
-    elif key not in st.session_state and (offline := offline_model()) in options:
-        st.session_state[key] = offline  # no homework weights here: start with a trained network
     labels = {n: " · ".join(str(x) for x in (zoo.get_spec(n).display_name, zoo.get_spec(n).year) if x)
               for n in options if n not in trained} | trained
     return st.selectbox(t("visualize.model"), options, key=key, format_func=labels.__getitem__,
                         help=t("visualize.model_help"))
 
 
-def gradcam_default() -> list[str]:
-    """The Grad-CAM tab's first models: the homework four, plus the installed-weights model when
-    none of them has ImageNet weights here (so one heatmap comes from a trained network)."""
-    offline = offline_model()
-    return list(HOMEWORK_MODELS) + ([offline] if offline and offline not in HOMEWORK_MODELS else [])
-
-
 def gradcam_models() -> list[str]:
-    """The models of the Grad-CAM tab (its multiselect's last value; default :func:`gradcam_default`)."""
+    """The models of the Grad-CAM tab (its multiselect's last value; default the homework four)."""
     value = st.session_state.get(K_GRADCAM_MODELS)
-    return list(value) if value else gradcam_default()
+    return list(value) if value else list(HOMEWORK_MODELS)
 
 
 # --------------------------------------------------------------------------- layers
