@@ -128,6 +128,7 @@ def test_a_file_with_another_hash_is_refused(tmp_path, monkeypatch):
         f.seek(-4, os.SEEK_END)
         f.write(b"\x00\x00\x80\x7f")  # the last float becomes +inf: same size, other hash
     monkeypatch.setattr(installed, "source_path", lambda name: tampered)
+    monkeypatch.setenv("CNNVIZ_CACHE_DIR", str(tmp_path / "cache"))  # no conversion made by an earlier test
     with pytest.raises(installed.InstalledWeightsHashError) as info:
         pretrained.fetch_weights(NAME)
     assert zoo.get_spec(NAME).installed.sha256 in str(info.value)
@@ -135,9 +136,10 @@ def test_a_file_with_another_hash_is_refused(tmp_path, monkeypatch):
     assert pretrained.status([NAME], verify=True)[0].state == "corrupt"
 
 
-def test_a_missing_package_is_a_cache_error(monkeypatch):
+def test_a_missing_package_is_a_cache_error(monkeypatch, tmp_path):
     from cnnviz import cache
 
+    monkeypatch.setenv("CNNVIZ_CACHE_DIR", str(tmp_path / "cache"))  # no conversion made by an earlier test
     monkeypatch.setattr(installed.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(cache.CacheError):
         pretrained.fetch_weights(NAME)
