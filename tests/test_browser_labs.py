@@ -73,8 +73,10 @@ def test_train_watch_switch_reload_and_read_the_results(streamlit_server, page, 
     assert page.locator('[data-testid="stAlert"]').filter(has_text="Error").count() == 0
     shoot(page, artifacts_dir / "labs-finished-en.png")
 
-    # the trained network's learned filters in Filters & activations
-    page.goto(f"{streamlit_server.url}/visualize?lang=en&tab=filters&model=run:{run_id}/miniresnet")
+    # the trained network's learned filters in Filters & activations — a new page load, so the link
+    # carries the student's own token (a run's model is private to its owner)
+    me = re.search(r"[?&]me=([^&]+)", page.url).group(1)
+    page.goto(f"{streamlit_server.url}/visualize?lang=en&tab=filters&model=run:{run_id}/miniresnet&me={me}")
     wait_for_app(page, timeout=LOAD_TIMEOUT)
     text_appears(page, "trained in Labs")
     text_appears(page, "Filters 0–")
