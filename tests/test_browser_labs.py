@@ -104,7 +104,12 @@ def test_own_zip_trains_with_tensorboard_logs_to_download(streamlit_server, page
     page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(data))
     wait_for_app(page, timeout=LOAD_TIMEOUT)
     text_appears(page, tr("datasets.desc.user"))
-    text_appears(page, "colores.zip")
+    # Once stored, the uploader is emptied (Streamlit's copy released) and the picker of stored zips
+    # names the upload by its own file name (a selectbox shows its value in an input).
+    picker = page.locator('[data-testid="stSelectbox"]').filter(has_text=tr("labs_ui.user_stored")).first
+    picker.wait_for(timeout=LOAD_TIMEOUT)
+    page.wait_for_function("() => Array.from(document.querySelectorAll('[data-testid=\"stSelectbox\"] input'))"
+                           ".some(i => i.value === 'colores.zip')", timeout=LOAD_TIMEOUT)
     set_number(page, tr("labs_ui.epochs"), 1)
     page.locator('[data-testid="stMultiSelect"]').filter(has_text=tr("labs_ui.callbacks")).first.click()
     page.get_by_role("option", name="TensorBoard", exact=True).click()
