@@ -463,7 +463,9 @@ def browser_load(url: str, students: int, duration_s: float = 60.0, *, models: S
     room = _BrowserClassroom(report, url, students, duration_s, len(models), tuple(pause_s), timeout_s,
                              random.Random(seed), screenshot, log)
     with Sampler(_local_pid(url)) as sampler:
-        _run_in_own_loop(room.run(chromium or find_chromium()))
+        from cnnviz import loadtest_session as sessions  # heavy: Streamlit's protobufs (light CLI paths stay light)
+
+        sessions.run_in_own_loop(room.run(chromium or find_chromium()), "cnnviz-loadtest-browsers")
     report.wall_s = time.monotonic() - room.t_begin
     report.peak_rss_mb, report.cpu_percent = sampler.peak, sampler.cpu_percent()
     return report
@@ -558,25 +560,6 @@ class _BrowserClassroom:
             return Sample(time.monotonic() - t0, problem or None, first=k == 0)
         except Exception as exc:  # noqa: BLE001 - a timeout is an error for this student
             return Sample(None, f"{type(exc).__name__}: {str(exc).splitlines()[0]}", first=k == 0)
-
-
-def _run_in_own_loop(coro) -> None:
-    """Run ``coro`` in a fresh event loop on its own thread (a caller may already run one: sync Playwright does)."""
-    import asyncio
-
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            asyncio.run(coro)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            failure.append(exc)
-
-    runner = threading.Thread(target=target, name="cnnviz-loadtest-browsers")
-    runner.start()
-    runner.join()
-    if failure:
-        raise failure[0]
 
 
 def find_chromium() -> str | None:

@@ -401,21 +401,27 @@ class Hall:
         await asyncio.gather(*(self.student(i, c) for i, c in enumerate(clients) if c is not None))
 
 
-def run_hall(hall: Hall) -> None:
-    """Run ``hall`` in a fresh event loop on its own thread (the caller may already run one)."""
+def run_in_own_loop(coro, name: str = "cnnviz-loadtest") -> None:
+    """Run ``coro`` in a fresh event loop on its own thread (the caller may already run one: sync
+    Playwright and Locust's gevent do); its exception is re-raised here."""
     failure: list[BaseException] = []
 
     def target() -> None:
         try:
-            asyncio.run(hall.run())
+            asyncio.run(coro)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             failure.append(exc)
 
-    runner = threading.Thread(target=target, name="cnnviz-loadtest-sessions")
+    runner = threading.Thread(target=target, name=name)
     runner.start()
     runner.join()
     if failure:
         raise failure[0]
+
+
+def run_hall(hall: Hall) -> None:
+    """Run ``hall`` in a fresh event loop on its own thread (the caller may already run one)."""
+    run_in_own_loop(hall.run(), "cnnviz-loadtest-sessions")
 
 
 def spread_starts(students: int, duration_s: float, *, at_once: bool, seed: int = 0) -> list[float]:
@@ -426,4 +432,4 @@ def spread_starts(students: int, duration_s: float, *, at_once: bool, seed: int 
 
 
 __all__ = ["Hall", "PageRun", "SessionClient", "TargetRefused", "Upload", "check_target", "is_loopback",
-           "run_hall", "same_server", "spread_starts"]
+           "run_hall", "run_in_own_loop", "same_server", "spread_starts"]
