@@ -42,7 +42,10 @@ def artifacts_dir() -> Path:
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Every test gets an empty weights cache and offline mode unless it says otherwise."""
+    """Every test runs offline, on a cache away from the user's, unless it says otherwise.
+
+    The cache is shared by the tests of one pytest worker (converted models are reused), so a test
+    that writes runs uses run ids no other test file uses."""
     cache_dir = tmp_path_factory.getbasetemp() / "models_cache"
     cache_dir.mkdir(exist_ok=True)
     monkeypatch.setenv("CNNVIZ_CACHE_DIR", str(cache_dir))

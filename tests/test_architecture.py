@@ -285,3 +285,17 @@ def test_exactly_one_module_renames_temp_files_into_place():
     assert not new, f"write files through cnnviz.fileio (atomic_path, atomic_writer, write_json, save_keras): {new}"
     done = {m: n for m, n in HAND_WRITTEN_ATOMIC_TO_CONVERT.items() if others.get(m, 0) < n}
     assert not done, f"converted: lower or remove these in HAND_WRITTEN_ATOMIC_TO_CONVERT: {done}"
+
+
+def test_literal_run_ids_belong_to_one_test_file():
+    """Tests of one worker share a cache (conftest), so a run id written by two test files collides
+    when pytest-xdist puts both files on one worker: one file's finished run shows in the other's list."""
+    import re
+
+    pattern = re.compile(r'"(\d{8}-\d{6}-[a-z0-9-]+-[0-9a-z]{6})"')
+    seen: dict[str, set[str]] = {}
+    for path in (ROOT / "tests").glob("test_*.py"):
+        for run_id in pattern.findall(path.read_text(encoding="utf-8")):
+            seen.setdefault(run_id, set()).add(path.name)
+    shared = {run_id: sorted(files) for run_id, files in seen.items() if len(files) > 1}
+    assert seen and not shared, shared

@@ -188,7 +188,7 @@ def test_disk_full_while_caching_dataset_arrays_leaves_no_part_file(monkeypatch)
 # --------------------------------------------------------------------------- two sessions on the page
 
 def test_a_second_session_neither_lists_nor_opens_the_first_ones_run():
-    mine = stored_run("20200101-000000-lab-callbacks-aaaaaa", ALICE)
+    mine = stored_run("20200102-000000-lab-callbacks-a11ce1", ALICE)
     alice = app_test(PAGE, lang="en", query={"me": ALICE})
     assert not alice.exception
     assert mine in list(alice.dataframe[-1].value[translate("labs_ui.col.run", "en")])
@@ -208,8 +208,8 @@ def test_a_second_session_neither_lists_nor_opens_the_first_ones_run():
 
 def test_the_teacher_sees_every_run_with_its_owner_and_deletes(monkeypatch):
     monkeypatch.setenv("CNNVIZ_TEACHER_KEY", "s3cret")
-    a = stored_run("20200101-000000-lab-callbacks-aaaaaa", ALICE)
-    b = stored_run("20200101-000001-lab-callbacks-bbbbbb", BOB)
+    a = stored_run("20200102-000000-lab-callbacks-a11ce1", ALICE)
+    b = stored_run("20200102-000001-lab-callbacks-b0b001", BOB)
     from streamlit.testing.v1 import AppTest
 
     from conftest import ROOT
