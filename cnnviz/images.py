@@ -42,8 +42,6 @@ import io
 import math
 import os
 import struct
-import threading
-import warnings
 from dataclasses import dataclass
 from typing import BinaryIO, Union
 
@@ -178,9 +176,13 @@ _HIGH_BIT_MODES = {"I", "F", "I;16", "I;16L", "I;16B", "I;16N", "I;16S", "I;32",
 _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
 _RESIZE_FIRST_MODES = {"RGB", "L", "CMYK"}
 
-# warnings.catch_warnings swaps process-global state: two sessions decoding at once
-# could each restore the other's filters. Decodes are short, so one at a time.
-_DECODE_LOCK = threading.Lock()
+# Pillow's own bomb check (in open, and on frames inside GIF/ICO/TIFF files) raises an error above
+# twice its MAX_IMAGE_PIXELS and only warns below: set once here so that its error threshold is
+# exactly MAX_PIXELS. The explicit checks (header, bytes of the decode, size after load) come
+# first; no decode relies on a warning turned into an error, so no decode swaps process-wide
+# warning filters (warnings.catch_warnings is not thread-safe) and no lock serializes decodes:
+# every session decodes at once, each within its byte budget.
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2
 
 ImageSource = Union[bytes, bytearray, memoryview, str, os.PathLike, BinaryIO, Image.Image]
 
@@ -248,7 +250,7 @@ def decode_image(data: ImageSource, *, max_side: int | None = None) -> DecodedIm
         fmt = getattr(data, "format", None) or ""
         return _guarded(lambda: _finish(data, fmt=_ALLOWED.get(fmt, fmt), max_side=max_side, byte_size=0), b"")
     raw = read_bytes(data)
-    return _guarded(lambda: _decode_locked(raw, max_side), raw)
+    return _guarded(lambda: _decode_raw(raw, max_side), raw)
 
 
 def read_bytes(data: bytes | bytearray | memoryview | str | os.PathLike | BinaryIO) -> bytes:
@@ -361,24 +363,23 @@ def _too_many_pixels(width: int, height: int) -> ImageError:
 
 
 def _guarded(decode, raw: bytes) -> DecodedImage:
-    """Run ``decode()`` with decompression-bomb warnings as errors, mapping every failure to an ImageError."""
+    """Run ``decode()``, mapping every failure to an ImageError (no lock, no process-wide state changed)."""
     if ImageFile.LOAD_TRUNCATED_IMAGES:  # process-global: a truncated file would "load" half grey
         raise RuntimeError("cnnviz.images needs PIL.ImageFile.LOAD_TRUNCATED_IMAGES = False "
                            "(something in this process set it to True)")
-    with _DECODE_LOCK, warnings.catch_warnings():
-        # Pillow's notes on odd files ("Corrupt EXIF data"...) are no use to a student.
-        warnings.filterwarnings("ignore", module=r"PIL\.")
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            return decode()
-        except ImageError:
-            raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            # Pillow's own check (in open, or on a frame inside an ICO/GIF/TIFF): only the count is known.
-            raise ImageError("images.error.too_many_pixels", width=None, height=None,
-                             megapixels=_pixels_from(exc), limit=f"{MAX_PIXELS / 1e6:.0f}") from None
-        except Exception as exc:  # any decoder failure on damaged, truncated or crafted input
-            raise _decoder_failure(exc, raw) from None
+    if Image.MAX_IMAGE_PIXELS is None or 2 * Image.MAX_IMAGE_PIXELS > MAX_PIXELS:
+        raise RuntimeError("cnnviz.images needs PIL.Image.MAX_IMAGE_PIXELS ≤ MAX_PIXELS / 2 "
+                           "(something in this process raised or removed Pillow's bomb limit)")
+    try:
+        return decode()
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as exc:
+        # Pillow's own check (in open, or on a frame inside an ICO/GIF/TIFF): only the count is known.
+        raise ImageError("images.error.too_many_pixels", width=None, height=None,
+                         megapixels=_pixels_from(exc), limit=f"{MAX_PIXELS / 1e6:.0f}") from None
+    except Exception as exc:  # any decoder failure on damaged, truncated or crafted input
+        raise _decoder_failure(exc, raw) from None
 
 
 def _decoder_failure(exc: BaseException, raw: bytes) -> ImageError:
@@ -431,12 +432,17 @@ def _pixels_from(exc: Exception) -> str:
     return "?"
 
 
-def _decode_locked(raw: bytes, max_side: int) -> DecodedImage:
+def _decode_raw(raw: bytes, max_side: int) -> DecodedImage:
     """Open with the allowed decoders only, check the header, decode (JPEG: at reduced scale)."""
     try:
         im = Image.open(io.BytesIO(raw), formats=list(ALLOWED_FORMATS))
     except Image.UnidentifiedImageError:
         raise _unidentified(raw) from None
+    except Image.DecompressionBombError:
+        size = _header_size(raw[:32])  # say the size where the header tells it
+        if size is None:
+            raise
+        raise _too_many_pixels(*size) from None
     fmt = _ALLOWED.get(im.format or "", im.format or "")
 
     width, height = im.size

@@ -509,15 +509,15 @@ def test_bomb_with_a_huge_header_is_refused_before_decoding():
     assert seconds < HANG_BOUND_S
 
 
-def test_over_our_pixel_limit_but_under_pillows_is_refused_by_our_header_check(monkeypatch):
+def test_over_our_pixel_limit_is_refused_from_the_header_with_its_size(monkeypatch):
     from PIL import ImageFile
 
     def no_decoding(self):
         raise RuntimeError("pixels were decoded before the size check")
 
     monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)  # would surface as "damaged"
-    width, height = 9000, 8000  # 72 MP: above MAX_PIXELS, below Pillow's ~89 MP warning
-    assert width * height > MAX_PIXELS and width * height < Image.MAX_IMAGE_PIXELS
+    width, height = 9000, 8000  # 72 MP: above MAX_PIXELS, where Pillow's own check stops too (set by images)
+    assert width * height > MAX_PIXELS >= 2 * Image.MAX_IMAGE_PIXELS
     err = refusal(handmade_png(width, height, zlib.compress(b"\x00" * 10_000)))
     assert err.key == "images.error.too_many_pixels"
     assert (err.params["width"], err.params["height"]) == (width, height)
@@ -824,3 +824,39 @@ def test_picker_remembers_the_choice_across_pages_and_decodes_once(picker, monke
     assert texts(at) == ["RESULT mine.png 50x40 RGB"]
     assert len(calls) == 1
     assert module is not None
+
+
+def test_a_decode_never_waits_for_another_sessions_decode(monkeypatch):
+    """Thirty students decode at once: a small JPEG is not held behind a slow lossless decode
+    (there was one lock for every decode, to guard process-wide warning filters)."""
+    import threading
+    import warnings
+
+    entered, release = threading.Event(), threading.Event()
+    real_load = images.ImageFile.ImageFile.load
+
+    def slow_load(self):  # the big PNG's decode stops half-way until the small one is done
+        if self.size == (3000, 2000):
+            entered.set()
+            release.wait(60)
+        return real_load(self)
+
+    monkeypatch.setattr(images.ImageFile.ImageFile, "load", slow_load)
+    filters = list(warnings.filters)
+    big = encode(Image.new("RGB", (3000, 2000), (10, 200, 30)), "PNG")
+    small = encode(Image.new("RGB", (64, 48), (200, 10, 30)), "JPEG")
+    out: dict[str, object] = {}
+    slow = threading.Thread(target=lambda: out.setdefault("big", decode_image(big, max_side=512)))
+    slow.start()
+    try:
+        assert entered.wait(60), "the big decode never started"
+        fast = threading.Thread(target=lambda: out.setdefault("small", decode_image(small)))
+        fast.start()
+        fast.join(30)
+        assert not fast.is_alive() and "small" in out, "the small JPEG waited for the big PNG's decode"
+        assert slow.is_alive() and "big" not in out  # it really was still decoding
+        assert warnings.filters == filters  # nothing process-wide was swapped meanwhile
+    finally:
+        release.set()
+        slow.join(60)
+    assert out["big"].original_size == (3000, 2000) and out["small"].image.size == (64, 48)
