@@ -22,3 +22,4 @@ else:
     navigation = st.navigation(pages)
     ui.sidebar(server_hooks.sidebar_status, owners.sidebar)
     navigation.run()
+    server_hooks.page_drawn()

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import threading
+import urllib.error
 import urllib.request
 from types import SimpleNamespace
 
@@ -48,6 +49,53 @@ def test_warm_pool_reports_progress_and_writes_its_status(tmp_path, monkeypatch)
     assert "no such file" in next(m["error"] for m in final["models"] if m["name"] == "broken")
 
 
+def test_warm_pool_holds_until_the_first_page_is_drawn_or_its_wait_ends(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNVIZ_CACHE_DIR", str(tmp_path))
+    called = threading.Event()
+
+    class Quick:
+        display_name = "Quick"
+        device = SimpleNamespace(is_gpu=False)
+
+        def predict(self, image, runs=1):
+            return "ok"
+
+    def loader(name, weights):
+        called.set()
+        return Quick()
+
+    drawn = threading.Event()
+    pool = serving.WarmPool(loader, ("a",), {"a": None}, write_status=False, hold=drawn, hold_s=60).start()
+    assert not called.wait(0.5), "the warm start began before the first page was drawn"
+    assert pool.readiness()["loaded"] == 0
+    drawn.set()
+    assert pool.join(60) and called.is_set() and pool.ready
+    # Nobody opens a page: it begins after its wait, no later.
+    called.clear()
+    late = serving.WarmPool(loader, ("a",), {"a": None}, write_status=False, hold=threading.Event(), hold_s=0.2)
+    assert late.start().join(60) and called.is_set()
+
+
+def test_server_start_imports_what_pages_and_warm_start_share_before_the_pool_thread(monkeypatch):
+    import asyncio
+
+    from cnnviz.ui import server_hooks
+
+    order: list[str] = []
+    monkeypatch.setattr(server_hooks, "first_imports", lambda: order.append("imports"))
+    monkeypatch.setattr(server_hooks, "start_warm_pool", lambda: order.append("pool"))
+
+    async def run():
+        async with server_hooks.lifespan(None):
+            order.append("serving")
+
+    asyncio.run(run())
+    assert order == ["imports", "pool", "serving"]
+    assert {"pandas", "plotly.graph_objects"} <= set(server_hooks.FIRST_IMPORTS)
+    src = (ROOT / "app.py").read_text(encoding="utf-8")
+    assert src.index("navigation.run()") < src.index("server_hooks.page_drawn()")
+
+
 # --------------------------------------------------------------------------- a fresh server
 
 @pytest.mark.browser
@@ -85,5 +133,44 @@ def test_fresh_server_is_not_ready_then_ready_without_a_page_visit(artifacts_dir
         assert pg.get_by_text(translate("serving.ready", "en", loaded=1, total=1)).count() >= 1
         pg.screenshot(path=str(artifacts_dir / "serving-ready-sidebar.png"))
         context.close()
+    finally:
+        stop_streamlit(server)
+
+
+@pytest.mark.browser
+def test_every_page_opens_again_and_again_while_the_server_warms(artifacts_dir, tmp_path, browser):
+    """The first students of a class open pages while the four models warm: no page shows an
+    exception, and the server log has no half-imported module (issue 23: 4 of 11 fresh starts
+    showed "partially initialized module 'pandas'" on the Timeline)."""
+    from cnnviz import ui
+
+    env = {"CNNVIZ_CACHE_DIR": str(tmp_path / "cache"), "CNNVIZ_WARM_START": "1"}
+    server = start_streamlit(artifacts_dir, "warm-pages", env)
+    try:
+        context = browser.new_context(viewport={"width": 1200, "height": 900}, locale="en-US")
+        pg = context.new_page()
+        pg.set_default_timeout(180_000)
+        warming_during: list[str] = []
+        for round_ in range(2):
+            for page_id in ui.PAGES:
+                try:  # 200 once ready, 503 while warming: the body says which
+                    with urllib.request.urlopen(server.url + "/api/cnnviz/status", timeout=30) as r:
+                        status = json.loads(r.read())
+                except urllib.error.HTTPError as err:
+                    status = json.loads(err.read())
+                if not status["done"]:
+                    warming_during.append(page_id)
+                path = "" if page_id == "home" else page_id
+                pg.goto(f"{server.url}/{path}?lang=en")
+                wait_for_app(pg)
+                errors = pg.locator('[data-testid="stException"]')
+                assert errors.count() == 0, (round_, page_id, errors.first.inner_text())
+                assert pg.get_by_text("This app has encountered an error").count() == 0, (round_, page_id)
+        pg.screenshot(path=str(artifacts_dir / "warm-pages-last.png"))
+        context.close()
+        # The check proves something only if pages were opened while the models warmed.
+        assert len(warming_during) >= 3, warming_during
+        log = server.log.read_text(encoding="utf-8", errors="replace")
+        assert "partially initialized module" not in log and "Traceback" not in log, log[-3000:]
     finally:
         stop_streamlit(server)

@@ -72,6 +72,9 @@ class WarmPool:
         names: models to warm (default the homework four).
         weights: ``{name: "imagenet" | None}``; default :func:`default_weights`.
         write_status: also write :func:`status_path` (for ``python -m cnnviz status``).
+        hold: an event the loading waits for first, at most ``hold_s`` seconds (the server
+            holds it until its first page is drawn: a teacher's first page does not share the
+            two cores with TensorFlow's import); None: start at once.
     """
 
     loader: Callable[[str, str | None], Any]
@@ -81,6 +84,8 @@ class WarmPool:
     models: list[WarmModel] = field(default_factory=list)
     started_at: float | None = None
     finished_at: float | None = None
+    hold: threading.Event | None = None
+    hold_s: float = 0.0
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -100,6 +105,8 @@ class WarmPool:
     def _run(self) -> None:
         from PIL import Image
 
+        if self.hold is not None:
+            self.hold.wait(self.hold_s)
         probe = Image.new("RGB", (256, 256), (128, 110, 90))
         for m in self.models:
             m.state = "loading"
@@ -182,12 +189,14 @@ def warm_models() -> tuple[str, ...]:
 
 
 def warm_start(loader: Callable[[str, str | None], Any], names: Sequence[str] = HOMEWORK_MODELS,
-               weights: dict[str, str | None] | None = None) -> WarmPool:
-    """Start the process-wide warm pool once (later calls return the same pool)."""
+               weights: dict[str, str | None] | None = None, *, hold: threading.Event | None = None,
+               hold_s: float = 0.0) -> WarmPool:
+    """Start the process-wide warm pool once (later calls return the same pool); ``hold``/``hold_s``
+    as in :class:`WarmPool`."""
     global _POOL
     with _POOL_LOCK:
         if _POOL is None:
-            _POOL = WarmPool(loader, tuple(names), weights)
+            _POOL = WarmPool(loader, tuple(names), weights, hold=hold, hold_s=hold_s)
         pool = _POOL
     return pool.start()
 

@@ -3,7 +3,8 @@
 * :func:`lifespan` and :func:`routes` are what ``app.py`` hands to ``st.App`` when
   ``streamlit run app.py`` starts the server: the lifespan starts the warm pool
   (:func:`cnnviz.serving.pool.warm_start`, the homework models through the same cached loader the
-  pages use) before any page is visited, and ``GET /api/cnnviz/status`` reports readiness.
+  pages use) before any page is visited, after the imports page runs and the warm start share
+  (:data:`FIRST_IMPORTS`), and ``GET /api/cnnviz/status`` reports readiness.
 * :func:`sidebar_status` ("models loading (n/4)") and :func:`loading_notice` (Classify page).
 
 Which path answers a page's request (result cache → remote cluster → the model's queue) is
@@ -15,6 +16,8 @@ Importing this module does not import TensorFlow.
 from __future__ import annotations
 
 import contextlib
+import importlib
+import threading
 from typing import Any
 
 import streamlit as st
@@ -25,6 +28,18 @@ from cnnviz.serving.remote import client as remote_client
 from cnnviz.ui import t
 
 STATUS_ROUTE = "/api/cnnviz/status"
+#: Imported at server start, before the warm pool's thread exists: the modules that page runs and
+#: the warm start (TensorFlow, Keras) both import. Two threads importing them for the first time
+#: at once can meet a module the other has only half imported (Python breaks the import-lock
+#: cycle that way): "partially initialized module 'pandas' has no attribute 'Series'" from Plotly
+#: on the Timeline, seen in 4 of 11 fresh starts while the models warmed (issue 23).
+FIRST_IMPORTS = ("pandas", "plotly.graph_objects", "plotly.io", "plotly.subplots", "plotly.colors",
+                 "PIL.Image", "numpy")
+#: The warm start waits for the server's first page to be drawn, at most this long (seconds):
+#: the teacher's first page does not share the two cores with TensorFlow's import, and the
+#: models are warm at most this much later when nobody opens a page.
+FIRST_PAGE_WAIT_S = 3.0
+_FIRST_PAGE = threading.Event()
 
 
 # --------------------------------------------------------------------------- server start
@@ -37,16 +52,29 @@ def _loader(name: str, weights: str | None):
 
 def start_warm_pool() -> serving_pool.WarmPool | None:
     """Start loading the homework models in the background (once), unless ``CNNVIZ_WARM_START=0``
-    or inference runs on a remote cluster."""
+    or inference runs on a remote cluster; it begins once the first page is drawn (:func:`page_drawn`)
+    or after :data:`FIRST_PAGE_WAIT_S`."""
     if not serving_queue.ServingConfig.from_env().warm_start or remote_client() is not None:
         return None
-    return serving_pool.warm_start(_loader, serving_pool.warm_models())
+    return serving_pool.warm_start(_loader, serving_pool.warm_models(), hold=_FIRST_PAGE, hold_s=FIRST_PAGE_WAIT_S)
+
+
+def first_imports() -> None:
+    """Import :data:`FIRST_IMPORTS` in this thread (the server's, before any other exists)."""
+    for name in FIRST_IMPORTS:
+        importlib.import_module(name)
+
+
+def page_drawn() -> None:
+    """A page run has ended (``app.py`` after ``navigation.run()``): the warm start may begin."""
+    _FIRST_PAGE.set()
 
 
 @contextlib.asynccontextmanager
 async def lifespan(app):
-    """``st.App`` lifespan: start the warm pool when the server starts."""
+    """``st.App`` lifespan: the shared first imports, then the warm pool, when the server starts."""
     _no_legacy_pages_mode()
+    first_imports()
     start_warm_pool()
     yield
 
