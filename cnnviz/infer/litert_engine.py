@@ -249,22 +249,28 @@ def _engine_check(tf_engine: TFEngine, raw: np.ndarray, x: np.ndarray,
 
     ``logits``: the conversion outputs logits (its softmax stripped): the softmax is applied here.
     """
-    p_tf, spread = tf_engine.probs_and_spread(x)
+    p_tf, p_pair = tf_engine.probs_and_pair(x)
     applied_softmax = tf_engine.record.applied_softmax or logits
     p_lite = softmax(raw) if applied_softmax else raw
     # TensorFlow's own float32 error on the check input, against the exact (float64) answer.
+    spread = litert.gap_error(p_pair, p_tf)
     exact = litert.exact_output(tf_engine.model, x)
     if exact is not None:
         if tf_engine.record.applied_softmax:  # the Keras model's own output is logits
             e = np.exp(exact - exact.max(axis=-1, keepdims=True))
-            exact = e / e.sum(axis=-1, keepdims=True)
-        tf_error, basis = litert.max_error(p_tf, exact), "float64"
+            exact = e / e.sum(axis=-1, keepdims=True)  # float64: the reference stays exact
+        tf_error, basis = litert.gap_error(p_tf, exact), "float64"
     else:
         tf_error, basis = spread, "batch"
-    atol = litert.tolerance(tf_error)
+    p_max = float(np.max(p_tf))
+    atol = litert.tolerance(tf_error, p_max)
     ok, reason, diff = litert.agree(p_tf, p_lite, atol=atol)
+    if atol >= litert.MAX_ATOL:
+        reason += (f" (TensorFlow's own float32 error here, {tf_error:.1e} in log-probability gaps, is too large "
+                   "for a check that proves anything: an ill-conditioned model, e.g. extreme random logits)")
     check = {"agree": ok, "reason": reason, "max_diff": diff if np.isfinite(diff) else None, "atol": atol,
-             "tf_error": tf_error, "error_basis": basis, "tf_spread": spread, "flat": litert.is_flat(p_tf)}
+             "tf_error": tf_error, "error_basis": basis, "tf_spread": spread, "p_max": p_max,
+             "flat": litert.is_flat(p_tf)}
     return check, applied_softmax, np.asarray(p_lite, np.float32)
 
 

@@ -38,10 +38,11 @@ class Engine:
             caveat); None when the choice needs no explanation.
         why_params: its placeholders (technical details stay in English).
         check: the engine check (LiteRT vs TensorFlow on the check image): ``agree``,
-            ``reason``, ``max_diff``, ``atol`` (derived from ``tf_error``: TensorFlow's own float32
-            error on the check input against a float64 run, ``error_basis`` "float64", or its
-            batch-shape spread ``tf_spread`` when the model cannot run in float64, "batch"),
-            ``flat``; None if never run.
+            ``reason``, ``max_diff``, ``atol`` (:func:`cnnviz.litert.tolerance` of ``tf_error`` and
+            ``p_max``: TensorFlow's own float32 error in log-probability gaps on the check input
+            against a float64 run, ``error_basis`` "float64", or against its other batch shape,
+            ``tf_spread``, when the model cannot run in float64, "batch"; and its top
+            probability), ``flat``; None if never run.
         threads: LiteRT's thread count.
         converted_s: seconds the conversion took when this load converted; None on a cache hit.
     """
