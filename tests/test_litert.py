@@ -428,4 +428,26 @@ def test_bench_engines_lines():
     assert "server start → 1 models warm" in text and "weights are random" in text
     # int8: its latency, size, agreement, and a slower int8 is said, not hidden.
     assert "10.0/  2.6/  2.7" in text and "top-1 same 60/64" in text and "int8 is SLOWER" in text
-    assert "(litert-fc;" in text and "300.0 GOP/s (litert-fc-int8)" in text
+    assert "(litert-fc;" in text and "300.0 GOP/s (litert-fc-int8;" in text
+
+
+def test_bench_engines_an_int8_rate_never_raises_the_fp32_peak():
+    """Dynamic-range LiteRT multiplies int8: a ResNet50 at 574 GOP/s beat every fp32 matmul (206 GFLOP/s)
+    and became the "fp32 peak", shrinking every fp32 share to a third. Each path counts against its own kind."""
+    from cnnviz.bench import engines
+
+    rows = [{"display_name": "ResNet50", "rates": {"litert": 190.0, "bare": 120.0, "app": 125.0,
+                                                    "int8": 630.0, "dynamic": 574.0}}]
+    peak, peak8 = engines.add_peak_shares(rows, {"gflops_median": 206.0, "source": "litert-fc"},
+                                          {"gops_median": 680.0, "source": "litert-fc-int8"})
+    assert peak["gflops_median"] == 206.0 and peak["source"] == "litert-fc"
+    assert peak8["gops_median"] == 680.0
+    r = rows[0]
+    assert r["litert_peak_share"] == pytest.approx(190 / 206) and r["dynamic_peak_share"] == pytest.approx(574 / 680)
+    assert r["int8_peak_share"] == pytest.approx(630 / 680)
+    # A rate above its own kind's peak raises that peak only (a share never above 100 %).
+    rows[0]["rates"]["litert"] = 250.0
+    peak, peak8 = engines.add_peak_shares(rows, {"gflops_median": 206.0, "source": "litert-fc"},
+                                          {"gops_median": 680.0, "source": "litert-fc-int8"})
+    assert peak["gflops_median"] == 250.0 and "above every matmul" in peak["source"] and peak8["gops_median"] == 680.0
+    assert rows[0]["litert_peak_share"] == 1.0
