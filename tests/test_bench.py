@@ -131,3 +131,22 @@ def test_sample_photo_is_a_12mp_jpeg_and_variants_differ():
     a, b = inference.sample_photo(), inference.sample_photo(variant=1)
     assert a[:2] == b"\xff\xd8" and a != b
     assert images.decode_image(a).original_size == inference.PHOTO_SIZE
+
+
+def test_an_int8_engine_is_measured_against_the_int8_peak():
+    """`bench --engine litert-int8` printed ResNet50 int8 at 609 GOP/s as "100 % of the fp32 peak"
+    (the peak raised to it, "above every matmul"): int8 arithmetic has its own peak."""
+    from cnnviz.bench.inference import assign_peak_shares
+
+    rows = [{"display_name": "ResNet50", "engine": "litert-int8", "gflops": 609.0},
+            {"display_name": "ConvNeXtTiny", "engine": "tf", "gflops": 100.0}]
+    calls = []
+    fp32, int8 = assign_peak_shares(rows, {"gflops_median": 200.0, "source": "litert-fc"},
+                                    lambda: calls.append(1) or {"gops_median": 680.0, "source": "litert-fc-int8"})
+    assert fp32["gflops_median"] == 200.0 and int8["gops_median"] == 680.0 and calls == [1]
+    assert rows[0]["peak_kind"] == "int8" and rows[0]["peak_share"] == pytest.approx(609 / 680)
+    assert rows[1]["peak_kind"] == "fp32" and rows[1]["peak_share"] == pytest.approx(0.5)
+    # Without an int8 row the int8 peak is not even measured.
+    calls.clear()
+    assign_peak_shares(rows[1:], {"gflops_median": 200.0, "source": "litert-fc"}, lambda: calls.append(1) or {})
+    assert calls == []

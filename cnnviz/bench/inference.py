@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import statistics
 import time
+from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -31,8 +32,11 @@ from PIL import Image
 from cnnviz import images, infer, samples
 from cnnviz.zoo import pretrained
 from cnnviz.bench.base import Context, Section, fmt, timed_ms
-from cnnviz.bench.machine import MATMUL_N, honest_peak, matmul_peak, peak_rss_mb, peak_share, rss_mb
+from cnnviz.bench.machine import MATMUL_N, honest_peak, int8_peak, matmul_peak, peak_rss_mb, peak_share, rss_mb
 from cnnviz.inspect import summarize
+
+#: Engines whose arithmetic is int8 (full-integer, dynamic-range): measured against the int8 peak.
+INT8_ENGINES = tuple(engine for engine, quant in infer.LITERT_ENGINES.items() if quant != "fp32")
 
 PHOTO_SIZE = (4032, 3024)  # a 12 MP phone photo
 
@@ -138,12 +142,28 @@ def measure_models(ctx: Context) -> dict:
 
     peak_after = matmul_peak()
     best = max((peak_before, peak_after), key=lambda p: p["gflops_median"])
-    honest = honest_peak(best, {r["display_name"]: r["gflops"] for r in rows})
+    honest, peak8 = assign_peak_shares(rows, best, int8_peak)
+    out = {"runs": runs, "matmul_peak": {"before": peak_before, "after": peak_after,
+                                         "gflops": honest["gflops_median"], "source": honest["source"]},
+           "models": rows}
+    if peak8:
+        out["int8_peak"] = {"gops": peak8.get("gops_median"), "source": peak8.get("source")}
+    return out
+
+
+def assign_peak_shares(rows: list[dict], fp32_peak: dict, measure_int8: Callable[[], dict]) -> tuple[dict, dict]:
+    """Each row's ``peak_kind`` and ``peak_share``: an int8 engine multiplies int8, so its share is of
+    the int8 peak (measured by ``measure_int8`` only when such a row exists), never of the fp32 one;
+    each kind's honest peak is raised only by its own rows. Returns (fp32 peak, int8 peak or {})."""
     for row in rows:
-        row["peak_share"] = peak_share(row["gflops"], honest)
-    return {"runs": runs, "matmul_peak": {"before": peak_before, "after": peak_after,
-                                          "gflops": honest["gflops_median"], "source": honest["source"]},
-            "models": rows}
+        row["peak_kind"] = "int8" if row["engine"] in INT8_ENGINES else "fp32"
+    rates = {kind: {r["display_name"]: r["gflops"] for r in rows if r["peak_kind"] == kind} for kind in ("fp32", "int8")}
+    honest = honest_peak(fp32_peak, rates["fp32"])
+    peak8 = honest_peak(measure_int8(), rates["int8"], "gops_median") if rates["int8"] else {}
+    for row in rows:
+        row["peak_share"] = (peak_share(row["gflops"], peak8, "gops_median") if row["peak_kind"] == "int8"
+                             else peak_share(row["gflops"], honest))
+    return honest, peak8
 
 
 def models_lines(report: dict) -> list[str]:
@@ -163,6 +183,9 @@ def models_lines(report: dict) -> list[str]:
                f"of NumPy's BLAS, TensorFlow and a LiteRT fully connected layer: "
                f"{peak['gflops']:.1f} GFLOP/s ({peak.get('source')}; before {peak['before']['gflops_median']:.1f}, "
                f"after {peak['after']['gflops_median']:.1f}); a share never exceeds 100 %")
+    if report.get("int8_peak"):
+        p8 = report["int8_peak"]
+        out.append(f"int8 engines (GOP/s) over the int8 peak instead: {fmt(p8['gops'], '.1f')} GOP/s ({p8['source']})")
     if any(r["weights"] == "random" for r in rows):
         out.append("random weights where ImageNet weights are not cached: same computation, meaningless classes")
     return out
