@@ -76,6 +76,21 @@ def test_warm_pool_holds_until_the_first_page_is_drawn_or_its_wait_ends(tmp_path
     assert late.start().join(60) and called.is_set()
 
 
+def test_the_server_warms_the_classify_pages_trained_reference_with_its_defaults(monkeypatch):
+    """Offline (random weights for the four), the Classify page shows EfficientNet-Lite0 under the
+    columns: the server warms it too, so the first class after a start does not wait for its
+    conversion; an explicit CNNVIZ_WARM_MODELS is warmed as written."""
+    from cnnviz import HOMEWORK_MODELS
+    from cnnviz.ui import server_hooks
+
+    monkeypatch.delenv("CNNVIZ_WARM_MODELS", raising=False)
+    names, weights = server_hooks.warm_plan()
+    assert names == (*HOMEWORK_MODELS, "efficientnetlite0")
+    assert weights["efficientnetlite0"] == "imagenet" and all(weights[n] is None for n in HOMEWORK_MODELS)
+    monkeypatch.setenv("CNNVIZ_WARM_MODELS", "mobilenetv3small")
+    assert server_hooks.warm_plan() == (("mobilenetv3small",), {"mobilenetv3small": None})
+
+
 def test_server_start_imports_what_pages_and_warm_start_share_before_the_pool_thread(monkeypatch):
     import asyncio
 
