@@ -91,22 +91,26 @@ def test_the_server_warms_the_classify_pages_trained_reference_with_its_defaults
     assert server_hooks.warm_plan() == (("mobilenetv3small",), {"mobilenetv3small": None})
 
 
-def test_server_start_imports_what_pages_and_warm_start_share_before_the_pool_thread(monkeypatch):
-    import asyncio
-
+def test_the_warm_start_imports_what_pages_share_before_any_model(monkeypatch, tmp_path):
+    """The warm pool's thread imports pandas and Plotly whole before TensorFlow (no half-imported
+    module for a page importing them at the same time), after the first page is drawn."""
     from cnnviz.ui import server_hooks
 
+    monkeypatch.setenv("CNNVIZ_CACHE_DIR", str(tmp_path))
     order: list[str] = []
-    monkeypatch.setattr(server_hooks, "first_imports", lambda: order.append("imports"))
-    monkeypatch.setattr(server_hooks, "start_warm_pool", lambda: order.append("pool"))
-
-    async def run():
-        async with server_hooks.lifespan(None):
-            order.append("serving")
-
-    asyncio.run(run())
-    assert order == ["imports", "pool", "serving"]
+    drawn = threading.Event()
+    pool = serving.WarmPool(lambda n, w: order.append(f"load {n}") or (_ for _ in ()).throw(RuntimeError("x")),
+                            ("a",), {"a": None}, write_status=False, hold=drawn, hold_s=60,
+                            prepare=lambda: order.append("imports")).start()
+    assert not pool.join(0.3) and order == []
+    drawn.set()
+    assert pool.join(60) and order == ["imports", "load a"]
     assert {"pandas", "plotly.graph_objects"} <= set(server_hooks.FIRST_IMPORTS)
+    monkeypatch.setenv("CNNVIZ_WARM_MODELS", "x")
+    seen = {}
+    monkeypatch.setattr(serving, "warm_start", lambda loader, names, weights, **kw: seen.update(kw))
+    server_hooks.start_warm_pool()
+    assert seen["prepare"] is server_hooks.first_imports and seen["hold_s"] == server_hooks.FIRST_PAGE_WAIT_S
     src = (ROOT / "app.py").read_text(encoding="utf-8")
     assert src.index("navigation.run()") < src.index("server_hooks.page_drawn()")
 

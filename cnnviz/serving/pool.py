@@ -75,6 +75,8 @@ class WarmPool:
         hold: an event the loading waits for first, at most ``hold_s`` seconds (the server
             holds it until its first page is drawn: a teacher's first page does not share the
             two cores with TensorFlow's import); None: start at once.
+        prepare: called once after the hold and before the first model (the server's first
+            imports, :func:`cnnviz.ui.server_hooks.first_imports`).
     """
 
     loader: Callable[[str, str | None], Any]
@@ -86,6 +88,7 @@ class WarmPool:
     finished_at: float | None = None
     hold: threading.Event | None = None
     hold_s: float = 0.0
+    prepare: Callable[[], None] | None = None
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -107,6 +110,8 @@ class WarmPool:
 
         if self.hold is not None:
             self.hold.wait(self.hold_s)
+        if self.prepare is not None:
+            self.prepare()
         probe = Image.new("RGB", (256, 256), (128, 110, 90))
         for m in self.models:
             m.state = "loading"
@@ -198,13 +203,13 @@ def warm_models_set() -> bool:
 
 def warm_start(loader: Callable[[str, str | None], Any], names: Sequence[str] = HOMEWORK_MODELS,
                weights: dict[str, str | None] | None = None, *, hold: threading.Event | None = None,
-               hold_s: float = 0.0) -> WarmPool:
-    """Start the process-wide warm pool once (later calls return the same pool); ``hold``/``hold_s``
-    as in :class:`WarmPool`."""
+               hold_s: float = 0.0, prepare: Callable[[], None] | None = None) -> WarmPool:
+    """Start the process-wide warm pool once (later calls return the same pool); ``hold``, ``hold_s``
+    and ``prepare`` as in :class:`WarmPool`."""
     global _POOL
     with _POOL_LOCK:
         if _POOL is None:
-            _POOL = WarmPool(loader, tuple(names), weights, hold=hold, hold_s=hold_s)
+            _POOL = WarmPool(loader, tuple(names), weights, hold=hold, hold_s=hold_s, prepare=prepare)
         pool = _POOL
     return pool.start()
 

@@ -3,8 +3,8 @@
 * :func:`lifespan` and :func:`routes` are what ``app.py`` hands to ``st.App`` when
   ``streamlit run app.py`` starts the server: the lifespan starts the warm pool
   (:func:`cnnviz.serving.pool.warm_start`, the homework models through the same cached loader the
-  pages use) before any page is visited, after the imports page runs and the warm start share
-  (:data:`FIRST_IMPORTS`), and ``GET /api/cnnviz/status`` reports readiness.
+  pages use; the imports page runs and the model imports share first, :data:`FIRST_IMPORTS`) before
+  any page is visited, and ``GET /api/cnnviz/status`` reports readiness.
 * :func:`sidebar_status` ("models loading (n/4)") and :func:`loading_notice` (Classify page).
 
 Which path answers a page's request (result cache → remote cluster → the model's queue) is
@@ -28,11 +28,14 @@ from cnnviz.serving.remote import client as remote_client
 from cnnviz.ui import t
 
 STATUS_ROUTE = "/api/cnnviz/status"
-#: Imported at server start, before the warm pool's thread exists: the modules that page runs and
-#: the warm start (TensorFlow, Keras) both import. Two threads importing them for the first time
-#: at once can meet a module the other has only half imported (Python breaks the import-lock
-#: cycle that way): "partially initialized module 'pandas' has no attribute 'Series'" from Plotly
-#: on the Timeline, seen in 4 of 11 fresh starts while the models warmed (issue 23).
+#: Imported by the warm pool's thread before TensorFlow and Keras: the modules that page runs and
+#: the model imports both reach. A page importing Plotly → pandas while the warm start imports
+#: Keras → pandas could meet a module the other had only half imported (Python breaks the
+#: import-lock cycle that way): "partially initialized module 'pandas' has no attribute 'Series'"
+#: from Plotly on the Timeline, seen in 4 of 11 fresh starts while the models warmed (issue 23).
+#: Imported alone first, they form no cycle with a page's imports (pandas imports no page module),
+#: and TensorFlow's import then finds them whole. Not on the server's start path: the Home page
+#: does not need pandas (0.5 s here).
 FIRST_IMPORTS = ("pandas", "plotly.graph_objects", "plotly.io", "plotly.subplots", "plotly.colors",
                  "PIL.Image", "numpy")
 #: The warm start waits for the server's first page to be drawn, at most this long (seconds):
@@ -74,11 +77,12 @@ def start_warm_pool() -> serving_pool.WarmPool | None:
     if not serving_queue.ServingConfig.from_env().warm_start or remote_client() is not None:
         return None
     names, weights = warm_plan()
-    return serving_pool.warm_start(_loader, names, weights, hold=_FIRST_PAGE, hold_s=FIRST_PAGE_WAIT_S)
+    return serving_pool.warm_start(_loader, names, weights, hold=_FIRST_PAGE, hold_s=FIRST_PAGE_WAIT_S,
+                                   prepare=first_imports)
 
 
 def first_imports() -> None:
-    """Import :data:`FIRST_IMPORTS` in this thread (the server's, before any other exists)."""
+    """Import :data:`FIRST_IMPORTS` in this thread (the warm pool's, before it imports TensorFlow)."""
     for name in FIRST_IMPORTS:
         importlib.import_module(name)
 
@@ -90,9 +94,8 @@ def page_drawn() -> None:
 
 @contextlib.asynccontextmanager
 async def lifespan(app):
-    """``st.App`` lifespan: the shared first imports, then the warm pool, when the server starts."""
+    """``st.App`` lifespan: start the warm pool when the server starts."""
     _no_legacy_pages_mode()
-    first_imports()
     start_warm_pool()
     yield
 
