@@ -86,6 +86,35 @@ def test_manager_owner_checks_and_the_hash_on_disk():
     del b
 
 
+def test_a_disk_cap_deletes_the_oldest_runs_that_are_over_never_a_live_one(monkeypatch, tmp_path):
+    """CNNVIZ_RUNS_MAX_MB: when a run ends, the oldest runs that are over go until all fit; a run still
+    training and the one that just ended stay."""
+    monkeypatch.setenv("CNNVIZ_CACHE_DIR", str(tmp_path / "cache"))  # its own runs only
+    monkeypatch.setenv("CNNVIZ_RUNS_MAX_MB", "2.5")
+    blob = b"\0" * 1_000_000
+    old = [stored_run(f"2020010{i}-000000-lab-callbacks-d15c0{i}", ALICE) for i in (1, 2, 3)]
+    for run_id in old:
+        (store.run_dir(run_id) / "model.keras").write_bytes(blob)
+    mgr = RunManager(2, persist=True, limits=Limits.from_env())
+    assert mgr.limits.runs_max_mb == 2.5
+    gate = threading.Event()
+    live = mgr.submit(lambda ctx: gate.wait(30), kind="lab-x", owner=owners.owner_id(BOB))
+
+    def job(ctx):
+        (ctx.dir / "model.keras").write_bytes(blob)
+        return {}
+
+    new = mgr.submit(job, kind="lab-y", owner=owners.owner_id(ALICE))
+    assert new.wait(30) and mgr.get(new.run_id).status == "finished"
+    # 3 MB over + 1 MB new > 2.5 MB: the two oldest go, the newest old one fits
+    assert {r.run_id for r in store.list_runs()} == {old[2], new.run_id, live.run_id}
+    gate.set()
+    assert live.wait(30)
+    # Without a cap (the default) nothing is ever deleted by the server.
+    monkeypatch.delenv("CNNVIZ_RUNS_MAX_MB")
+    assert Limits.from_env().runs_max_mb == 0 and RunManager(persist=True).enforce_disk_cap() == []
+
+
 def test_queue_caps_global_and_per_student():
     mgr = RunManager(1, persist=False, limits=Limits(queue_max=3, per_student=2))
     gate = threading.Event()

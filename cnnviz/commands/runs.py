@@ -43,11 +43,6 @@ def row(record: store.RunRecord) -> dict:
             "created": record.created, "bytes": store.folder_bytes(record.path)}
 
 
-def prunable(records: list[store.RunRecord], now: float) -> list[store.RunRecord]:
-    """Runs that are over: a marker, or interrupted (no marker) and older than a day (a live run has none yet)."""
-    return [r for r in records if r.status != "interrupted" or now - (r.created or 0) > DAY]
-
-
 def _upload_records(now: float) -> list[store.RunRecord]:
     """Uploads as records (path, created = file time) so one rule prunes both."""
     out = []
@@ -79,7 +74,7 @@ def run(args) -> int:
         return 0
     older = None if args.older_than is None else args.older_than * DAY
     max_bytes = None if args.max_mb is None else int(args.max_mb * 1e6)
-    doomed = store.select_prune(prunable(store.list_runs(), now), older_than=older, keep=args.keep,
+    doomed = store.select_prune(store.prunable(store.list_runs(), now), older_than=older, keep=args.keep,
                                 max_bytes=max_bytes, now=now)
     uploads = []
     if args.uploads:

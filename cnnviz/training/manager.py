@@ -16,6 +16,7 @@ Keras to the run state: it records metrics per batch/epoch and turns Stop into
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import threading
@@ -35,6 +36,7 @@ ENV_QUEUE_MAX = "CNNVIZ_QUEUE_MAX"                  # runs waiting, all students
 ENV_QUEUE_PER_STUDENT = "CNNVIZ_QUEUE_PER_STUDENT"  # runs queued or training per student (default 2)
 ENV_RUN_SECONDS = "CNNVIZ_RUN_SECONDS"              # wall time of one run before it is stopped (default 1800)
 ENV_RUN_IMAGE_EPOCHS = "CNNVIZ_RUN_IMAGE_EPOCHS"    # epochs × training images of one run (default 2,000,000)
+ENV_RUNS_MAX_MB = "CNNVIZ_RUNS_MAX_MB"              # disk all runs may use; the oldest over ones go first (0: no cap)
 
 
 def default_max_runs() -> int:
@@ -56,13 +58,18 @@ class Limits:
     per_student: int = 2
     run_seconds: float = 1800.0
     run_image_epochs: int = 2_000_000
+    #: The disk all stored runs may use, in MB (0: no cap, the default: deleting a student's work is
+    #: the teacher's decision). Past it, each run that ends deletes the oldest runs that are over
+    #: (never a queued or training one, never the run that just ended) until the rest fit.
+    runs_max_mb: float = 0.0
 
     @classmethod
     def from_env(cls) -> "Limits":
         return cls(queue_max=settings.env_int(ENV_QUEUE_MAX, cls.queue_max, low=1),
                    per_student=settings.env_int(ENV_QUEUE_PER_STUDENT, cls.per_student, low=1),
                    run_seconds=settings.env_float(ENV_RUN_SECONDS, cls.run_seconds, low=0, low_open=True),
-                   run_image_epochs=settings.env_int(ENV_RUN_IMAGE_EPOCHS, cls.run_image_epochs, low=1))
+                   run_image_epochs=settings.env_int(ENV_RUN_IMAGE_EPOCHS, cls.run_image_epochs, low=1),
+                   runs_max_mb=settings.env_float(ENV_RUNS_MAX_MB, cls.runs_max_mb, low=0))
 
 
 class QueueFullError(TrainingError):
@@ -482,8 +489,29 @@ class RunManager:
             self._running.discard(run.run_id)
             if saved and run.path is not None:  # over and on disk: it leaves memory (get() reads the folder)
                 self._runs.pop(run.run_id, None)
+        if saved and run.path is not None and self.limits.runs_max_mb > 0:
+            with contextlib.suppress(OSError):  # a failed cleanup must never keep the run from ending
+                self.enforce_disk_cap(keep=run.run_id)  # before "done": whoever waits sees the disk as it stays
         run._done.set()
         self._pump()
+
+    def enforce_disk_cap(self, keep: str | None = None) -> list[str]:
+        """Delete the oldest runs that are over until all stored runs fit in ``limits.runs_max_mb``;
+        never a live run (queued, training) nor ``keep``. Returns the deleted run ids."""
+        if self.limits.runs_max_mb <= 0 or not self.persist:
+            return []
+        with self._lock:
+            live = set(self._runs)
+        now = time.time()
+        records = store.list_runs()
+        sizes = {r.run_id: store.folder_bytes(r.path) for r in records}
+        candidates = [r for r in store.prunable(records, now) if r.run_id not in live and r.run_id != keep]
+        fixed = sum(size for run_id, size in sizes.items() if run_id not in {r.run_id for r in candidates})
+        budget = max(0, int(self.limits.runs_max_mb * 1e6) - fixed)
+        doomed = store.select_prune(candidates, max_bytes=budget, now=now, sizes=sizes)
+        for r in doomed:
+            store.delete_run(r.run_id)
+        return [r.run_id for r in doomed]
 
     def _save(self, run: Run, status: str) -> None:
         snap = run.snapshot()

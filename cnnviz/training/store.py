@@ -315,6 +315,16 @@ def sync_run(path: Path) -> None:
         fileio.sync_folder(Path(root))
 
 
+#: A run folder without its marker is live (or was interrupted): only one older than this may be pruned.
+INTERRUPTED_AGE_S = 86400.0
+
+
+def prunable(records: list[RunRecord], now: float | None = None) -> list[RunRecord]:
+    """Runs that are over: a marker, or interrupted (no marker) and older than a day (a live run has none yet)."""
+    now = time.time() if now is None else now
+    return [r for r in records if r.status != "interrupted" or now - (r.created or 0) > INTERRUPTED_AGE_S]
+
+
 def select_prune(records: list[RunRecord], *, older_than: float | None = None, keep: int | None = None,
                  max_bytes: int | None = None, now: float | None = None,
                  sizes: dict[str, int] | None = None) -> list[RunRecord]:
