@@ -10,6 +10,7 @@ browser reload reattaches to it. Importing this module does not import TensorFlo
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
@@ -386,9 +387,21 @@ def tensorboard_panel(record) -> None:
         st.code(tensorboard_logs.view_command(root), language="bash")
         if not tensorboard_logs.viewer_installed():
             st.caption(t("labs_ui.tensorboard_missing"))
-        st.download_button(t("labs_ui.tensorboard_download"), lambda: tensorboard_logs.zip_logs(root),
+        # The bytes, not a callable: a finished run's logs are small (kilobytes) and fixed, zipped once
+        # per run (cached); Streamlit's deferred download once never delivered this file under load.
+        try:
+            signature = tuple((str(f), f.stat().st_size) for f in files)
+        except OSError:  # deleted meanwhile (the teacher): nothing to offer
+            return
+        st.download_button(t("labs_ui.tensorboard_download"), logs_zip(str(root), signature),
                            file_name=f"{record.run_id}-tensorboard.zip", mime="application/zip",
                            icon=":material/download:", key=f"labs_dl_tb_{record.run_id}")
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def logs_zip(root: str, signature: tuple) -> bytes:
+    """A run's TensorBoard logs as zip bytes; ``signature`` (each file and its size) keys the cache."""
+    return tensorboard_logs.zip_logs(Path(root))
 
 
 def downloads(record, result: dict, history: dict, fig: go.Figure) -> None:
