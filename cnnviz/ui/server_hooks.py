@@ -5,7 +5,7 @@
   (:func:`cnnviz.serving.pool.warm_start`, the homework models through the same cached loader the
   pages use; the imports page runs and the model imports share first, :data:`FIRST_IMPORTS`) before
   any page is visited, and ``GET /api/cnnviz/status`` reports readiness.
-* :func:`sidebar_status` ("models loading (n/4)") and :func:`loading_notice` (Classify page).
+* :func:`sidebar_status` ("models loading (n/5)": the four and, offline, the trained reference) and :func:`loading_notice` (Classify page).
 
 Which path answers a page's request (result cache → remote cluster → the model's queue) is
 :func:`cnnviz.ui.models.classify_image`, beside the predictors it serves.
@@ -59,7 +59,7 @@ def warm_plan() -> tuple[tuple[str, ...], dict[str, str | None]]:
     the trained reference it shows under random-weight columns (EfficientNet-Lite0): without it,
     the first class after a start waited for its first conversion (p95 30 s for 30 students at
     once, against 5.6 s once it was converted; issue 23)."""
-    from cnnviz.ui.classify import reference_models  # the page's own rule, not a copy
+    from cnnviz.ui.classify import reference_models  # the page's own rule; heavy-ish: kept off the start path
 
     names = serving_pool.warm_models()
     weights = serving_pool.default_weights(names)
