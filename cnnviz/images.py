@@ -42,6 +42,7 @@ import io
 import math
 import os
 import struct
+import warnings
 from dataclasses import dataclass
 from typing import BinaryIO, Union
 
@@ -183,6 +184,9 @@ _RESIZE_FIRST_MODES = {"RGB", "L", "CMYK"}
 # warning filters (warnings.catch_warnings is not thread-safe) and no lock serializes decodes:
 # every session decodes at once, each within its byte budget.
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2
+# Between MAX_PIXELS / 2 and MAX_PIXELS Pillow only warns ("could be decompression bomb"): a 48 MP
+# phone photo is not one, and the checks above decide. One filter, added once at import.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 ImageSource = Union[bytes, bytearray, memoryview, str, os.PathLike, BinaryIO, Image.Image]
 
