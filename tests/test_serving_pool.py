@@ -18,17 +18,20 @@ from cnnviz.i18n import translate
 from cnnviz.serving import pool as serving
 
 
+class Quick:
+    """A predictor stand-in the warm pool can load and warm in no time."""
+
+    display_name = "Quick"
+    device = SimpleNamespace(is_gpu=False)
+
+    def predict(self, image, runs=1):
+        return "ok"
+
+
 def test_warm_pool_reports_progress_and_writes_its_status(tmp_path, monkeypatch):
     monkeypatch.setenv("CNNVIZ_CACHE_DIR", str(tmp_path))
     gate = threading.Event()
     loaded: list[str] = []
-
-    class Quick:
-        display_name = "Quick"
-        device = SimpleNamespace(is_gpu=False)
-
-        def predict(self, image, runs=1):
-            return "ok"
 
     def loader(name, weights):
         gate.wait(30)
@@ -52,13 +55,6 @@ def test_warm_pool_reports_progress_and_writes_its_status(tmp_path, monkeypatch)
 def test_warm_pool_holds_until_the_first_page_is_drawn_or_its_wait_ends(tmp_path, monkeypatch):
     monkeypatch.setenv("CNNVIZ_CACHE_DIR", str(tmp_path))
     called = threading.Event()
-
-    class Quick:
-        display_name = "Quick"
-        device = SimpleNamespace(is_gpu=False)
-
-        def predict(self, image, runs=1):
-            return "ok"
 
     def loader(name, weights):
         called.set()

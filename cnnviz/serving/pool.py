@@ -190,15 +190,19 @@ _POOL: WarmPool | None = None
 WARM_MODELS_ENV = "CNNVIZ_WARM_MODELS"
 
 
+def named_warm_models() -> tuple[str, ...]:
+    """The models ``CNNVIZ_WARM_MODELS`` names (comma-separated); empty when it names none."""
+    return tuple(n.strip().lower() for n in os.environ.get(WARM_MODELS_ENV, "").split(",") if n.strip())
+
+
 def warm_models() -> tuple[str, ...]:
-    """The models the server warms: ``CNNVIZ_WARM_MODELS`` (comma-separated) or the homework four."""
-    wanted = [n.strip().lower() for n in os.environ.get(WARM_MODELS_ENV, "").split(",") if n.strip()]
-    return tuple(wanted) or HOMEWORK_MODELS
+    """The models the server warms: ``CNNVIZ_WARM_MODELS`` or the homework four."""
+    return named_warm_models() or HOMEWORK_MODELS
 
 
 def warm_models_set() -> bool:
     """Whether ``CNNVIZ_WARM_MODELS`` names the models (else the defaults are warmed)."""
-    return bool(os.environ.get(WARM_MODELS_ENV, "").strip())
+    return bool(named_warm_models())
 
 
 def warm_start(loader: Callable[[str, str | None], Any], names: Sequence[str] = HOMEWORK_MODELS,
@@ -220,4 +224,4 @@ def warm_pool() -> WarmPool | None:
 
 
 __all__ = ["STATUS_FILE", "WarmModel", "WarmPool", "default_weights", "read_status", "status_path", "warm_models",
-           "warm_models_set", "warm_pool", "warm_start", "WARM_MODELS_ENV"]
+           "named_warm_models", "warm_models_set", "warm_pool", "warm_start", "WARM_MODELS_ENV"]

@@ -506,7 +506,8 @@ class RunManager:
         records = store.list_runs()
         sizes = {r.run_id: store.folder_bytes(r.path) for r in records}
         candidates = [r for r in store.prunable(records, now) if r.run_id not in live and r.run_id != keep]
-        fixed = sum(size for run_id, size in sizes.items() if run_id not in {r.run_id for r in candidates})
+        movable = {r.run_id for r in candidates}
+        fixed = sum(size for run_id, size in sizes.items() if run_id not in movable)  # live, kept, too young
         budget = max(0, int(self.limits.runs_max_mb * 1e6) - fixed)
         doomed = store.select_prune(candidates, max_bytes=budget, now=now, sizes=sizes)
         for r in doomed:
