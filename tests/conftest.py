@@ -230,6 +230,35 @@ def page(browser):
     context.close()
 
 
+_LOG_NOISE = ("oneDNN custom operations", "cuda", "absl::InitializeLog", "XNNPACK delegate", "retracing")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed browser test says what the page showed: its text and the server log's tail in the
+    report (CI keeps only the output), a screenshot in the artifacts."""
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.when != "call" or not rep.failed:
+        return
+    pg = item.funcargs.get("page") if hasattr(item, "funcargs") else None
+    if pg is not None:
+        try:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            pg.screenshot(path=str(ARTIFACTS / f"FAILED-{item.name[:80]}.png"), full_page=True)
+            rep.sections.append(("page text at failure", pg.locator("body").inner_text(timeout=10_000)[-4000:]))
+        except Exception as exc:  # the page itself may be gone
+            rep.sections.append(("page text at failure", f"(unavailable: {exc})"))
+    server = item.funcargs.get("streamlit_server") if hasattr(item, "funcargs") else None
+    if server is not None:
+        try:
+            lines = [ln for ln in server.log.read_text(errors="replace").splitlines()
+                     if ln.strip() and not any(n in ln for n in _LOG_NOISE)]
+            rep.sections.append(("server log (tail)", "\n".join(lines[-60:])))
+        except OSError:
+            pass
+
+
 def wait_for_app(pg, timeout: float = 180_000) -> None:
     """Wait until the app rendered through app.py (the sidebar's language switch is there)
     and Streamlit finished running the script (``stApp``'s ``data-test-script-state``)."""
